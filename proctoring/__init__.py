@@ -1,0 +1,1 @@
+"""Presence checks: when to check a learner, and (later) frame analysis. Pure code, no Flask."""

@@ -1,0 +1,37 @@
+"""When to interrupt a learner with a presence check.
+
+Check times are drawn on the server from a secret-seeded generator: without the
+secret the client cannot predict them, and the same (session, n) always draws
+the same delay, so a restart of the web process does not reshuffle them.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import struct
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BreakpointPolicy:
+    mean_s: float = 300.0      # mean time between random breakpoints
+    min_s: float = 60.0        # never sooner than this after the last one
+    max_s: float = 900.0       # never later than this
+    answer_within_s: float = 60.0  # time the learner has to confirm
+
+
+def uniform(secret: bytes, *parts: object) -> float:
+    """A number in (0, 1) from HMAC-SHA256 of the parts."""
+    msg = "\x1f".join(str(p) for p in parts).encode()
+    digest = hmac.new(secret, msg, hashlib.sha256).digest()
+    (n,) = struct.unpack(">Q", digest[:8])
+    return (n + 0.5) / 2**64
+
+
+def breakpoint_delay(secret: bytes, session_key: str, index: int, policy: BreakpointPolicy) -> float:
+    """Delay before the index-th breakpoint of a session: exponential (memoryless,
+    so waiting tells the client nothing), clamped to [min_s, max_s]."""
+    u = uniform(secret, "breakpoint", session_key, index)
+    delay = -policy.mean_s * math.log(u)
+    return min(policy.max_s, max(policy.min_s, delay))

@@ -1,0 +1,1 @@
+"""Course media, the watch ledger and (later) the WebRTC engine. No Flask here."""

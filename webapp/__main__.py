@@ -1,0 +1,18 @@
+"""`python -m webapp [--host H] [--port P]`: serve the portal (Socket.IO in threading mode)."""
+import argparse
+
+from .app import create_app
+from .extensions import socketio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the portal.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    app = create_app()
+    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+
+
+if __name__ == "__main__":
+    main()

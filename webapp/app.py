@@ -1,0 +1,127 @@
+"""Application factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from . import db
+from .access import json_error, wants_json
+from .config import ROOT, from_env
+from .extensions import babel, csrf, limiter, login_manager, socketio
+from .models import User
+
+log = logging.getLogger(__name__)
+
+ERROR_MESSAGES = {
+    400: "The request was not valid.",
+    401: "Please log in first.",
+    403: "You do not have permission to do this.",
+    404: "Not found, or outside your jurisdiction.",
+    405: "This method is not allowed here.",
+    413: "The upload is too large.",
+    416: "The requested range is not satisfiable.",
+    429: "Too many attempts. Please wait and try again.",
+    500: "Internal error. Nothing you submitted was lost; please try again.",
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=None, static_folder="static", template_folder="templates")
+    app.config.update(from_env(**(config or {})))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(ROOT / "webapp" / "translations"))
+    limiter.init_app(app)
+    socketio.init_app(app, manage_session=False, cors_allowed_origins=[])
+
+    @login_manager.user_loader
+    def _load_user(user_id: str):
+        try:
+            user = db.session().get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    from .auth import bp as auth_bp
+    from .learn import bp as learn_bp
+    from .media import bp as media_bp
+    from .officer import bp as officer_bp
+    from .admin import bp as admin_bp
+    from .cli import register as register_cli
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp):
+        app.register_blueprint(bp)
+    register_cli(app)
+    from . import realtime  # noqa: F401  (Socket.IO handlers)
+
+    _register_error_handlers(app)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; media-src 'self' blob:; img-src 'self' data: blob:; "
+            "worker-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self'; "
+            "script-src 'self'; object-src 'none'; frame-ancestors 'none'")
+        return response
+
+    @app.context_processor
+    def _template_globals():
+        from flask_babel import get_locale
+        return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"]}
+
+    return app
+
+
+def _select_locale() -> str:
+    supported = ["zh_Hans_CN", "en"]
+    chosen = request.cookies.get("lang")
+    if current_user and current_user.is_authenticated and current_user.locale:
+        chosen = current_user.locale
+    return chosen if chosen in supported else "zh_Hans_CN"
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        message = _("The form expired or was not sent from this site. Please reload and try again.")
+        if wants_json():
+            return json_error(400, "csrf", message)
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = _(ERROR_MESSAGES.get(status, "The request was not valid."))
+        if wants_json():
+            response = json_error(status, exc.name.lower().replace(" ", "_"), message)
+        else:
+            response = app.make_response((render_template("error.html", status=status, message=message), status))
+        for header in ("Content-Range", "Retry-After", "Allow"):
+            if header in exc.get_response().headers:
+                response.headers[header] = exc.get_response().headers[header]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s", request.path)
+        db.session().rollback()
+        message = _(ERROR_MESSAGES[500])
+        if wants_json():
+            return json_error(500, "internal", message)
+        return render_template("error.html", status=500, message=message), 500

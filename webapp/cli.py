@@ -1,0 +1,66 @@
+"""`flask db ...`, `flask content import ...`, `flask demo load`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from . import migrate
+from .courses import CourseImportError, import_into_db
+
+
+def register(app: Flask) -> None:
+    db_cli = AppGroup("db", help="Database schema (Alembic).")
+    content_cli = AppGroup("content", help="Course content.")
+    demo_cli = AppGroup("demo", help="Demo data.")
+
+    @db_cli.command("upgrade")
+    @click.argument("revision", default="head")
+    def db_upgrade(revision):
+        migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+        click.echo(f"database at {revision}")
+
+    @db_cli.command("downgrade")
+    @click.argument("revision")
+    def db_downgrade(revision):
+        migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+        click.echo(f"database at {revision}")
+
+    @content_cli.command("import")
+    @click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--overwrite", is_flag=True, help="Replace a course already imported under the same slug.")
+    def content_import(manifests, overwrite):
+        """Validate and import course manifests (JSON) with their media, producing HLS renditions."""
+        failed = 0
+        for manifest in manifests:
+            with click.progressbar(length=1000, label=f"{manifest.name}", show_percent=True) as bar:
+                done = [0]
+
+                def progress(fraction: float) -> None:
+                    step = int(max(0.0, min(1.0, fraction)) * 1000)
+                    if step > done[0]:
+                        bar.update(step - done[0])
+                        done[0] = step
+                try:
+                    course = import_into_db(manifest, progress=progress, overwrite=overwrite)
+                except CourseImportError as exc:
+                    failed += 1
+                    click.echo("")
+                    click.secho(f"error: {exc}", fg="red", err=True)
+                    continue
+            click.echo(f"imported {course.slug}: {course.title} ({course.duration_s:.0f} s)")
+        if failed:
+            raise SystemExit(1)
+
+    @demo_cli.command("load")
+    def demo_load():
+        """Create the demo organisation, accounts and assignments (idempotent)."""
+        from .demo import load_demo
+        for line in load_demo():
+            click.echo(line)
+
+    app.cli.add_command(db_cli)
+    app.cli.add_command(content_cli)
+    app.cli.add_command(demo_cli)

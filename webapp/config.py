@@ -1,0 +1,78 @@
+"""Settings, read from the environment (prefix-free names, documented in README)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _instance_dir() -> Path:
+    path = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).lower() in ("1", "true", "yes", "on")
+
+
+def from_env(**overrides) -> dict:
+    instance = Path(overrides.get("INSTANCE_DIR") or _instance_dir())
+    instance.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "INSTANCE_DIR": str(instance),
+        "SECRET_KEY": _secret_key(instance),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'platform.db'}"),
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(instance / "media")),
+        "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", 2 * 1024**3)),
+        # Sessions and cookies: HTTPS in production; the embedded default runs on plain http://127.0.0.1.
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_S", 8 * 3600)),
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # Login throttling: lock an account after N failures for M seconds.
+        "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", 5)),
+        "LOGIN_LOCKOUT_S": int(os.environ.get("LOGIN_LOCKOUT_S", 15 * 60)),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # i18n
+        "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
+        "LANGUAGES": ["zh_Hans_CN", "en"],
+        # Study rules
+        "HEARTBEAT_INTERVAL_S": _float("HEARTBEAT_INTERVAL_S", 5.0),
+        "LEDGER_MAX_RATE": _float("LEDGER_MAX_RATE", 2.0),
+        "LEDGER_TOLERANCE_S": _float("LEDGER_TOLERANCE_S", 1.5),
+        "LEDGER_MAX_GAP_S": _float("LEDGER_MAX_GAP_S", 30.0),
+        "COMPLETION_SHARE": _float("COMPLETION_SHARE", 0.95),
+        "MONTHLY_REQUIRED_HOURS": _float("MONTHLY_REQUIRED_HOURS", 8.0),
+        "BREAKPOINT_MEAN_S": _float("BREAKPOINT_MEAN_S", 300.0),
+        "BREAKPOINT_MIN_S": _float("BREAKPOINT_MIN_S", 60.0),
+        "BREAKPOINT_MAX_S": _float("BREAKPOINT_MAX_S", 900.0),
+        "BREAKPOINT_ANSWER_S": _float("BREAKPOINT_ANSWER_S", 60.0),
+        "SCHEDULER_ENABLED": _bool("SCHEDULER_ENABLED", True),
+    }
+    cfg.update(overrides)
+    return cfg

@@ -1,0 +1,164 @@
+"""The supervisee's side: home page, player page, and the study API the player talks to."""
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from . import db
+from .access import allow, course_or_404, json_error, own_session_or_404
+from .models import Assignment, Course, Role, WatchProgress
+from .study import (StudyError, confirm_prompt, credited_seconds_in_month, current_month, finish_session,
+                    progress_for, record_heartbeat, required_hours, resume_after_failure, start_session)
+
+bp = Blueprint("learn", __name__)
+
+
+def _assigned_course_or_404(course_id: int) -> Course:
+    course = course_or_404(course_id)
+    assigned = db.session().scalar(select(Assignment.id).where(Assignment.learner_id == current_user.id,
+                                                               Assignment.course_id == course.id))
+    if assigned is None:
+        abort(404)
+    return course
+
+
+def _progress_json(progress: WatchProgress, course: Course) -> dict:
+    return {
+        "position": round(progress.position_s, 3),
+        "frontier": round(progress.frontier_s, 3),
+        "covered_s": round(progress.covered_s, 3),
+        "credited_s": round(progress.credited_s, 3),
+        "coverage_share": round(progress.covered_s / course.duration_s, 4) if course.duration_s else 0.0,
+        "complete": progress.completed_at is not None,
+    }
+
+
+@bp.route("/learn/")
+@allow(Role.SUPERVISEE)
+def home():
+    session = db.session()
+    rows = session.execute(
+        select(Assignment, Course, WatchProgress)
+        .join(Course, Course.id == Assignment.course_id)
+        .outerjoin(WatchProgress, (WatchProgress.course_id == Course.id) &
+                   (WatchProgress.learner_id == Assignment.learner_id))
+        .where(Assignment.learner_id == current_user.id)
+        .order_by(Assignment.assigned_at)).all()
+    month = current_month()
+    credited_h = credited_seconds_in_month(session, current_user.id, month) / 3600
+    needed_h = required_hours(session, current_user.unit)
+    return render_template("learn/home.html", rows=rows, month=month, credited_h=credited_h, needed_h=needed_h)
+
+
+@bp.route("/learn/course/<int:course_id>")
+@allow(Role.SUPERVISEE)
+def player(course_id: int):
+    course = _assigned_course_or_404(course_id)
+    progress = progress_for(db.session(), current_user.id, course.id)
+    db.session().commit()
+    return render_template("learn/player.html", course=course, progress=progress,
+                           hls_url=url_for("media.course_file", course_id=course.id, relpath=course.master_playlist),
+                           mp4_url=url_for("media.course_file", course_id=course.id, relpath=course.source_file),
+                           heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"])
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(json_error(400, "bad_json", _("The request body must be a JSON object.")))
+    return data
+
+
+@bp.errorhandler(StudyError)
+def _study_error(exc: StudyError):
+    return json_error(exc.status, exc.code, _(exc.message))
+
+
+@bp.route("/api/study/start", methods=["POST"])
+@allow(Role.SUPERVISEE)
+def api_start():
+    data = _body()
+    course_id = data.get("course_id")
+    if not isinstance(course_id, int) or isinstance(course_id, bool):
+        return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field="course_id"))
+    course = _assigned_course_or_404(course_id)
+    study = start_session(db.session(), current_user, course, time.time(), request.user_agent.string or "")
+    progress = progress_for(db.session(), current_user.id, course.id)
+    return jsonify(session_id=study.id, duration=course.duration_s,
+                   heartbeat_interval=current_app.config["HEARTBEAT_INTERVAL_S"],
+                   max_rate=current_app.config["LEDGER_MAX_RATE"], **_progress_json(progress, course))
+
+
+def _heartbeat_fields(data: dict):
+    seq, position, playing, rate = (data.get(k) for k in ("seq", "position", "playing", "rate"))
+    problems = []
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
+        problems.append("seq")
+    if not isinstance(position, (int, float)) or isinstance(position, bool):
+        problems.append("position")
+    if not isinstance(playing, bool):
+        problems.append("playing")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+        problems.append("rate")
+    return problems, seq, position, playing, rate
+
+
+@bp.route("/api/study/<session_id>/heartbeat", methods=["POST"])
+@allow(Role.SUPERVISEE)
+def api_heartbeat(session_id: str):
+    data = _body()
+    problems, seq, position, playing, rate = _heartbeat_fields(data)
+    if problems:
+        return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
+    session = db.session()
+    study = own_session_or_404(session_id)
+    course = session.get(Course, study.course_id)
+    outcome = record_heartbeat(session, study, course, seq, float(position), playing, float(rate), time.time())
+    body = {"accepted": outcome.accepted, "reason": outcome.reason, "prompt": outcome.prompt,
+            "prompt_expired": outcome.prompt_expired, **_progress_json(outcome.progress, course)}
+    if outcome.snap_to is not None and math.isfinite(outcome.snap_to):
+        body["snap_to"] = outcome.snap_to
+    return jsonify(body), (200 if outcome.accepted else 422)
+
+
+@bp.route("/api/study/<session_id>/confirm", methods=["POST"])
+@allow(Role.SUPERVISEE)
+def api_confirm(session_id: str):
+    data = _body()
+    study = own_session_or_404(session_id)
+    progress = confirm_prompt(db.session(), study, str(data.get("prompt_id", ""))[:64], time.time())
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+
+
+@bp.route("/api/study/<session_id>/resume", methods=["POST"])
+@allow(Role.SUPERVISEE)
+def api_resume(session_id: str):
+    study = own_session_or_404(session_id)
+    progress = resume_after_failure(db.session(), study, time.time())
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+
+
+@bp.route("/api/study/<session_id>/finish", methods=["POST"])
+@allow(Role.SUPERVISEE)
+def api_finish(session_id: str):
+    """`confirmed: true` comes from the learner's click on "finish"; a page being closed
+    sends `confirmed: false` (navigator.sendBeacon)."""
+    data = request.get_json(silent=True, force=True)
+    confirmed = isinstance(data, dict) and data.get("confirmed") is True
+    study = own_session_or_404(session_id)
+    progress = finish_session(db.session(), study, time.time(), confirmed)
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+
+
+@bp.route("/api/study/progress/<int:course_id>")
+@allow(Role.SUPERVISEE)
+def api_progress(course_id: int):
+    course = _assigned_course_or_404(course_id)
+    progress = progress_for(db.session(), current_user.id, course.id)
+    db.session().commit()
+    return jsonify(**_progress_json(progress, course))

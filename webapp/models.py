@@ -1,0 +1,259 @@
+"""Persistence. Every schema change goes through an Alembic migration."""
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (Boolean, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _values(enum_cls) -> list[str]:
+    return [member.value for member in enum_cls]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Level(enum.IntEnum):
+    MINISTRY = 1   # 部
+    PROVINCE = 2   # 省
+    CITY = 3       # 市
+    DISTRICT = 4   # 区县
+    TOWNSHIP = 5   # 司法所
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    OFFICER = "officer"
+    SUPERVISEE = "supervisee"
+
+
+class Category(str, enum.Enum):
+    LAW = "law"
+    ETHICS = "ethics"
+    PSYCHOLOGY = "psychology"
+    VOCATIONAL = "vocational"
+
+
+class OrgUnit(Base):
+    __tablename__ = "org_unit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True)
+    # Materialised path "/1/4/9/": the subtree of a unit is every path starting with its own.
+    path: Mapped[str] = mapped_column(String(400), index=True, default="")
+    # Hours of study required per month for supervisees of this unit; None inherits from above.
+    monthly_required_hours: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    parent: Mapped["OrgUnit | None"] = relationship(remote_side=[id])
+    __table_args__ = (CheckConstraint("level BETWEEN 1 AND 5", name="ck_org_unit_level"),)
+
+    def contains(self, other: "OrgUnit") -> bool:
+        return other.path.startswith(self.path)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20, values_callable=_values))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True)
+    # Supervisees only: the officer responsible for them.
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    unit: Mapped[OrgUnit] = relationship()
+    officer: Mapped["User | None"] = relationship(remote_side=[id])
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Course(Base):
+    __tablename__ = "course"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[Category] = mapped_column(Enum(Category, native_enum=False, length=20, values_callable=_values))
+    description: Mapped[str] = mapped_column(Text, default="")
+    duration_s: Mapped[float] = mapped_column(Float)
+    master_playlist: Mapped[str] = mapped_column(String(200))   # relative to MEDIA_ROOT
+    source_file: Mapped[str] = mapped_column(String(200))       # relative to MEDIA_ROOT
+    renditions_json: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    questions: Mapped[list["CourseQuestion"]] = relationship(cascade="all, delete-orphan",
+                                                            order_by="CourseQuestion.at_s")
+
+    @property
+    def renditions(self) -> list[dict]:
+        return json.loads(self.renditions_json)
+
+
+class CourseQuestion(Base):
+    __tablename__ = "course_question"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    at_s: Mapped[float] = mapped_column(Float)
+    prompt: Mapped[str] = mapped_column(Text)
+    choices_json: Mapped[str] = mapped_column(Text)
+    answer: Mapped[int] = mapped_column(Integer)
+
+
+class Assignment(Base):
+    __tablename__ = "assignment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    course: Mapped[Course] = relationship()
+    learner: Mapped[User] = relationship(foreign_keys=[learner_id])
+    __table_args__ = (UniqueConstraint("learner_id", "course_id", name="uq_assignment"),)
+
+
+class WatchProgress(Base):
+    """Derived, cached per learner and course; the credit ledger below is the truth."""
+    __tablename__ = "watch_progress"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
+    frontier_s: Mapped[float] = mapped_column(Float, default=0.0)
+    position_s: Mapped[float] = mapped_column(Float, default=0.0)   # resume point
+    coverage_json: Mapped[str] = mapped_column(Text, default="[]")  # credited media intervals
+    covered_s: Mapped[float] = mapped_column(Float, default=0.0)
+    credited_s: Mapped[float] = mapped_column(Float, default=0.0)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("learner_id", "course_id", name="uq_watch_progress"),)
+
+
+class StudySession(Base):
+    """One sitting at the player. A learner has at most one open session."""
+    __tablename__ = "study_session"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"))
+    started_at: Mapped[float] = mapped_column(Float)      # epoch seconds (server clock)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    # Heartbeat anchor
+    last_seq: Mapped[int] = mapped_column(Integer, default=-1)
+    last_at: Mapped[float | None] = mapped_column(Float)
+    last_playing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Presence: the last attestation and the next random breakpoint
+    attested_at: Mapped[float] = mapped_column(Float)
+    attested_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    breakpoint_index: Mapped[int] = mapped_column(Integer, default=0)
+    breakpoint_due_at: Mapped[float] = mapped_column(Float)
+    prompt_id: Mapped[str | None] = mapped_column(String(32))
+    prompt_issued_at: Mapped[float | None] = mapped_column(Float)
+    prompt_deadline: Mapped[float | None] = mapped_column(Float)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class PendingSegment(Base):
+    """Watched but not yet settled by presence."""
+    __tablename__ = "pending_segment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("study_session.id", ondelete="CASCADE"), index=True)
+    media_start: Mapped[float] = mapped_column(Float)
+    media_end: Mapped[float] = mapped_column(Float)
+    wall_start: Mapped[float] = mapped_column(Float)
+    wall_end: Mapped[float] = mapped_column(Float)
+
+
+class CreditEntry(Base):
+    """Append-only ledger of verified, credited intervals."""
+    __tablename__ = "credit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id", ondelete="SET NULL"))
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="course")  # course | vr
+    media_start: Mapped[float] = mapped_column(Float)
+    media_end: Mapped[float] = mapped_column(Float)
+    wall_start: Mapped[float] = mapped_column(Float)
+    wall_end: Mapped[float] = mapped_column(Float)
+    unique_s: Mapped[float] = mapped_column(Float)
+    credited_s: Mapped[float] = mapped_column(Float)
+    presence_source: Mapped[str] = mapped_column(String(32))
+    month: Mapped[str] = mapped_column(String(7))  # "2026-11" in the platform's time zone
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (Index("ix_credit_learner_month", "learner_id", "month"),)
+
+
+class DroppedSegment(Base):
+    """Watched time that presence did not confirm: kept so officers can see it."""
+    __tablename__ = "dropped_segment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("study_session.id", ondelete="CASCADE"), index=True)
+    media_start: Mapped[float] = mapped_column(Float)
+    media_end: Mapped[float] = mapped_column(Float)
+    wall_start: Mapped[float] = mapped_column(Float)
+    wall_end: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32))
+
+
+class Attestation(Base):
+    """A presence event: a breakpoint answered or missed, a start, a finish (camera checks later)."""
+    __tablename__ = "attestation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("study_session.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+class HeartbeatRejection(Base):
+    __tablename__ = "heartbeat_rejection"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("study_session.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[float] = mapped_column(Float)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,179 @@
+// Course player: HLS playback (hls.js), heartbeats to the watch ledger, random
+// breakpoint confirmations. The server decides everything that earns credit;
+// this script only reports and obeys (snap back, pause for a prompt).
+(function () {
+  "use strict";
+  const root = document.getElementById("player");
+  if (!root) return;
+  const video = document.getElementById("video");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const cfg = root.dataset;
+  const courseId = parseInt(cfg.courseId, 10);
+  const els = {
+    credited: document.getElementById("credited"),
+    coverage: document.getElementById("coverage"),
+    bar: document.getElementById("coverage-bar"),
+    notice: document.getElementById("notice"),
+    prompt: document.getElementById("prompt"),
+    promptLeft: document.getElementById("prompt-left"),
+    expired: document.getElementById("expired"),
+  };
+  const state = { session: null, seq: 0, frontier: 0, inFlight: false, again: false, prompt: null,
+                  closed: false, timer: null, countdown: null, resumeAt: 0 };
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body || {}),
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) { return { status: r.status, data: data }; });
+    });
+  }
+
+  function notice(text) {
+    els.notice.textContent = text;
+    els.notice.hidden = !text;
+  }
+
+  function fmt(seconds) {
+    const s = Math.floor(seconds || 0);
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function showProgress(d) {
+    if (typeof d.credited_s !== "number") return;
+    els.credited.textContent = fmt(d.credited_s);
+    els.coverage.textContent = Math.round(100 * d.coverage_share) + "%";
+    els.bar.value = d.coverage_share;
+    state.frontier = d.frontier;
+    root.dataset.credited = d.credited_s;
+    root.dataset.frontier = d.frontier;
+  }
+
+  function apiUrl(action) { return cfg.apiBase + state.session + "/" + action; }
+
+  function beat() {
+    if (!state.session || state.closed) return;
+    if (state.inFlight) { state.again = true; return; }
+    state.inFlight = true;
+    state.seq += 1;
+    const body = { seq: state.seq, position: video.currentTime || 0, playing: !video.paused && !video.ended,
+                   rate: video.playbackRate || 1 };
+    post(apiUrl("heartbeat"), body).then(function (res) {
+      const d = res.data;
+      if (res.status === 409) { closed(); return; }
+      if (res.status >= 500 || res.status === 0) { notice(cfg.msgError); return; }
+      showProgress(d);
+      if (d.accepted === false && typeof d.snap_to === "number") {
+        video.currentTime = d.snap_to;
+        notice(cfg.msgSeek);
+      }
+      if (d.prompt_expired) showExpired();
+      if (d.prompt) showPrompt(d.prompt);
+    }).catch(function () { notice(cfg.msgError); }).finally(function () {
+      state.inFlight = false;
+      if (state.again) { state.again = false; beat(); }
+    });
+  }
+
+  function closed() {
+    state.closed = true;
+    video.pause();
+    notice(cfg.msgClosed);
+  }
+
+  function showPrompt(prompt) {
+    if (state.prompt && state.prompt.id === prompt.id) return;
+    state.prompt = prompt;
+    video.pause();
+    els.prompt.hidden = false;
+    let left = Math.max(0, Math.round(prompt.left_s));
+    els.promptLeft.textContent = left + " s";
+    clearInterval(state.countdown);
+    state.countdown = setInterval(function () {
+      left = Math.max(0, left - 1);
+      els.promptLeft.textContent = left + " s";
+      if (left === 0) { clearInterval(state.countdown); beat(); }
+    }, 1000);
+  }
+
+  function hidePrompt() {
+    clearInterval(state.countdown);
+    state.prompt = null;
+    els.prompt.hidden = true;
+  }
+
+  function showExpired() {
+    hidePrompt();
+    video.pause();
+    els.expired.hidden = false;
+  }
+
+  document.getElementById("prompt-confirm").addEventListener("click", function () {
+    if (!state.prompt) return;
+    post(apiUrl("confirm"), { prompt_id: state.prompt.id }).then(function (res) {
+      if (res.status === 200) { hidePrompt(); showProgress(res.data); notice(""); video.play(); }
+      else if (res.data.error === "prompt_expired") { showExpired(); }
+      else { hidePrompt(); }
+    });
+  });
+
+  document.getElementById("expired-resume").addEventListener("click", function () {
+    post(apiUrl("resume"), {}).then(function (res) {
+      els.expired.hidden = true;
+      if (res.status === 200) showProgress(res.data);
+      notice("");
+      video.play();
+    });
+  });
+
+  document.getElementById("finish").addEventListener("click", function () {
+    video.pause();
+    post(apiUrl("finish"), { confirmed: true }).then(function (res) {
+      showProgress(res.data);
+      state.closed = true;
+      window.location.href = "/learn/";
+    });
+  });
+
+  window.addEventListener("pagehide", function () {
+    if (!state.session || state.closed) return;
+    const form = new FormData();
+    form.append("csrf_token", csrf);
+    navigator.sendBeacon(apiUrl("finish"), form);
+  });
+
+  ["play", "pause", "seeked", "ratechange", "ended"].forEach(function (ev) { video.addEventListener(ev, beat); });
+
+  function attachMedia() {
+    if (window.Hls && window.Hls.isSupported()) {
+      const hls = new window.Hls({ startPosition: state.resumeAt, capLevelToPlayerSize: true });
+      hls.loadSource(cfg.hlsUrl);
+      hls.attachMedia(video);
+      hls.on(window.Hls.Events.ERROR, function (_e, data) {
+        if (data.fatal) { hls.destroy(); video.src = cfg.mp4Url; }
+      });
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = cfg.hlsUrl;
+    } else {
+      video.src = cfg.mp4Url;
+    }
+    video.addEventListener("loadedmetadata", function () {
+      if (Math.abs(video.currentTime - state.resumeAt) > 1) video.currentTime = state.resumeAt;
+      root.dataset.ready = "1";
+    }, { once: true });
+  }
+
+  post(cfg.startUrl, { course_id: courseId }).then(function (res) {
+    if (res.status !== 200) { notice(res.data.message || cfg.msgError); return; }
+    const d = res.data;
+    state.session = d.session_id;
+    state.resumeAt = d.position || 0;
+    root.dataset.session = d.session_id;
+    root.dataset.resumeAt = state.resumeAt;
+    showProgress(d);
+    attachMedia();
+    state.timer = setInterval(beat, Math.max(1, d.heartbeat_interval) * 1000);
+  });
+})();
