@@ -16,6 +16,8 @@ Model
   breakpoint today, camera checks later) — see `settle`.
 * Credited seconds are unique media seconds (replays earn nothing), and never
   more than the wall time the segment took.
+* The frontier grows with any plausible playback (an advance that fits the wall
+  time at the capped rate), credited or not; only credited segments earn time.
 """
 from __future__ import annotations
 
@@ -118,21 +120,23 @@ def apply_heartbeat(state: WatchState, hb: Heartbeat, policy: LedgerPolicy) -> H
         return HeartbeatResult(_moved(state, hb, position, state.frontier))
 
     wall = max(0.0, hb.received_at - state.last_at)
-    continuous = state.last_playing and wall <= policy.max_gap_s
-    budget = wall * policy.max_rate + policy.tolerance_s if continuous else policy.tolerance_s
     advance = position - state.last_position
+    # Could the player have got here by playing since the last heartbeat? (It may have
+    # been paused then and started right after: plausible, but not provably watched.)
+    plausible = advance <= wall * policy.max_rate + policy.tolerance_s
 
-    if advance > budget:
+    if not plausible:
         if position > state.frontier + policy.tolerance_s:
             return HeartbeatResult(state, Reason.SEEK_AHEAD, snap_to=state.last_position)
-        # A seek forward inside what was already watched: allowed, earns nothing.
+        # A seek forward inside what was already reached: allowed, earns nothing.
         return HeartbeatResult(_moved(state, hb, position, state.frontier))
 
+    # Only an interval that was playing at both ends, without a long silence, is watched.
+    continuous = state.last_playing and wall <= policy.max_gap_s
     segment = None
     if continuous and advance > 0 and wall > 0:
         segment = WatchSegment(state.last_position, position, state.last_at, hb.received_at)
-    frontier = max(state.frontier, position) if segment else state.frontier
-    return HeartbeatResult(_moved(state, hb, position, frontier), segment=segment)
+    return HeartbeatResult(_moved(state, hb, position, max(state.frontier, position)), segment=segment)
 
 
 def _valid(hb: Heartbeat, duration: float) -> bool:

@@ -9,8 +9,6 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
-from streaming.ingest import IngestError, import_course
-
 from . import db
 from .models import Category, Course, CourseQuestion
 
@@ -23,6 +21,8 @@ def import_into_db(manifest_path: str | Path, progress: Callable[[float], None] 
                    overwrite: bool = False) -> Course:
     """Import media and persist the course in one step: on any failure neither the
     media folder nor the database row is left behind."""
+    from streaming.ingest import IngestError, import_course  # PyAV is loaded only when importing
+
     session = db.session()
     media_root = Path(current_app.config["MEDIA_ROOT"])
     media_root.mkdir(parents=True, exist_ok=True)

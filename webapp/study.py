@@ -78,6 +78,7 @@ def start_session(db: Session, learner: User, course: Course, now: float, user_a
     study.id = secrets.token_hex(16)
     study.breakpoint_due_at = _next_breakpoint(study, now)
     db.add(study)
+    db.flush()  # the session row first: attestations reference it
     db.add(Attestation(session_id=study.id, at=now, ok=True, source="start"))
     progress_for(db, learner.id, course.id)
     db.commit()

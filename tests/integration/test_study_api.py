@@ -1,0 +1,218 @@
+"""The study API end to end on a real SQLite file: heartbeats, breakpoints, credit."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import make_course, user
+from webapp.models import CreditEntry, HeartbeatRejection, PendingSegment, StudySession, WatchProgress
+
+
+@pytest.fixture
+def course(app, db):
+    app.config.update(BREAKPOINT_MIN_S=30.0, BREAKPOINT_MEAN_S=40.0, BREAKPOINT_MAX_S=50.0,
+                      BREAKPOINT_ANSWER_S=20.0)
+    return make_course(app, db, duration=600.0)
+
+
+class Learner:
+    def __init__(self, client, clock, course_id):
+        self.client, self.clock, self.course_id = client, clock, course_id
+        self.seq = 0
+        self.session = None
+        self.position = 0.0
+
+    def start(self):
+        response = self.client.api("/api/study/start", {"course_id": self.course_id})
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        self.session, self.position, self.seq = body["session_id"], body["position"], 0
+        return body
+
+    def beat(self, position=None, playing=True, rate=1.0, seq=None):
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        response = self.client.api(f"/api/study/{self.session}/heartbeat",
+                                   {"seq": seq, "position": self.position if position is None else position,
+                                    "playing": playing, "rate": rate})
+        return response
+
+    def play(self, seconds, step=5.0):
+        """Play in real time: the clock and the position advance together."""
+        last = None
+        for _ in range(int(seconds / step)):
+            self.clock.advance(step)
+            self.position += step
+            last = self.beat()
+            assert last.status_code == 200, last.get_json()
+            if last.get_json()["prompt"]:
+                return last.get_json()
+        return last.get_json() if last else None
+
+    def post(self, action, body=None):
+        return self.client.api(f"/api/study/{self.session}/{action}", body or {})
+
+
+@pytest.fixture
+def learner(client_for, clock, course):
+    return Learner(client_for("zhangsan"), clock, course.id)
+
+
+def test_confirmed_breakpoint_credits_the_watched_span(learner, db):
+    learner.start()
+    learner.beat(position=0.0)
+    body = learner.play(60)
+    assert body["prompt"], "a breakpoint is due within 30-50 s of play"
+    assert body["credited_s"] == 0.0  # nothing credited before presence is confirmed
+    watched = learner.position
+    confirm = learner.post("confirm", {"prompt_id": body["prompt"]["id"]})
+    assert confirm.status_code == 200
+    assert confirm.get_json()["credited_s"] == pytest.approx(watched, abs=0.01)
+    assert db.scalar(select(func.sum(CreditEntry.credited_s))) == pytest.approx(watched, abs=0.01)
+
+
+def test_unanswered_breakpoint_credits_nothing_since_last_confirmation(learner, db, clock):
+    learner.start()
+    learner.beat(position=0.0)
+    body = learner.play(60)
+    prompt = body["prompt"]
+    assert prompt
+    clock.advance(25)  # past the 20 s answer window, the player paused
+    late = learner.beat(playing=False)
+    assert late.get_json()["prompt_expired"] is True
+    assert late.get_json()["credited_s"] == 0.0
+    too_late = learner.post("confirm", {"prompt_id": prompt["id"]})
+    assert too_late.status_code == 409 and too_late.get_json()["error"] in ("no_prompt", "prompt_expired")
+    # Back at the screen: a new verified run starts, and the next confirmation credits only it.
+    assert learner.post("resume").status_code == 200
+    body = learner.play(60)
+    second = learner.post("confirm", {"prompt_id": body["prompt"]["id"]}).get_json()
+    assert 0 < second["credited_s"] <= 60.0
+    assert db.scalar(select(func.count()).select_from(CreditEntry)) >= 1
+
+
+def test_seek_ahead_is_refused_and_recorded(learner, db):
+    learner.start()
+    learner.beat(position=0.0)
+    learner.play(20)
+    response = learner.beat(position=300.0)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["reason"] == "seek_ahead" and body["snap_to"] == pytest.approx(20.0)
+    assert body["frontier"] == pytest.approx(20.0)
+    row = db.scalar(select(HeartbeatRejection))
+    assert row.reason == "seek_ahead" and row.position == 300.0
+
+
+def test_replayed_and_duplicate_heartbeats_credit_nothing(learner, db, clock):
+    learner.start()
+    learner.beat(position=0.0)
+    learner.play(20)
+    before = db.scalar(select(func.count()).select_from(PendingSegment))
+    clock.advance(5)
+    duplicate = learner.beat(seq=learner.seq, position=learner.position + 5)
+    replay = learner.beat(seq=1, position=learner.position + 5)
+    assert duplicate.get_json()["reason"] == "duplicate"
+    assert replay.get_json()["reason"] == "replayed"
+    assert db.scalar(select(func.count()).select_from(PendingSegment)) == before
+    reasons = sorted(r.reason for r in db.scalars(select(HeartbeatRejection)))
+    assert reasons == ["duplicate", "replayed"]
+
+
+@pytest.mark.parametrize("body", [None, [], {"seq": "1", "position": 1, "playing": True, "rate": 1},
+                                  {"seq": 1, "position": "x", "playing": True, "rate": 1},
+                                  {"seq": 1, "position": 1, "playing": "yes", "rate": 1},
+                                  {"seq": True, "position": 1, "playing": True, "rate": 1},
+                                  {"seq": -1, "position": 1, "playing": True, "rate": 1},
+                                  {"seq": 1, "position": 1, "playing": True}])
+def test_malformed_heartbeats_get_a_json_error_and_change_nothing(learner, db, body):
+    learner.start()
+    response = learner.client.c.post(f"/api/study/{learner.session}/heartbeat", json=body,
+                                     headers={"X-CSRFToken": learner.client.token})
+    assert response.status_code == 400
+    assert response.get_json()["error"] in ("bad_json", "bad_field")
+    assert response.get_json()["message"]
+    study = db.get(StudySession, learner.session)
+    assert study.last_seq == -1
+    assert db.scalar(select(func.count()).select_from(HeartbeatRejection)) == 0
+
+
+def test_nan_and_negative_positions_are_rejected_as_invalid(learner, db):
+    learner.start()
+    for position in (-5.0, 1e9):
+        response = learner.beat(position=position)
+        assert response.status_code == 422 and response.get_json()["reason"] == "invalid"
+    raw = learner.client.c.post(f"/api/study/{learner.session}/heartbeat",
+                                data='{"seq": 9, "position": NaN, "playing": true, "rate": 1}',
+                                content_type="application/json", headers={"X-CSRFToken": learner.client.token})
+    assert raw.status_code == 422 and raw.get_json()["reason"] == "invalid"
+
+
+def test_heartbeat_without_csrf_is_refused(learner):
+    learner.start()
+    response = learner.client.c.post(f"/api/study/{learner.session}/heartbeat",
+                                     json={"seq": 1, "position": 0, "playing": True, "rate": 1})
+    assert response.status_code == 400 and response.get_json()["error"] == "csrf"
+
+
+def test_another_learners_session_is_not_found(learner, client_for, clock):
+    learner.start()
+    other = client_for("lisi")
+    response = other.api(f"/api/study/{learner.session}/heartbeat",
+                         {"seq": 1, "position": 0, "playing": True, "rate": 1})
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+def test_unassigned_course_cannot_be_started(app, db, client_for, clock):
+    other = make_course(app, db, slug="not-assigned", assign_to=())
+    response = client_for("zhangsan").api("/api/study/start", {"course_id": other.id})
+    assert response.status_code == 404
+
+
+def test_resume_point_is_kept_across_devices_and_old_sitting_closes(learner, client_for, clock, course):
+    learner.start()
+    learner.beat(position=0.0)
+    learner.play(25)
+    laptop_session = learner.session
+    phone = Learner(client_for("zhangsan"), clock, course.id)
+    body = phone.start()
+    assert body["position"] == pytest.approx(25.0)
+    learner.session = laptop_session
+    stale = learner.beat(position=30.0)
+    assert stale.status_code == 409 and stale.get_json()["error"] == "session_closed"
+
+
+def test_finish_click_credits_tail_but_closing_the_page_does_not(learner, client_for, clock, course, db):
+    learner.start()
+    learner.beat(position=0.0)
+    learner.play(20)
+    done = learner.post("finish", {"confirmed": True}).get_json()
+    assert done["credited_s"] == pytest.approx(20.0)
+    second = Learner(client_for("zhangsan"), clock, course.id)
+    second.start()
+    second.beat()
+    second.play(20)
+    left = second.client.c.post(f"/api/study/{second.session}/finish",
+                                data={"csrf_token": second.client.token})  # what sendBeacon sends
+    assert left.status_code == 200
+    assert left.get_json()["credited_s"] == pytest.approx(20.0)  # the unconfirmed tail stays uncredited
+    assert db.get(StudySession, second.session).end_reason == "left"
+
+
+def test_completion_and_monthly_hours(app, db, client_for, clock):
+    app.config.update(BREAKPOINT_MIN_S=1000.0, BREAKPOINT_MEAN_S=1000.0, BREAKPOINT_MAX_S=1000.0)
+    short = make_course(app, db, slug="short-course", duration=100.0)
+    learner = Learner(client_for("zhangsan"), clock, short.id)
+    learner.start()
+    learner.beat(position=0.0)
+    learner.play(95)
+    body = learner.post("finish", {"confirmed": True}).get_json()
+    assert body["complete"] is True and body["coverage_share"] >= 0.95
+    progress = db.scalar(select(WatchProgress).where(WatchProgress.course_id == short.id))
+    assert progress.completed_at is not None
+    page = learner.client.get("/learn/").get_data(as_text=True)
+    assert "0.0 / 8.0" in page or "0.0 of 8.0" in page or "0.0" in page
+    month_total = db.scalar(select(func.sum(CreditEntry.credited_s)).where(
+        CreditEntry.learner_id == user(db, "zhangsan").id))
+    assert month_total == pytest.approx(95.0)
