@@ -111,12 +111,11 @@ def _heartbeat_fields(data: dict):
 @bp.route("/api/study/<session_id>/heartbeat", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_heartbeat(session_id: str):
-    data = _body()
-    problems, seq, position, playing, rate = _heartbeat_fields(data)
+    study = own_session_or_404(session_id)
+    problems, seq, position, playing, rate = _heartbeat_fields(_body())
     if problems:
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
     session = db.session()
-    study = own_session_or_404(session_id)
     course = session.get(Course, study.course_id)
     outcome = record_heartbeat(session, study, course, seq, float(position), playing, float(rate), time.time())
     body = {"accepted": outcome.accepted, "reason": outcome.reason, "prompt": outcome.prompt,
@@ -129,8 +128,8 @@ def api_heartbeat(session_id: str):
 @bp.route("/api/study/<session_id>/confirm", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_confirm(session_id: str):
-    data = _body()
     study = own_session_or_404(session_id)
+    data = _body()
     progress = confirm_prompt(db.session(), study, str(data.get("prompt_id", ""))[:64], time.time())
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
 
