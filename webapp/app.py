@@ -43,6 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(ROOT / "webapp" / "translations"))
     limiter.init_app(app)
+    # Handlers must be declared before init_app: Flask-SocketIO keeps them for every later app.
+    from . import realtime  # noqa: F401
     socketio.init_app(app, manage_session=False, cors_allowed_origins=[])
 
     @login_manager.user_loader
@@ -62,7 +64,6 @@ def create_app(config: dict | None = None) -> Flask:
     for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp):
         app.register_blueprint(bp)
     register_cli(app)
-    from . import realtime  # noqa: F401  (Socket.IO handlers)
 
     _register_error_handlers(app)
 
