@@ -8,10 +8,10 @@ tests/unit/test_i18n.py fails when a msgid has no translation.
 """
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -24,10 +24,13 @@ LOCALE = "zh_Hans_CN"
 
 
 def extract() -> Catalog:
-    pot = subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"),
-                          "-k", "_l", "-k", "N_", "--no-location", "-o", "-", str(ROOT)],
-                         check=True, capture_output=True, cwd=ROOT).stdout
-    return read_po(io.BytesIO(pot))
+    with tempfile.TemporaryDirectory() as tmp:
+        pot = Path(tmp) / "messages.pot"
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"),
+                        "-k", "_l", "-k", "N_", "--no-location", "-o", str(pot), "."],
+                       check=True, capture_output=True, cwd=ROOT)
+        with open(pot, "rb") as fh:
+            return read_po(fh)
 
 
 def main() -> int:
