@@ -30,30 +30,37 @@ def import_into_db(manifest_path: str | Path, progress: Callable[[float], None] 
         imported = import_course(manifest_path, media_root, progress=progress, overwrite=overwrite)
     except IngestError as exc:
         raise CourseImportError(str(exc)) from exc
-    manifest = imported.manifest
     try:
-        course = session.scalar(select(Course).where(Course.slug == manifest.slug))
-        if course is None:
-            course = Course(slug=manifest.slug)
-            session.add(course)
-        course.title = manifest.title
-        course.category = Category(manifest.category)
-        course.description = manifest.description or ""
-        course.duration_s = imported.media.duration
-        course.master_playlist = imported.master_playlist
-        course.source_file = "source.mp4"
-        course.renditions_json = json.dumps([
-            {"name": r.name, "bandwidth": r.bandwidth, "width": r.width, "height": r.height,
-             "playlist": r.playlist} for r in imported.renditions])
-        course.questions.clear()
-        for q in manifest.questions:
-            course.questions.append(CourseQuestion(at_s=q.at, prompt=q.prompt,
-                                                   choices_json=json.dumps(list(q.choices), ensure_ascii=False),
-                                                   answer=q.answer))
+        course = persist_course(session, imported)
         session.commit()
     except Exception:
         session.rollback()
         if not overwrite:
             shutil.rmtree(imported.folder, ignore_errors=True)
         raise
+    return course
+
+
+def persist_course(session, imported) -> Course:
+    """Create or update the Course row (and its question bank) for an imported course.
+    The caller commits. `imported` is a streaming.ingest.ImportedCourse."""
+    manifest = imported.manifest
+    course = session.scalar(select(Course).where(Course.slug == manifest.slug))
+    if course is None:
+        course = Course(slug=manifest.slug)
+        session.add(course)
+    course.title = manifest.title
+    course.category = Category(manifest.category)
+    course.description = manifest.description or ""
+    course.duration_s = imported.media.duration
+    course.master_playlist = imported.master_playlist
+    course.source_file = "source.mp4"
+    course.renditions_json = json.dumps([
+        {"name": r.name, "bandwidth": r.bandwidth, "width": r.width, "height": r.height,
+         "playlist": r.playlist} for r in imported.renditions])
+    course.questions.clear()
+    for q in manifest.questions:
+        course.questions.append(CourseQuestion(at_s=q.at, prompt=q.prompt,
+                                               choices_json=json.dumps(list(q.choices), ensure_ascii=False),
+                                               answer=q.answer))
     return course
