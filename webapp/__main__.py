@@ -11,6 +11,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
     app = create_app()
+    if app.config["SCHEDULER_ENABLED"]:
+        from .scheduler import start
+        start(app)
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
 
 

@@ -216,3 +216,18 @@ def test_completion_and_monthly_hours(app, db, client_for, clock):
     month_total = db.scalar(select(func.sum(CreditEntry.credited_s)).where(
         CreditEntry.learner_id == user(db, "zhangsan").id))
     assert month_total == pytest.approx(95.0)
+
+
+def test_abandoned_sitting_is_closed_with_its_open_breakpoint_missed(app, learner, db, clock):
+    from webapp import scheduler
+    learner.start()
+    learner.beat(position=0.0)
+    body = learner.play(60)
+    assert body["prompt"]
+    scheduler._app = app
+    assert scheduler.close_abandoned_sessions(now=clock.now + 5) == 0  # still fresh
+    assert scheduler.close_abandoned_sessions(now=clock.now + 3600) == 1
+    db.expire_all()
+    study = db.get(StudySession, learner.session)
+    assert study.end_reason == "abandoned" and study.ended_at is not None
+    assert db.scalar(select(func.count()).select_from(CreditEntry)) == 0

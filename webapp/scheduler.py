@@ -1,0 +1,50 @@
+"""In-process APScheduler with a durable SQLAlchemy job store (DESIGN: durable jobs).
+
+Started by `python -m webapp` only (not by tests or CLI commands), when SCHEDULER_ENABLED.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+from sqlalchemy import select
+
+from . import db
+from .models import StudySession
+from .study import finish_session
+
+log = logging.getLogger(__name__)
+_app: Flask | None = None
+
+
+def close_abandoned_sessions(now: float | None = None) -> int:
+    """End sittings silent for longer than the ledger's gap: an open breakpoint past its
+    deadline counts as missed, and the unconfirmed tail stays uncredited."""
+    now = time.time() if now is None else now
+    with _app.app_context():
+        session = db.session()
+        horizon = now - max(2 * _app.config["LEDGER_MAX_GAP_S"], _app.config["BREAKPOINT_ANSWER_S"])
+        stale = session.scalars(select(StudySession).where(
+            StudySession.ended_at.is_(None),
+            StudySession.last_at.is_not(None) & (StudySession.last_at < horizon)
+            | StudySession.last_at.is_(None) & (StudySession.started_at < horizon))).all()
+        for study in stale:
+            finish_session(session, study, now, confirmed=False)
+            study.end_reason = "abandoned"
+        session.commit()
+        return len(stale)
+
+
+def start(app: Flask) -> BackgroundScheduler:
+    global _app
+    _app = app
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=app.config["DATABASE_URL"])},
+                                    timezone=app.config["BABEL_DEFAULT_TIMEZONE"])
+    scheduler.add_job(close_abandoned_sessions, "interval", minutes=5, id="close_abandoned_sessions",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.start()
+    log.info("scheduler started")
+    return scheduler
