@@ -27,13 +27,13 @@ def _assigned_course_or_404(course_id: int) -> Course:
     return course
 
 
-def _progress_json(progress: WatchProgress, course: Course) -> dict:
+def _progress_json(progress, duration: float) -> dict:
     return {
         "position": round(progress.position_s, 3),
         "frontier": round(progress.frontier_s, 3),
         "covered_s": round(progress.covered_s, 3),
         "credited_s": round(progress.credited_s, 3),
-        "coverage_share": round(progress.covered_s / course.duration_s, 4) if course.duration_s else 0.0,
+        "coverage_share": round(progress.covered_s / duration, 4) if duration else 0.0,
         "complete": progress.completed_at is not None,
     }
 
@@ -91,7 +91,7 @@ def api_start():
     progress = progress_for(db.session(), current_user.id, course.id)
     return jsonify(session_id=study.id, duration=course.duration_s,
                    heartbeat_interval=current_app.config["HEARTBEAT_INTERVAL_S"],
-                   max_rate=current_app.config["LEDGER_MAX_RATE"], **_progress_json(progress, course))
+                   max_rate=current_app.config["LEDGER_MAX_RATE"], **_progress_json(progress, course.duration_s))
 
 
 def _heartbeat_fields(data: dict):
@@ -111,15 +111,16 @@ def _heartbeat_fields(data: dict):
 @bp.route("/api/study/<session_id>/heartbeat", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_heartbeat(session_id: str):
-    study = own_session_or_404(session_id)
     problems, seq, position, playing, rate = _heartbeat_fields(_body())
     if problems:
+        own_session_or_404(session_id)  # another learner's sitting answers 404 whatever the body
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
-    session = db.session()
-    course = session.get(Course, study.course_id)
-    outcome = record_heartbeat(session, study, course, seq, float(position), playing, float(rate), time.time())
+    outcome = record_heartbeat(db.session(), session_id[:64], current_user.id, seq, float(position), playing,
+                               float(rate), time.time())
+    if outcome is None:
+        abort(404)
     body = {"accepted": outcome.accepted, "reason": outcome.reason, "prompt": outcome.prompt,
-            "prompt_expired": outcome.prompt_expired, **_progress_json(outcome.progress, course)}
+            "prompt_expired": outcome.prompt_expired, **_progress_json(outcome.progress, outcome.duration)}
     if outcome.snap_to is not None and math.isfinite(outcome.snap_to):
         body["snap_to"] = outcome.snap_to
     return jsonify(body), (200 if outcome.accepted else 422)
@@ -131,7 +132,7 @@ def api_confirm(session_id: str):
     study = own_session_or_404(session_id)
     data = _body()
     progress = confirm_prompt(db.session(), study, str(data.get("prompt_id", ""))[:64], time.time())
-    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/<session_id>/resume", methods=["POST"])
@@ -139,7 +140,7 @@ def api_confirm(session_id: str):
 def api_resume(session_id: str):
     study = own_session_or_404(session_id)
     progress = resume_after_failure(db.session(), study, time.time())
-    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/<session_id>/finish", methods=["POST"])
@@ -151,7 +152,7 @@ def api_finish(session_id: str):
     confirmed = isinstance(data, dict) and data.get("confirmed") is True
     study = own_session_or_404(session_id)
     progress = finish_session(db.session(), study, time.time(), confirmed)
-    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id)))
+    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/progress/<int:course_id>")
@@ -160,4 +161,4 @@ def api_progress(course_id: int):
     course = _assigned_course_or_404(course_id)
     progress = progress_for(db.session(), current_user.id, course.id)
     db.session().commit()
-    return jsonify(**_progress_json(progress, course))
+    return jsonify(**_progress_json(progress, course.duration_s))

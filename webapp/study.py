@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from proctoring.policy import BreakpointPolicy, breakpoint_delay
@@ -86,51 +86,102 @@ def start_session(db: Session, learner: User, course: Course, now: float, user_a
 
 
 @dataclass
+class ProgressView:
+    """The progress fields the player shows (same names as WatchProgress)."""
+    position_s: float
+    frontier_s: float
+    covered_s: float
+    credited_s: float
+    completed_at: object
+
+
+@dataclass
 class HeartbeatOutcome:
     accepted: bool
     reason: str | None
     snap_to: float | None
-    progress: WatchProgress
+    progress: ProgressView
+    duration: float
     prompt: dict | None
     prompt_expired: bool
 
 
-def record_heartbeat(db: Session, study: StudySession, course: Course, seq, position, playing, rate,
-                     now: float) -> HeartbeatOutcome:
-    if study.ended_at is not None:
+_S, _P, _C = StudySession.__table__.c, WatchProgress.__table__.c, Course.__table__.c
+# One row with everything a heartbeat needs. The heartbeat is the hottest path of the
+# portal, so it reads and writes through SQLAlchemy Core: no ORM objects, 1 SELECT,
+# 2 UPDATEs (+1 INSERT for a watched segment), 1 COMMIT.
+_HEARTBEAT_ROW = (
+    select(_S.learner_id, _S.ended_at, _S.last_seq, _S.last_at, _S.last_playing, _S.attested_ok,
+           _S.breakpoint_due_at, _S.prompt_id, _S.prompt_deadline,
+           _P.id.label("progress_id"), _P.position_s, _P.frontier_s, _P.covered_s, _P.credited_s,
+           _P.completed_at, _C.duration_s)
+    .select_from(StudySession.__table__
+                 .join(WatchProgress.__table__, (_P.learner_id == _S.learner_id) & (_P.course_id == _S.course_id))
+                 .join(Course.__table__, _C.id == _S.course_id))
+    .where(_S.id == bindparam("sid")))
+# Statements built once: building them per call costs more than running them.
+_SAVE_ANCHOR = (update(StudySession.__table__).where(_S.id == bindparam("sid"))
+                .values(last_seq=bindparam("last_seq"), last_at=bindparam("last_at"),
+                        last_playing=bindparam("last_playing")))
+_OPEN_PROMPT = (update(StudySession.__table__).where(_S.id == bindparam("sid"))
+                .values(prompt_id=bindparam("prompt_id"), prompt_issued_at=bindparam("issued"),
+                        prompt_deadline=bindparam("deadline")))
+_SAVE_POSITION = (update(WatchProgress.__table__).where(_P.id == bindparam("pid"))
+                  .values(position_s=bindparam("position"), frontier_s=bindparam("frontier"),
+                          updated_at=bindparam("updated")))
+_ADD_PENDING = insert(PendingSegment.__table__)
+_ADD_REJECTION = insert(HeartbeatRejection.__table__)
+
+
+def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, position, playing, rate,
+                     now: float) -> HeartbeatOutcome | None:
+    """Fold one heartbeat into the learner's sitting. None when the sitting is not the learner's."""
+    row = db.execute(_HEARTBEAT_ROW, {"sid": session_id}).one_or_none()
+    if row is None or row.learner_id != learner_id:
+        return None
+    if row.ended_at is not None:
         raise StudyError("session_closed", "This study session has ended. Reload the page to continue.")
-    expired = _expire_prompt(db, study, now)
-    progress = progress_for(db, study.learner_id, course.id)
-    state = WatchState(duration=course.duration_s, frontier=progress.frontier_s, last_seq=study.last_seq,
-                       last_position=progress.position_s, last_playing=study.last_playing,
-                       last_at=study.last_at)
-    result = apply_heartbeat(state, Heartbeat(seq, position, bool(playing), rate, now), ledger_policy())
-    if not result.accepted:
-        db.add(HeartbeatRejection(session_id=study.id, seq=seq if isinstance(seq, int) else None,
-                                  position=position if isinstance(position, (int, float)) else None,
-                                  reason=result.reason.value, received_at=now))
+    expired = False
+    if row.prompt_id is not None and now > row.prompt_deadline:
+        # Rare: settle the missed breakpoint through the ORM, then read the row again.
+        expired = _expire_prompt(db, db.get(StudySession, session_id), now)
         db.commit()
-        return HeartbeatOutcome(False, result.reason.value, result.snap_to, progress, _prompt_view(study, now), expired)
+        row = db.execute(_HEARTBEAT_ROW, {"sid": session_id}).one()
+    state = WatchState(duration=row.duration_s, frontier=row.frontier_s, last_seq=row.last_seq,
+                       last_position=row.position_s, last_playing=row.last_playing, last_at=row.last_at)
+    result = apply_heartbeat(state, Heartbeat(seq, position, bool(playing), rate, now), ledger_policy())
+    progress = ProgressView(row.position_s, row.frontier_s, row.covered_s, row.credited_s, row.completed_at)
+    prompt_id, deadline = row.prompt_id, row.prompt_deadline
+    if not result.accepted:
+        db.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "position": position,
+                                    "reason": result.reason.value, "received_at": now})
+        db.commit()
+        return HeartbeatOutcome(False, result.reason.value, result.snap_to, progress, row.duration_s,
+                                _prompt_view(prompt_id, deadline, now), expired)
 
     new = result.state
-    study.last_seq, study.last_at, study.last_playing = new.last_seq, new.last_at, new.last_playing
-    progress.position_s, progress.frontier_s, progress.updated_at = new.last_position, new.frontier, utcnow()
+    db.execute(_SAVE_ANCHOR, {"sid": session_id, "last_seq": new.last_seq, "last_at": new.last_at,
+                              "last_playing": new.last_playing})
+    if prompt_id is None and row.attested_ok and playing and now >= row.breakpoint_due_at:
+        prompt_id, deadline = secrets.token_hex(8), now + breakpoint_policy().answer_within_s
+        db.execute(_OPEN_PROMPT, {"sid": session_id, "prompt_id": prompt_id, "issued": now, "deadline": deadline})
+    db.execute(_SAVE_POSITION, {"pid": row.progress_id, "position": new.last_position, "frontier": new.frontier,
+                                "updated": utcnow()})
     if result.segment is not None:
         seg = result.segment
-        db.add(PendingSegment(session_id=study.id, media_start=seg.media_start, media_end=seg.media_end,
-                              wall_start=seg.wall_start, wall_end=seg.wall_end))
-    if study.prompt_id is None and study.attested_ok and playing and now >= study.breakpoint_due_at:
-        study.prompt_id = secrets.token_hex(8)
-        study.prompt_issued_at = now
-        study.prompt_deadline = now + breakpoint_policy().answer_within_s
+        db.execute(_ADD_PENDING, {"session_id": session_id, "media_start": seg.media_start,
+                                  "media_end": seg.media_end, "wall_start": seg.wall_start,
+                                  "wall_end": seg.wall_end})
     db.commit()
-    return HeartbeatOutcome(True, None, None, progress, _prompt_view(study, now), expired)
+    progress.position_s, progress.frontier_s = new.last_position, new.frontier
+    return HeartbeatOutcome(True, None, None, progress, row.duration_s, _prompt_view(prompt_id, deadline, now),
+                            expired)
 
 
-def _prompt_view(study: StudySession, now: float) -> dict | None:
-    if study.prompt_id is None:
+def _prompt_view(prompt_id: str | None, deadline: float | None, now: float) -> dict | None:
+    if prompt_id is None:
         return None
-    return {"id": study.prompt_id, "left_s": max(0.0, study.prompt_deadline - now)}
+    return {"id": prompt_id, "left_s": max(0.0, deadline - now)}
 
 
 def _expire_prompt(db: Session, study: StudySession, now: float) -> bool:
