@@ -54,7 +54,7 @@ def persist_course(session, imported) -> Course:
     course.description = manifest.description or ""
     course.duration_s = imported.media.duration
     course.master_playlist = imported.master_playlist
-    course.source_file = "source.mp4"
+    course.source_file = imported.source_file
     course.renditions_json = json.dumps([
         {"name": r.name, "bandwidth": r.bandwidth, "width": r.width, "height": r.height,
          "playlist": r.playlist} for r in imported.renditions])

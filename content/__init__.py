@@ -1,0 +1,1 @@
+"""Course data: sample courses and the scripts that build them."""
