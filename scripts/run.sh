@@ -17,5 +17,5 @@ for manifest in content/samples/*.json; do
   [ -e "instance/media/$slug/master.m3u8" ] || $py -m flask content import "$manifest" --overwrite
 done
 $py -m flask demo load
-echo "portal: http://127.0.0.1:5000"
+echo "portal: http://127.0.0.1:${PORT:-5000}"
 exec $py -m webapp --host 127.0.0.1 --port "${PORT:-5000}"
