@@ -87,7 +87,8 @@ def api_start():
     if not isinstance(course_id, int) or isinstance(course_id, bool):
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field="course_id"))
     course = _assigned_course_or_404(course_id)
-    study = start_session(db.session(), current_user, course, time.time(), request.user_agent.string or "")
+    with db.write_transaction() as session:
+        study = start_session(session, current_user, course, time.time(), request.user_agent.string or "")
     progress = progress_for(db.session(), current_user.id, course.id)
     return jsonify(session_id=study.id, duration=course.duration_s,
                    heartbeat_interval=current_app.config["HEARTBEAT_INTERVAL_S"],
@@ -115,8 +116,9 @@ def api_heartbeat(session_id: str):
     if problems:
         own_session_or_404(session_id)  # another learner's sitting answers 404 whatever the body
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
-    outcome = record_heartbeat(db.session(), session_id[:64], current_user.id, seq, float(position), playing,
-                               float(rate), time.time())
+    with db.write_transaction() as session:
+        outcome = record_heartbeat(session, session_id[:64], current_user.id, seq, float(position), playing,
+                                   float(rate), time.time())
     if outcome is None:
         abort(404)
     body = {"accepted": outcome.accepted, "reason": outcome.reason, "prompt": outcome.prompt,
@@ -129,17 +131,19 @@ def api_heartbeat(session_id: str):
 @bp.route("/api/study/<session_id>/confirm", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_confirm(session_id: str):
-    study = own_session_or_404(session_id)
     data = _body()
-    progress = confirm_prompt(db.session(), study, str(data.get("prompt_id", ""))[:64], time.time())
+    with db.write_transaction() as session:
+        study = own_session_or_404(session_id)  # read inside: the sitting may have just changed
+        progress = confirm_prompt(session, study, str(data.get("prompt_id", ""))[:64], time.time())
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/<session_id>/resume", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_resume(session_id: str):
-    study = own_session_or_404(session_id)
-    progress = resume_after_failure(db.session(), study, time.time())
+    with db.write_transaction() as session:
+        study = own_session_or_404(session_id)
+        progress = resume_after_failure(session, study, time.time())
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
@@ -150,8 +154,9 @@ def api_finish(session_id: str):
     sends `confirmed: false` (navigator.sendBeacon)."""
     data = request.get_json(silent=True, force=True)
     confirmed = isinstance(data, dict) and data.get("confirmed") is True
-    study = own_session_or_404(session_id)
-    progress = finish_session(db.session(), study, time.time(), confirmed)
+    with db.write_transaction() as session:
+        study = own_session_or_404(session_id)
+        progress = finish_session(session, study, time.time(), confirmed)
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 

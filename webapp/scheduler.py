@@ -24,8 +24,7 @@ def close_abandoned_sessions(now: float | None = None) -> int:
     """End sittings silent for longer than the ledger's gap: an open breakpoint past its
     deadline counts as missed, and the unconfirmed tail stays uncredited."""
     now = time.time() if now is None else now
-    with _app.app_context():
-        session = db.session()
+    with _app.app_context(), db.write_transaction() as session:
         horizon = now - max(2 * _app.config["LEDGER_MAX_GAP_S"], _app.config["BREAKPOINT_ANSWER_S"])
         stale = session.scalars(select(StudySession).where(
             StudySession.ended_at.is_(None),

@@ -1,0 +1,360 @@
+"""Media benchmark: range serving against nginx, and the heartbeat endpoint under load.
+
+    python -m bench.media [--seconds 15] [--learners 100] [--connections 32]
+
+Starts, on 127.0.0.1 only, the portal as users run it (`python -m webapp`) on a throw-away
+instance, and nginx (Debian package) over the same media folder; loads both with wrk
+(Debian package) and prints key=value lines. Everything it starts is stopped at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "Bench-Pass-2026"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def prepare_instance(work: Path, learners: int) -> tuple[dict, int, str]:
+    """A migrated instance with demo data, `learners` extra supervisees and one course."""
+    env = {"INSTANCE_DIR": str(work / "instance"), "MEDIA_ROOT": str(work / "media"),
+           "SECRET_KEY": "bench-secret", "RATELIMIT_ENABLED": "0", "SCHEDULER_ENABLED": "0"}
+    os.environ.update(env)
+    from sqlalchemy import select
+
+    from webapp import create_app, migrate
+    from webapp.demo import load_demo
+    from webapp.models import Assignment, Category, Course, OrgUnit, Role, User
+    from webapp.security import hash_password
+
+    app = create_app()
+    migrate.upgrade(app.config["DATABASE_URL"])
+    slug = "bench-course"
+    folder = work / "media" / slug
+    folder.mkdir(parents=True)
+    rng = random.Random(7)
+    (folder / "source.mp4").write_bytes(rng.randbytes(8 * 1024 * 1024))
+    (folder / "seg00000.ts").write_bytes(rng.randbytes(200 * 1024))
+    with app.app_context():
+        from webapp import db
+        load_demo(PASSWORD)
+        session = db.session()
+        course = Course(slug=slug, title="bench", category=Category.LAW, description="", duration_s=36000.0,
+                        master_playlist="master.m3u8", source_file="source.mp4", renditions_json="[]")
+        session.add(course)
+        township = session.scalar(select(OrgUnit).where(OrgUnit.level == 5))
+        officer = session.scalar(select(User).where(User.username == "officer_bs"))
+        password_hash = hash_password(PASSWORD)
+        for i in range(learners):
+            session.add(User(username=f"bench{i:04d}", display_name=f"bench {i}", role=Role.SUPERVISEE,
+                             unit_id=township.id, officer_id=officer.id, password_hash=password_hash,
+                             failed_logins=0, active=True))
+        session.flush()
+        for learner in session.scalars(select(User).where(User.username.like("bench%"))):
+            session.add(Assignment(learner_id=learner.id, course_id=course.id))
+        session.commit()
+        course_id = course.id
+    app.extensions["db_engine"].dispose()
+    return env, course_id, slug
+
+
+@contextlib.contextmanager
+def portal(env: dict, port: int):
+    proc = subprocess.Popen([sys.executable, "-m", "webapp", "--port", str(port)], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/login")
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def nginx(work: Path, media_root: Path, port: int, course_id: int, slug: str):
+    conf = work / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 100000;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /media/{course_id}/ {{ alias {media_root}/{slug}/; }}
+    }}
+}}
+""")
+    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(work)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/media/{course_id}/seg00000.ts")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+UA = "bench-media/1"  # the same on every request: "strong" session protection binds a login to it
+
+
+def login(base: str, username: str) -> requests.Session:
+    s = requests.Session()
+    s.headers["User-Agent"] = UA
+    page = s.get(f"{base}/login").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    r = s.post(f"{base}/login", data={"username": username, "password": PASSWORD, "csrf_token": token},
+               allow_redirects=False)
+    assert r.status_code == 302, f"login failed for {username}: {r.status_code}"
+    return s
+
+
+def check_ranges(base: str, course_id: int, media_root: Path, slug: str, cookie: dict | None) -> None:
+    """Both servers must answer ranges correctly before they are timed."""
+    body = (media_root / slug / "source.mp4").read_bytes()
+    rng = random.Random(1)
+    for _ in range(20):
+        a = rng.randrange(len(body) - 1)
+        b = min(len(body) - 1, a + rng.randrange(1, 300_000))
+        r = requests.get(f"{base}/media/{course_id}/source.mp4", headers={"Range": f"bytes={a}-{b}", "User-Agent": UA},
+                         cookies=cookie, timeout=10)
+        assert r.status_code == 206, r.status_code
+        assert r.headers["Content-Range"] == f"bytes {a}-{b}/{len(body)}"
+        assert r.content == body[a:b + 1]
+
+
+RANGE_LUA = """
+local size = {size}
+local path = "{path}"
+local span = {span}
+math.randomseed(os.time())
+request = function()
+  local a = math.random(0, size - span - 1)
+  local headers = {{}}
+  headers["Range"] = "bytes=" .. a .. "-" .. (a + span - 1)
+  headers["User-Agent"] = "{ua}"
+  {cookie_line}
+  return wrk.format("GET", path, headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK requests=%d bytes=%d seconds=%f errors=%d status_errors=%d\\n",
+    summary.requests, summary.bytes, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+def run_wrk(url: str, script: str, seconds: int, connections: int, work: Path, threads: int = 1) -> dict:
+    path = work / f"wrk-{random.random():.8f}.lua"
+    path.write_text(script)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", str(path), url], capture_output=True, text=True, timeout=seconds + 60)
+    out = out.stdout + out.stderr
+    match = re.search(r"WRK requests=(\d+) bytes=(\d+) seconds=([\d.]+) errors=(\d+) status_errors=(\d+)", out)
+    if not match:
+        raise RuntimeError("wrk gave no summary:\n" + out)
+    requests_, bytes_, secs, errors, status_errors = match.groups()
+    result = {"requests": int(requests_), "bytes": int(bytes_), "seconds": float(secs), "errors": int(errors),
+              "status_errors": int(status_errors), "raw": out}
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        result[f"p{pct}_ms"] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1000.0}[unit]
+    result.update(other_lines(out))
+    return result
+
+
+def other_lines(out: str) -> dict:
+    extra = {}
+    m = re.search(r"HB accepted=(\d+) total=(\d+)", out)
+    if m:
+        extra["accepted"], extra["answered"] = int(m.group(1)), int(m.group(2))
+    return extra
+
+
+def range_case(base: str, course_id: int, path: str, size: int, span: int, cookie: str | None, seconds: int,
+               connections: int, work: Path) -> dict:
+    cookie_line = f'headers["Cookie"] = "{cookie}"' if cookie else ""
+    script = RANGE_LUA.format(size=size, path=f"/media/{course_id}/{path}", span=span, cookie_line=cookie_line,
+                              ua=UA)
+    return run_wrk(base, script, seconds, connections, work)
+
+
+HEARTBEAT_LUA = """
+-- Each wrk thread cycles through its share of learners; positions follow real time at 1x.
+local learners = {learners}
+local per_thread = {{}}
+local counter = 0
+accepted, answered = 0, 0  -- globals: read back per thread with thread:get
+local start = os.time()
+local threads = {{}}
+setup = function(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+init = function(args)
+  local mine = {{}}
+  for i, l in ipairs(learners) do
+    if (i - 1) % {nthreads} == tid - 1 then table.insert(mine, {{l[1], l[2], l[3], 0}}) end
+  end
+  per_thread = mine
+  idx = 0
+  accepted, answered = 0, 0
+end
+request = function()
+  idx = idx % #per_thread + 1
+  local l = per_thread[idx]
+  l[4] = l[4] + 1
+  local body = string.format('{{"seq": %d, "position": %d, "playing": true, "rate": 1.0}}', l[4], os.time() - start)
+  local headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["Cookie"] = l[2]
+  headers["X-CSRFToken"] = l[3]
+  headers["User-Agent"] = "{ua}"
+  return wrk.format("POST", "/api/study/" .. l[1] .. "/heartbeat", headers, body)
+end
+response = function(status, headers, body)
+  answered = answered + 1
+  if status == 200 then accepted = accepted + 1 elseif answered < 3 then io.write("HBERR " .. status .. " " .. body .. "\\n") end
+end
+done = function(summary, latency, requests)
+  local a, t = 0, 0
+  for _, thread in ipairs(threads) do
+    a = a + thread:get("accepted")
+    t = t + thread:get("answered")
+  end
+  io.write(string.format("HB accepted=%d total=%d\\n", a, t))
+  io.write(string.format("WRK requests=%d bytes=%d seconds=%f errors=%d status_errors=%d\\n",
+    summary.requests, summary.bytes, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+def heartbeat_case(base: str, course_id: int, learners: int, seconds: int, connections: int, work: Path,
+                   server_pid: int) -> dict:
+    rows = []
+    for i in range(learners):
+        s = login(base, f"bench{i:04d}")
+        page = s.get(f"{base}/learn/course/{course_id}").text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        r = s.post(f"{base}/api/study/start", json={"course_id": course_id}, headers={"X-CSRFToken": token})
+        assert r.status_code == 200, r.text
+        cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
+        rows.append((r.json()["session_id"], cookie, token))
+    lua_rows = ", ".join("{" + ", ".join(json.dumps(v) for v in row) + "}" for row in rows)
+    threads = min(2, connections)
+    script = HEARTBEAT_LUA.format(learners="{" + lua_rows + "}", nthreads=threads, ua=UA)
+    before = cpu_seconds(server_pid)  # after the logins: Argon2 checks are not heartbeat cost
+    result = run_wrk(base, script, seconds, connections, work, threads=threads)
+    result["server_cpu_s"] = cpu_seconds(server_pid) - before
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="length of each timed run")
+    parser.add_argument("--learners", type=int, default=100)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--skip-ranges", action="store_true", help="only the heartbeat load")
+    args = parser.parse_args(argv)
+    for tool in ("wrk", NGINX):
+        if not shutil.which(tool) and not Path(tool).exists():
+            print(f"error: {tool} is missing: scripts/install-system-deps.sh --bench", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    work.chmod(0o755)  # nginx workers run as an unprivileged user
+    try:
+        env, course_id, slug = prepare_instance(work, args.learners)
+        media_root = Path(env["MEDIA_ROOT"])
+        ours_port, nginx_port = free_port(), free_port()
+        ours, theirs = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{nginx_port}"
+        with portal(env, ours_port) as proc, nginx(work, media_root, nginx_port, course_id, slug):
+            staff = login(ours, "officer_bs")
+            cookie = "; ".join(f"{k}={v}" for k, v in staff.cookies.items())
+            check_ranges(ours, course_id, media_root, slug, dict(staff.cookies))
+            check_ranges(theirs, course_id, media_root, slug, None)
+            print("load_generator=wrk 4.1 (Debian), keep-alive, 1 thread", flush=True)
+            cases = {"": ("seg00000.ts", 200 * 1024, 64 * 1024), "_large": ("source.mp4", 8 * 1024 * 1024,
+                                                                            1024 * 1024)}
+            for suffix, (path, size, span) in ({} if args.skip_ranges else cases).items():
+                ours_r = range_case(ours, course_id, path, size, span, cookie, args.seconds, 8, work)
+                nginx_r = range_case(theirs, course_id, path, size, span, None, args.seconds, 8, work)
+                for name, r in (("ours", ours_r), ("nginx", nginx_r)):
+                    if r["errors"] or r["status_errors"]:
+                        print(f"# {name}{suffix}: {r['errors']} socket errors, {r['status_errors']} bad statuses",
+                              file=sys.stderr)
+                ours_mb = ours_r["bytes"] / ours_r["seconds"] / 1e6
+                nginx_mb = nginx_r["bytes"] / nginx_r["seconds"] / 1e6
+                print(f"ours_range_mb_s{suffix}={ours_mb:.1f}")
+                print(f"nginx_range_mb_s{suffix}={nginx_mb:.1f}")
+                print(f"ours_requests_per_s{suffix}={ours_r['requests'] / ours_r['seconds']:.0f}")
+                print(f"nginx_requests_per_s{suffix}={nginx_r['requests'] / nginx_r['seconds']:.0f}")
+                print(f"range_throughput_ratio_vs_nginx{suffix}={ours_mb / nginx_mb:.3f}", flush=True)
+
+            hb = heartbeat_case(ours, course_id, args.learners, args.seconds, args.connections, work, proc.pid)
+            server_cpu = hb["server_cpu_s"]
+            rate = hb["requests"] / hb["seconds"]
+            print(f"heartbeat_learners={args.learners}")
+            print(f"heartbeat_connections={args.connections}")
+            print(f"heartbeats_per_s={rate:.0f}")
+            print(f"heartbeat_p50_ms={hb.get('p50_ms', float('nan')):.1f}")
+            print(f"heartbeat_p99_ms={hb.get('p99_ms', float('nan')):.1f}")
+            print(f"heartbeat_accept_share={hb.get('accepted', 0) / max(1, hb.get('answered', 0)):.3f}")
+            print(f"heartbeat_server_cpu_ms_each={1000 * server_cpu / max(1, hb['requests']):.2f}")
+            print(f"heartbeat_socket_errors={hb['errors']}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
