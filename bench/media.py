@@ -107,7 +107,7 @@ def portal(env: dict, port: int):
 def nginx(work: Path, media_root: Path, port: int, course_id: int, slug: str):
     conf = work / "nginx.conf"
     conf.write_text(f"""
-worker_processes 1;
+worker_processes auto;
 daemon off;
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
@@ -140,6 +140,26 @@ http {{
 UA = "bench-media/1"  # the same on every request: "strong" session protection binds a login to it
 
 
+@contextlib.contextmanager
+def signed_nginx(work: Path, port: int, portal_port: int):
+    """nginx as deployed in production: deploy/nginx.conf.template filled by the portal."""
+    from webapp import create_app
+    from webapp.deploy import nginx_config
+    app = create_app()
+    conf = work / "nginx-signed.conf"
+    conf.write_text(nginx_config(app.config, listen=f"127.0.0.1:{port}", portal=f"127.0.0.1:{portal_port}",
+                                 run_dir=work / "signed-run"))
+    (work / "signed-run").mkdir(exist_ok=True)
+    proc = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/login")
+        yield app.config["MEDIA_SIGNING_KEY"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def login(base: str, username: str) -> requests.Session:
     s = requests.Session()
     s.headers["User-Agent"] = UA
@@ -151,14 +171,14 @@ def login(base: str, username: str) -> requests.Session:
     return s
 
 
-def check_ranges(base: str, course_id: int, media_root: Path, slug: str, cookie: dict | None) -> None:
-    """Both servers must answer ranges correctly before they are timed."""
+def check_ranges(base: str, url_prefix: str, media_root: Path, slug: str, cookie: dict | None) -> None:
+    """Every server must answer ranges correctly before it is timed."""
     body = (media_root / slug / "source.mp4").read_bytes()
     rng = random.Random(1)
     for _ in range(20):
         a = rng.randrange(len(body) - 1)
         b = min(len(body) - 1, a + rng.randrange(1, 300_000))
-        r = requests.get(f"{base}/media/{course_id}/source.mp4", headers={"Range": f"bytes={a}-{b}", "User-Agent": UA},
+        r = requests.get(f"{base}{url_prefix}source.mp4", headers={"Range": f"bytes={a}-{b}", "User-Agent": UA},
                          cookies=cookie, timeout=10)
         assert r.status_code == 206, r.status_code
         assert r.headers["Content-Range"] == f"bytes {a}-{b}/{len(body)}"
@@ -213,11 +233,10 @@ def other_lines(out: str) -> dict:
     return extra
 
 
-def range_case(base: str, course_id: int, path: str, size: int, span: int, cookie: str | None, seconds: int,
+def range_case(base: str, url_path: str, size: int, span: int, cookie: str | None, seconds: int,
                connections: int, work: Path) -> dict:
     cookie_line = f'headers["Cookie"] = "{cookie}"' if cookie else ""
-    script = RANGE_LUA.format(size=size, path=f"/media/{course_id}/{path}", span=span, cookie_line=cookie_line,
-                              ua=UA)
+    script = RANGE_LUA.format(size=size, path=url_path, span=span, cookie_line=cookie_line, ua=UA)
     return run_wrk(base, script, seconds, connections, work)
 
 
@@ -237,7 +256,7 @@ end
 init = function(args)
   local mine = {{}}
   for i, l in ipairs(learners) do
-    if (i - 1) % {nthreads} == tid - 1 then table.insert(mine, {{l[1], l[2], l[3], 0}}) end
+    if (i - 1) % {nthreads} == tid - 1 then table.insert(mine, {{l[1], l[2], l[3], {seq_base}}}) end
   end
   per_thread = mine
   idx = 0
@@ -257,7 +276,11 @@ request = function()
 end
 response = function(status, headers, body)
   answered = answered + 1
-  if status == 200 then accepted = accepted + 1 elseif answered < 3 then io.write("HBERR " .. status .. " " .. body .. "\\n") end
+  if status == 200 then accepted = accepted + 1
+  else
+    errors_logged = (errors_logged or 0) + 1
+    if errors_logged <= 3 then io.write("HBERR " .. status .. " " .. body .. "\\n") end
+  end
 end
 done = function(summary, latency, requests)
   local a, t = 0, 0
@@ -274,8 +297,8 @@ end
 """
 
 
-def heartbeat_case(base: str, course_id: int, learners: int, seconds: int, connections: int, work: Path,
-                   server_pid: int) -> dict:
+def start_learners(base: str, course_id: int, learners: int) -> list[tuple[str, str, str]]:
+    """Log every learner in and open a study sitting: (session id, cookie, CSRF token)."""
     rows = []
     for i in range(learners):
         s = login(base, f"bench{i:04d}")
@@ -285,11 +308,19 @@ def heartbeat_case(base: str, course_id: int, learners: int, seconds: int, conne
         assert r.status_code == 200, r.text
         cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.items())
         rows.append((r.json()["session_id"], cookie, token))
+    return rows
+
+
+def heartbeat_case(base: str, rows: list, seconds: int, connections: int, work: Path, server_pid: int,
+                   seq_base: int) -> dict:
     lua_rows = ", ".join("{" + ", ".join(json.dumps(v) for v in row) + "}" for row in rows)
     threads = min(2, connections)
-    script = HEARTBEAT_LUA.format(learners="{" + lua_rows + "}", nthreads=threads, ua=UA)
+    script = HEARTBEAT_LUA.format(learners="{" + lua_rows + "}", nthreads=threads, ua=UA, seq_base=seq_base)
     before = cpu_seconds(server_pid)  # after the logins: Argon2 checks are not heartbeat cost
     result = run_wrk(base, script, seconds, connections, work, threads=threads)
+    for line in result["raw"].splitlines():
+        if line.startswith("HBERR"):
+            print("# " + line[:300], file=sys.stderr)
     result["server_cpu_s"] = cpu_seconds(server_pid) - before
     return result
 
@@ -302,9 +333,11 @@ def cpu_seconds(pid: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15, help="length of each timed run")
-    parser.add_argument("--learners", type=int, default=100)
+    parser.add_argument("--learners", type=int, default=200,
+                        help="many more than connections, so one learner's beats are rarely in flight together")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-ranges", action="store_true", help="only the heartbeat load")
+    parser.add_argument("--skip-heartbeats", action="store_true", help="only the range load")
     args = parser.parse_args(argv)
     for tool in ("wrk", NGINX):
         if not shutil.which(tool) and not Path(tool).exists():
@@ -317,40 +350,56 @@ def main(argv: list[str] | None = None) -> int:
         media_root = Path(env["MEDIA_ROOT"])
         ours_port, nginx_port = free_port(), free_port()
         ours, theirs = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{nginx_port}"
-        with portal(env, ours_port) as proc, nginx(work, media_root, nginx_port, course_id, slug):
+        signed_port = free_port()
+        signed = f"http://127.0.0.1:{signed_port}"
+        with portal(env, ours_port) as proc, nginx(work, media_root, nginx_port, course_id, slug), \
+                signed_nginx(work, signed_port, ours_port) as key:
             staff = login(ours, "officer_bs")
             cookie = "; ".join(f"{k}={v}" for k, v in staff.cookies.items())
-            check_ranges(ours, course_id, media_root, slug, dict(staff.cookies))
-            check_ranges(theirs, course_id, media_root, slug, None)
-            print("load_generator=wrk 4.1 (Debian), keep-alive, 1 thread", flush=True)
-            cases = {"": ("seg00000.ts", 200 * 1024, 64 * 1024), "_large": ("source.mp4", 8 * 1024 * 1024,
-                                                                            1024 * 1024)}
+            check_ranges(ours, f"/media/{course_id}/", media_root, slug, dict(staff.cookies))
+            check_ranges(theirs, f"/media/{course_id}/", media_root, slug, None)
+            from streaming.signed_urls import prefix
+            signed_prefix = prefix("/smedia", key, 1, slug, int(time.time()) + 3600)
+            check_ranges(signed, signed_prefix, media_root, slug, None)
+            print("load_generator=wrk 4.1 (Debian), keep-alive, 1 thread, 8 connections", flush=True)
+            cases = {"": ("seg00000.ts", 200 * 1024, 64 * 1024),
+                     "_large": ("source.mp4", 8 * 1024 * 1024, 1024 * 1024)}
             for suffix, (path, size, span) in ({} if args.skip_ranges else cases).items():
-                ours_r = range_case(ours, course_id, path, size, span, cookie, args.seconds, 8, work)
-                nginx_r = range_case(theirs, course_id, path, size, span, None, args.seconds, 8, work)
-                for name, r in (("ours", ours_r), ("nginx", nginx_r)):
+                runs = {
+                    "nginx": range_case(theirs, f"/media/{course_id}/{path}", size, span, None, args.seconds, 8,
+                                        work),
+                    "signed": range_case(signed, signed_prefix + path, size, span, None, args.seconds, 8, work),
+                    "embedded": range_case(ours, f"/media/{course_id}/{path}", size, span, cookie, args.seconds,
+                                           8, work),
+                }
+                mb = {}
+                for name, r in runs.items():
                     if r["errors"] or r["status_errors"]:
                         print(f"# {name}{suffix}: {r['errors']} socket errors, {r['status_errors']} bad statuses",
                               file=sys.stderr)
-                ours_mb = ours_r["bytes"] / ours_r["seconds"] / 1e6
-                nginx_mb = nginx_r["bytes"] / nginx_r["seconds"] / 1e6
-                print(f"ours_range_mb_s{suffix}={ours_mb:.1f}")
-                print(f"nginx_range_mb_s{suffix}={nginx_mb:.1f}")
-                print(f"ours_requests_per_s{suffix}={ours_r['requests'] / ours_r['seconds']:.0f}")
-                print(f"nginx_requests_per_s{suffix}={nginx_r['requests'] / nginx_r['seconds']:.0f}")
-                print(f"range_throughput_ratio_vs_nginx{suffix}={ours_mb / nginx_mb:.3f}", flush=True)
+                    mb[name] = r["bytes"] / r["seconds"] / 1e6
+                    print(f"{name}_range_mb_s{suffix}={mb[name]:.1f}")
+                    print(f"{name}_requests_per_s{suffix}={r['requests'] / r['seconds']:.0f}")
+                # Ours in production: the portal signs, nginx checks the signature and sends the bytes.
+                print(f"range_throughput_ratio_vs_nginx{suffix}={mb['signed'] / mb['nginx']:.3f}")
+                # Ours embedded: Python (Werkzeug) sends the bytes itself.
+                print(f"range_throughput_ratio_vs_nginx_embedded{suffix}={mb['embedded'] / mb['nginx']:.3f}",
+                      flush=True)
 
-            hb = heartbeat_case(ours, course_id, args.learners, args.seconds, args.connections, work, proc.pid)
-            server_cpu = hb["server_cpu_s"]
-            rate = hb["requests"] / hb["seconds"]
+            if args.skip_heartbeats:
+                return 0
             print(f"heartbeat_learners={args.learners}")
-            print(f"heartbeat_connections={args.connections}")
-            print(f"heartbeats_per_s={rate:.0f}")
-            print(f"heartbeat_p50_ms={hb.get('p50_ms', float('nan')):.1f}")
-            print(f"heartbeat_p99_ms={hb.get('p99_ms', float('nan')):.1f}")
-            print(f"heartbeat_accept_share={hb.get('accepted', 0) / max(1, hb.get('answered', 0)):.3f}")
-            print(f"heartbeat_server_cpu_ms_each={1000 * server_cpu / max(1, hb['requests']):.2f}")
-            print(f"heartbeat_socket_errors={hb['errors']}")
+            sessions = start_learners(ours, course_id, args.learners)
+            for run, (connections, suffix) in enumerate(((args.connections, ""), (4, "_c4"))):
+                # Sequence numbers continue across runs: the sittings are the same.
+                hb = heartbeat_case(ours, sessions, args.seconds, connections, work, proc.pid, run * 10**7)
+                print(f"heartbeat_connections{suffix}={connections}")
+                print(f"heartbeats_per_s{suffix}={hb['requests'] / hb['seconds']:.0f}")
+                print(f"heartbeat_p50_ms{suffix}={hb.get('p50_ms', float('nan')):.1f}")
+                print(f"heartbeat_p99_ms{suffix}={hb.get('p99_ms', float('nan')):.1f}")
+                print(f"heartbeat_accept_share{suffix}={hb.get('accepted', 0) / max(1, hb.get('answered', 0)):.3f}")
+                print(f"heartbeat_server_cpu_ms_each{suffix}={1000 * hb['server_cpu_s'] / max(1, hb['requests']):.2f}")
+                print(f"heartbeat_socket_errors{suffix}={hb['errors']}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the platform and its tests need: ffmpeg (HLS renditions), a CJK font
-# (Chinese slide text), Chromium (browser tests, driven by Playwright), nginx (media benchmark).
+# (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright) and nginx
+# (the signed-media test); with --bench nginx and wrk (python -m bench.media).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -8,6 +9,10 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v wrk >/dev/null || need+=(wrk)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -61,6 +61,24 @@ def register(app: Flask) -> None:
         for line in load_demo():
             click.echo(line)
 
+    deploy_cli = AppGroup("deploy", help="Deployment helpers.")
+
+    @deploy_cli.command("nginx-conf")
+    @click.option("--listen", default="127.0.0.1:8080", show_default=True)
+    @click.option("--portal", default="127.0.0.1:5000", show_default=True, help="where the portal listens")
+    @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+                  help="folder for nginx's pid, logs and temp files")
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    def nginx_conf(listen, portal, run_dir, output):
+        """Write an nginx config that serves signed media and proxies the portal.
+        Then run the portal with MEDIA_URL_BASE=/smedia and the same SECRET_KEY."""
+        from .deploy import nginx_config
+        run_dir.mkdir(parents=True, exist_ok=True)
+        output.write_text(nginx_config(current_app.config, listen=listen, portal=portal, run_dir=run_dir))
+        output.chmod(0o600)  # it holds the media signing key
+        click.echo(f"wrote {output}; start it with: nginx -c {output.resolve()}")
+
+    app.cli.add_command(deploy_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(content_cli)
     app.cli.add_command(demo_cli)

@@ -43,6 +43,11 @@ def from_env(**overrides) -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'platform.db'}"),
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(instance / "media")),
         "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", 2 * 1024**3)),
+        # Behind nginx (deploy/nginx.conf.template): media come from signed /smedia/ URLs that
+        # nginx checks itself. Empty: the portal serves media through its own /media/ route.
+        "MEDIA_URL_BASE": os.environ.get("MEDIA_URL_BASE", ""),
+        "MEDIA_SIGNING_KEY": os.environ.get("MEDIA_SIGNING_KEY", ""),
+        "MEDIA_URL_TTL_S": int(os.environ.get("MEDIA_URL_TTL_S", 6 * 3600)),
         # Sessions and cookies: HTTPS in production; the embedded default runs on plain http://127.0.0.1.
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -75,4 +80,7 @@ def from_env(**overrides) -> dict:
         "SCHEDULER_ENABLED": _bool("SCHEDULER_ENABLED", True),
     }
     cfg.update(overrides)
+    if not cfg["MEDIA_SIGNING_KEY"]:
+        from streaming.signed_urls import derive_key
+        cfg["MEDIA_SIGNING_KEY"] = derive_key(cfg["SECRET_KEY"])
     return cfg

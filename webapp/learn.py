@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from streaming import signed_urls
+
 from . import db
 from .access import allow, course_or_404, json_error, own_session_or_404
 from .models import Assignment, Course, Role, WatchProgress
@@ -61,10 +63,20 @@ def player(course_id: int):
     course = _assigned_course_or_404(course_id)
     progress = progress_for(db.session(), current_user.id, course.id)
     db.session().commit()
-    return render_template("learn/player.html", course=course, progress=progress,
-                           hls_url=url_for("media.course_file", course_id=course.id, relpath=course.master_playlist),
-                           mp4_url=url_for("media.course_file", course_id=course.id, relpath=course.source_file),
+    hls_url, mp4_url = media_urls(course, current_user.id)
+    return render_template("learn/player.html", course=course, progress=progress, hls_url=hls_url, mp4_url=mp4_url,
                            heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"])
+
+
+def media_urls(course: Course, user_id: int) -> tuple[str, str]:
+    """Playlist and MP4 URLs: signed nginx URLs when deployed behind nginx, else our route."""
+    cfg = current_app.config
+    if cfg["MEDIA_URL_BASE"]:
+        expires = int(time.time()) + cfg["MEDIA_URL_TTL_S"]
+        base = signed_urls.prefix(cfg["MEDIA_URL_BASE"], cfg["MEDIA_SIGNING_KEY"], user_id, course.slug, expires)
+        return base + course.master_playlist, base + course.source_file
+    return (url_for("media.course_file", course_id=course.id, relpath=course.master_playlist),
+            url_for("media.course_file", course_id=course.id, relpath=course.source_file))
 
 
 def _body() -> dict:
