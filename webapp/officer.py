@@ -76,7 +76,9 @@ def supervisee(user_id: int):
     form.course_id.choices = [(c.id, c.title) for c in session.scalars(select(Course).order_by(Course.title))
                               if c.id not in assigned]
     credited_h = sum(e.credited_s for e in entries) / 3600
+    titles = {c.id: c.title for _a, c, _p in progress}
     return render_template("officer/supervisee.html", learner=learner, progress=progress, entries=entries,
+                           titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
                            rejections=rejections, dropped_s=float(dropped_s or 0), form=form)
 

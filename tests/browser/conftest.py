@@ -5,7 +5,6 @@ and every test gets a fresh database that points at it.
 """
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from streaming.ingest import import_course
 from webapp import create_app, migrate
 from webapp.courses import persist_course
 from webapp.demo import load_demo
-from webapp.models import Assignment, User
+from webapp.models import Assignment
 
 from tests.conftest import DEMO_PASSWORD
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import io
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import make_course, user
 from webapp.models import Assignment, AuditLog, OrgUnit, Role, User
