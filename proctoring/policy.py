@@ -35,3 +35,22 @@ def breakpoint_delay(secret: bytes, session_key: str, index: int, policy: Breakp
     u = uniform(secret, "breakpoint", session_key, index)
     delay = -policy.mean_s * math.log(u)
     return min(policy.max_s, max(policy.min_s, delay))
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    mean_s: float = 180.0          # identity checks form a Poisson process with this mean gap
+    min_s: float = 20.0            # ... but never closer than this
+    max_s: float = 600.0           # ... nor further apart than this
+    liveness_share: float = 0.5    # share of identity checks that also carry a liveness challenge
+
+
+def identity_check_delay(secret: bytes, session_key: str, index: int, policy: IdentityPolicy) -> float:
+    """Delay before the index-th identity check of a sitting (exponential, clamped)."""
+    u = uniform(secret, "identity", session_key, index)
+    return min(policy.max_s, max(policy.min_s, -policy.mean_s * math.log(u)))
+
+
+def with_liveness(secret: bytes, session_key: str, index: int, policy: IdentityPolicy) -> bool:
+    """Whether the index-th identity check also asks for a liveness challenge."""
+    return uniform(secret, "liveness-share", session_key, index) < policy.liveness_share
