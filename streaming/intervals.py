@@ -59,6 +59,8 @@ class IntervalSet:
 
     def clip(self, start: float, end: float) -> list[Interval]:
         """The parts of the set that fall inside [start, end)."""
+        if not end > start:  # an empty or inverted query holds nothing (not a negative length)
+            return []
         out = []
         for s, e in self._spans:
             if e <= start:

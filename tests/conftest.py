@@ -112,7 +112,7 @@ def client_for(app):
 
 
 class Clock:
-    """Replaces time.time() inside the study API so tests control the server clock."""
+    """Replaces time.time() in the study API (HTTP and Socket.IO) so tests control the server clock."""
 
     def __init__(self, start: float = 1_780_000_000.0):
         self.now = start
@@ -128,5 +128,7 @@ class Clock:
 def clock(monkeypatch):
     fake = Clock()
     import webapp.learn
-    monkeypatch.setattr(webapp.learn, "time", types.SimpleNamespace(time=fake.time))
+    import webapp.realtime
+    for module in (webapp.learn, webapp.realtime):
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(time=fake.time))
     return fake

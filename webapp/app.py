@@ -44,8 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
                    default_translation_directories=str(ROOT / "webapp" / "translations"))
     limiter.init_app(app)
     # Handlers must be declared before init_app: Flask-SocketIO keeps them for every later app.
-    from . import realtime  # noqa: F401
-    socketio.init_app(app, manage_session=False, cors_allowed_origins=[])
+    from . import realtime
+    # async_handlers=False: a client's events run in order on its own connection thread
+    # (no thread per event; a learner's heartbeats can never overtake each other).
+    socketio.init_app(app, manage_session=False, cors_allowed_origins=[], async_handlers=False)
+    realtime.register_raw_handlers(app)
 
     @login_manager.user_loader
     def _load_user(user_id: str):

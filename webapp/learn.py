@@ -107,7 +107,7 @@ def api_start():
                    max_rate=current_app.config["LEDGER_MAX_RATE"], **_progress_json(progress, course.duration_s))
 
 
-def _heartbeat_fields(data: dict):
+def heartbeat_fields(data: dict):
     seq, position, playing, rate = (data.get(k) for k in ("seq", "position", "playing", "rate"))
     problems = []
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
@@ -124,7 +124,7 @@ def _heartbeat_fields(data: dict):
 @bp.route("/api/study/<session_id>/heartbeat", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_heartbeat(session_id: str):
-    problems, seq, position, playing, rate = _heartbeat_fields(_body())
+    problems, seq, position, playing, rate = heartbeat_fields(_body())
     if problems:
         own_session_or_404(session_id)  # another learner's sitting answers 404 whatever the body
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
@@ -133,11 +133,17 @@ def api_heartbeat(session_id: str):
                                    float(rate), time.time())
     if outcome is None:
         abort(404)
+    body, status = heartbeat_response(outcome)
+    return jsonify(body), status
+
+
+def heartbeat_response(outcome) -> tuple[dict, int]:
+    """The answer to a heartbeat, over HTTP or Socket.IO."""
     body = {"accepted": outcome.accepted, "reason": outcome.reason, "prompt": outcome.prompt,
             "prompt_expired": outcome.prompt_expired, **_progress_json(outcome.progress, outcome.duration)}
     if outcome.snap_to is not None and math.isfinite(outcome.snap_to):
         body["snap_to"] = outcome.snap_to
-    return jsonify(body), (200 if outcome.accepted else 422)
+    return body, (200 if outcome.accepted else 422)
 
 
 @bp.route("/api/study/<session_id>/confirm", methods=["POST"])

@@ -136,7 +136,8 @@ _ADD_REJECTION = insert(HeartbeatRejection.__table__)
 def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, position, playing, rate,
                      now: float) -> HeartbeatOutcome | None:
     """Fold one heartbeat into the learner's sitting. None when the sitting is not the learner's."""
-    row = db.execute(_HEARTBEAT_ROW, {"sid": session_id}).one_or_none()
+    conn = db.connection()  # Core on the session's connection: no ORM layer on the hot path
+    row = conn.execute(_HEARTBEAT_ROW, {"sid": session_id}).one_or_none()
     if row is None or row.learner_id != learner_id:
         return None
     if row.ended_at is not None:
@@ -146,30 +147,31 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
         # Rare: settle the missed breakpoint through the ORM, then read the row again.
         expired = _expire_prompt(db, db.get(StudySession, session_id), now)
         db.commit()
-        row = db.execute(_HEARTBEAT_ROW, {"sid": session_id}).one()
+        conn = db.connection()
+        row = conn.execute(_HEARTBEAT_ROW, {"sid": session_id}).one()
     state = WatchState(duration=row.duration_s, frontier=row.frontier_s, last_seq=row.last_seq,
                        last_position=row.position_s, last_playing=row.last_playing, last_at=row.last_at)
     result = apply_heartbeat(state, Heartbeat(seq, position, bool(playing), rate, now), ledger_policy())
     progress = ProgressView(row.position_s, row.frontier_s, row.covered_s, row.credited_s, row.completed_at)
     prompt_id, deadline = row.prompt_id, row.prompt_deadline
     if not result.accepted:
-        db.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "position": position,
+        conn.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "position": position,
                                     "reason": result.reason.value, "received_at": now})
         db.commit()
         return HeartbeatOutcome(False, result.reason.value, result.snap_to, progress, row.duration_s,
                                 _prompt_view(prompt_id, deadline, now), expired)
 
     new = result.state
-    db.execute(_SAVE_ANCHOR, {"sid": session_id, "last_seq": new.last_seq, "last_at": new.last_at,
+    conn.execute(_SAVE_ANCHOR, {"sid": session_id, "last_seq": new.last_seq, "last_at": new.last_at,
                               "last_playing": new.last_playing})
     if prompt_id is None and row.attested_ok and playing and now >= row.breakpoint_due_at:
         prompt_id, deadline = secrets.token_hex(8), now + breakpoint_policy().answer_within_s
-        db.execute(_OPEN_PROMPT, {"sid": session_id, "prompt_id": prompt_id, "issued": now, "deadline": deadline})
-    db.execute(_SAVE_POSITION, {"pid": row.progress_id, "position": new.last_position, "frontier": new.frontier,
+        conn.execute(_OPEN_PROMPT, {"sid": session_id, "prompt_id": prompt_id, "issued": now, "deadline": deadline})
+    conn.execute(_SAVE_POSITION, {"pid": row.progress_id, "position": new.last_position, "frontier": new.frontier,
                                 "updated": utcnow()})
     if result.segment is not None:
         seg = result.segment
-        db.execute(_ADD_PENDING, {"session_id": session_id, "media_start": seg.media_start,
+        conn.execute(_ADD_PENDING, {"session_id": session_id, "media_start": seg.media_start,
                                   "media_end": seg.media_end, "wall_start": seg.wall_start,
                                   "wall_end": seg.wall_end})
     db.commit()

@@ -53,6 +53,23 @@
 
   function apiUrl(action) { return cfg.apiBase + state.session + "/" + action; }
 
+  // Heartbeats go over the Socket.IO connection when it is up (authenticated once, so a
+  // beat costs the server far less), else over HTTP. Both answer the same body.
+  const socket = window.io ? window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }) : null;
+
+  function sendBeat(body) {
+    if (socket && socket.connected) {
+      return new Promise(function (resolve, reject) {
+        const payload = Object.assign({ session_id: state.session }, body);
+        socket.timeout(8000).emit("heartbeat", payload, function (err, res) {
+          if (err) { reject(err); return; }
+          resolve({ status: res.status, data: res });
+        });
+      });
+    }
+    return post(apiUrl("heartbeat"), body);
+  }
+
   function beat() {
     if (!state.session || state.closed) return;
     if (state.inFlight) { state.again = true; return; }
@@ -60,7 +77,7 @@
     state.seq += 1;
     const body = { seq: state.seq, position: video.currentTime || 0, playing: !video.paused && !video.ended,
                    rate: video.playbackRate || 1 };
-    post(apiUrl("heartbeat"), body).then(function (res) {
+    sendBeat(body).then(function (res) {
       const d = res.data;
       if (res.status === 409) { closed(); return; }
       if (res.status >= 500 || res.status === 0) { notice(cfg.msgError); return; }
