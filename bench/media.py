@@ -400,6 +400,27 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"heartbeat_accept_share{suffix}={hb.get('accepted', 0) / max(1, hb.get('answered', 0)):.3f}")
                 print(f"heartbeat_server_cpu_ms_each{suffix}={1000 * hb['server_cpu_s'] / max(1, hb['requests']):.2f}")
                 print(f"heartbeat_socket_errors{suffix}={hb['errors']}", flush=True)
+            # The same learners over Socket.IO: closed loop (as fast as answered), then a paced load.
+            jobs = [("_socketio", 0, 10**8), ("_socketio_at_1000", 1000, 2 * 10**8),
+                    ("_socketio_at_400", 400, 3 * 10**8)]
+            for suffix, rate, seq_base in jobs:
+                job = {"url": ours, "ua": UA, "learners": [[sid, cookie] for sid, cookie, _token in sessions],
+                       "seconds": args.seconds, "rate": rate, "seq_base": seq_base}
+                before = cpu_seconds(proc.pid)
+                out = subprocess.run([sys.executable, "-m", "bench.sio_client"], input=json.dumps(job), text=True,
+                                     capture_output=True, cwd=ROOT, timeout=args.seconds + 120)
+                if out.returncode != 0:
+                    raise RuntimeError(out.stderr[-2000:])
+                r = json.loads(out.stdout)
+                server_cpu = cpu_seconds(proc.pid) - before
+                for error in r["errors"] + r["connection_failures"]:
+                    print(f"# {suffix}: {str(error)[:300]}", file=sys.stderr)
+                print(f"heartbeats_per_s{suffix}={r['answered'] / r['seconds']:.0f}")
+                print(f"heartbeat_p50_ms{suffix}={r['p50_ms']:.1f}")
+                print(f"heartbeat_p99_ms{suffix}={r['p99_ms']:.1f}")
+                print(f"heartbeat_accept_share{suffix}={r['accepted'] / max(1, r['answered']):.3f}")
+                print(f"heartbeat_server_cpu_ms_each{suffix}={1000 * server_cpu / max(1, r['answered']):.2f}",
+                      flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
