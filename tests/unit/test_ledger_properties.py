@@ -106,7 +106,7 @@ class Sim:
             assert result.reason in Reason
             if result.reason in (Reason.SEEK_AHEAD, Reason.RATE_TOO_HIGH):
                 assert result.snap_to == before.last_position
-            valid = (isinstance(beat.position, float) and math.isfinite(beat.position)
+            valid = (beat.seq >= 0 and isinstance(beat.position, float) and math.isfinite(beat.position)
                      and math.isfinite(beat.rate) and beat.rate > 0
                      and 0 <= beat.position <= before.duration + 1.0)
             if valid and beat.seq == before.last_seq:
