@@ -18,6 +18,9 @@ Model
   more than the wall time the segment took.
 * The frontier grows with any plausible playback (an advance that fits the wall
   time at the capped rate), credited or not; only credited segments earn time.
+* `tolerance_s` only decides whether a heartbeat is plausible; it never adds media
+  time: the ledger's position, the frontier and segments advance at most
+  wall × max_rate per heartbeat, so the slack cannot accumulate over a burst.
 """
 from __future__ import annotations
 
@@ -117,7 +120,8 @@ def apply_heartbeat(state: WatchState, hb: Heartbeat, policy: LedgerPolicy) -> H
         # First heartbeat of a session only anchors; it may not start past the frontier.
         if position > state.frontier + policy.tolerance_s:
             return HeartbeatResult(state, Reason.SEEK_AHEAD, snap_to=state.last_position)
-        return HeartbeatResult(_moved(state, hb, position, state.frontier))
+        # The tolerance lets the player start a little ahead; the ledger keeps it at the frontier.
+        return HeartbeatResult(_moved(state, hb, min(position, state.frontier), state.frontier))
 
     wall = max(0.0, hb.received_at - state.last_at)
     advance = position - state.last_position
@@ -129,14 +133,19 @@ def apply_heartbeat(state: WatchState, hb: Heartbeat, policy: LedgerPolicy) -> H
         if position > state.frontier + policy.tolerance_s:
             return HeartbeatResult(state, Reason.SEEK_AHEAD, snap_to=state.last_position)
         # A seek forward inside what was already reached: allowed, earns nothing.
-        return HeartbeatResult(_moved(state, hb, position, state.frontier))
+        return HeartbeatResult(_moved(state, hb, min(position, state.frontier), state.frontier))
 
+    # The tolerance absorbs jitter but adds no media time: the ledger's position (and so the
+    # frontier and the segment) moves at most wall × max_rate; a player ahead of it by the
+    # jitter is caught up by the next heartbeats. Otherwise a burst of heartbeats, each
+    # tolerance_s ahead, would cover the whole course in no time.
+    reached = min(position, state.last_position + wall * policy.max_rate)
     # Only an interval that was playing at both ends, without a long silence, is watched.
     continuous = state.last_playing and wall <= policy.max_gap_s
     segment = None
-    if continuous and advance > 0 and wall > 0:
-        segment = WatchSegment(state.last_position, position, state.last_at, hb.received_at)
-    return HeartbeatResult(_moved(state, hb, position, max(state.frontier, position)), segment=segment)
+    if continuous and reached > state.last_position and wall > 0:
+        segment = WatchSegment(state.last_position, reached, state.last_at, hb.received_at)
+    return HeartbeatResult(_moved(state, hb, reached, max(state.frontier, reached)), segment=segment)
 
 
 def _valid(hb: Heartbeat, duration: float) -> bool:

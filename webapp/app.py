@@ -47,7 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     from . import realtime
     # async_handlers=False: a client's events run in order on its own connection thread
     # (no thread per event; a learner's heartbeats can never overtake each other).
-    socketio.init_app(app, manage_session=False, cors_allowed_origins=[], async_handlers=False)
+    # Default CORS policy: only pages of this origin may open a socket (no cross-site hijacking).
+    socketio.init_app(app, manage_session=False, async_handlers=False)
     realtime.register_raw_handlers(app)
 
     @login_manager.user_loader

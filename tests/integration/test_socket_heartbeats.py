@@ -72,3 +72,13 @@ def test_closed_sitting_answers_409(app, client_for, clock, course):
     sio = connect(app, learner)
     answer = beat(sio, session_id=first, seq=1, position=0.0, playing=True, rate=1.0)
     assert answer == {"error": "session_closed", "status": 409}
+
+
+def test_socket_handshake_from_another_origin_is_refused(app, client_for):
+    """Engine.IO checks Origin on the HTTP handshake (the Socket.IO test client skips it)."""
+    learner = client_for("zhangsan")
+    url = "/socket.io/?EIO=4&transport=polling"
+    foreign = learner.c.get(url, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 400
+    same = learner.c.get(url, headers={"Origin": "http://localhost"})
+    assert same.status_code == 200 and same.get_data(as_text=True).startswith("0{")

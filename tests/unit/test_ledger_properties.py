@@ -46,29 +46,39 @@ durations = st.sampled_from([60.0, 600.0, 3600.0])
 
 # --- the random stream ----------------------------------------------------------------------
 
-steps = st.one_of(st.just(0.0), st.floats(0, 0.01), st.floats(0, 8), st.floats(8, 100))
-rates = st.one_of(st.sampled_from([1.0, 1.0, 1.5, 2.0, 3.0, 2.0000001, 0.0, -1.0, math.nan, math.inf]),
-                  st.floats(0.05, 4.0))
+# Mostly plausible playback (so that segments, credit and completion happen), with every kind of
+# hostile or broken heartbeat mixed in.
+steps = st.one_of(st.floats(0.5, 8), st.floats(0.5, 8), st.floats(0.5, 8), st.floats(0.5, 8),
+                  st.just(0.0), st.floats(0, 0.01), st.floats(8, 100))
+rates = st.one_of(st.sampled_from([1.0, 1.0, 1.0, 1.5, 2.0, 2.0]), st.floats(0.05, 4.0),
+                  st.sampled_from([3.0, 2.0000001, 0.0, -1.0, math.nan, math.inf]))
 specials = st.sampled_from([math.nan, math.inf, -math.inf, -0.0, -1.0, -1e-9])
+SEQ_MODES = ["next"] * 10 + ["same", "older", "jump", "random"]
+POS_MODES = ["honest"] * 10 + ["same", "back", "ahead", "frontier", "absolute", "end", "special"]
+
+
+KINDS = ["beat"] * 6 + ["play"] * 3 + ["attest"] * 2 + ["replay", "session"]
 
 
 @st.composite
-def beat_event(draw):
-    seq_mode = draw(st.sampled_from(["next", "next", "next", "same", "older", "jump", "random"]))
-    seq_arg = draw(st.integers(1, 5))
-    pos_mode = draw(st.sampled_from(["honest", "honest", "honest", "same", "back", "ahead", "frontier",
-                                     "absolute", "end", "special"]))
-    pos_arg = draw(st.one_of(st.floats(0, 50), st.floats(0, 1.0)))
-    return ("beat", draw(steps), seq_mode, seq_arg, pos_mode, pos_arg,
-            draw(st.booleans() | st.just(True)), draw(rates), draw(st.floats(-10, 3700) | specials))
+def event(draw):
+    kind = draw(st.sampled_from(KINDS))
+    if kind == "beat":  # one heartbeat, honest or not
+        return ("beat", draw(steps), draw(st.sampled_from(SEQ_MODES)), draw(st.integers(1, 5)),
+                draw(st.sampled_from(POS_MODES)), draw(st.floats(0, 1.0) | st.floats(0, 50) | st.floats(50, 1000)),
+                draw(st.sampled_from([True, True, True, True, False])), draw(rates),
+                draw(st.floats(-10, 3700) | specials))
+    if kind == "play":  # a run of honest playback: k heartbeats, `step` seconds apart, at `rate`
+        return ("play", 0.0, draw(st.integers(1, 25)), draw(st.floats(0.5, 10)),
+                draw(st.sampled_from([1.0, 1.0, 1.25, 1.5, 2.0])))
+    if kind == "attest":
+        return ("attest", draw(steps), draw(st.sampled_from([True, True, True, False])))
+    if kind == "replay":
+        return ("replay", draw(steps), draw(st.integers(0, 10_000)))
+    return ("session", draw(steps), draw(st.booleans()))
 
 
-events = st.lists(st.one_of(
-    beat_event(), beat_event(), beat_event(), beat_event(),
-    st.tuples(st.just("attest"), steps, st.booleans() | st.just(True)),
-    st.tuples(st.just("replay"), steps, st.integers(0, 10_000)),
-    st.tuples(st.just("session"), steps, st.booleans()),
-), max_size=120)
+events = st.lists(event(), max_size=60)
 
 
 @dataclass
@@ -226,6 +236,12 @@ class Sim:
             kind = ev[0]
             if kind == "beat":
                 self.beat(ev)
+            elif kind == "play":
+                _, _, count, step, rate = ev
+                for i in range(count):
+                    if i:
+                        self.now += step
+                    self.beat(("beat", step, "next", 1, "honest", 0.0, True, min(rate, self.policy.max_rate), 0.0))
             elif kind == "attest":
                 self.attest(ev[2])
             elif kind == "replay":
