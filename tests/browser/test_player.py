@@ -39,6 +39,8 @@ def test_playback_resumes_where_it_stopped_after_the_page_is_closed(live, new_pa
     assert "我的学习" in page.content()  # Chinese UI by default
     play(page)
     wait_until(lambda: stored_position(live) >= 6.0, message="6 s of playback reported to the server")
+    # The heartbeats travel over the page's Socket.IO connection (HTTP is only the fallback).
+    assert page.get_attribute("#player", "data-transport") == "socket"
     page.evaluate("() => document.getElementById('video').pause()")
     time.sleep(1.5)  # the pause heartbeat
     saved = stored_position(live)

@@ -127,6 +127,9 @@ def test_seek_ahead_past_the_frontier_is_refused_with_snap_back_to_the_previous_
     result = study.beat(300.0, 25)
     assert result.reason is Reason.SEEK_AHEAD and result.snap_to == 20.0
     assert result.state == before and result.segment is None and not result.accepted
+    study.beat(8.0, 26)                      # back to 8: the snap target is the last position, not the frontier
+    result = study.beat(300.0, 27)
+    assert result.reason is Reason.SEEK_AHEAD and result.snap_to == 8.0 and study.state.frontier == 20.0
 
 
 def test_seek_ahead_just_within_tolerance_of_the_frontier_is_a_seek_not_a_refusal():

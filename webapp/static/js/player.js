@@ -58,6 +58,7 @@
   const socket = window.io ? window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }) : null;
 
   function sendBeat(body) {
+    root.dataset.transport = socket && socket.connected ? "socket" : "http";
     if (socket && socket.connected) {
       return new Promise(function (resolve, reject) {
         const payload = Object.assign({ session_id: state.session }, body);
