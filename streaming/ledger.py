@@ -188,6 +188,29 @@ def settle(pending: Sequence[WatchSegment], window_end: float, present: bool) ->
     return Settlement(credited, dropped, remaining)
 
 
+def admit(segment: WatchSegment, ok_before: bool, later: Sequence[tuple[float, bool]]) -> Settlement:
+    """Take in a new segment whose wall span may reach back over attestations already made
+    (a heartbeat interval can straddle one, or several camera checks).
+
+    `ok_before` is the outcome of the last attestation at or before the segment's start;
+    `later` are the (time, ok) of the attestations after its start, in time order. Each
+    piece of the segment inside an already settled window is credited or dropped as that
+    window was (present when the attestations at both of its ends passed); the part after
+    the last attestation stays pending.
+    """
+    credited, dropped = [], []
+    rest: WatchSegment | None = segment
+    previous_ok = ok_before
+    for at, ok in later:
+        if rest is None:
+            break
+        inside, rest = rest.split_at_wall(at)
+        if inside is not None:
+            (credited if ok and previous_ok else dropped).append(inside)
+        previous_ok = ok
+    return Settlement(credited, dropped, [rest] if rest is not None else [])
+
+
 @dataclass(frozen=True)
 class Credit:
     segment: WatchSegment

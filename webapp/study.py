@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from proctoring.policy import BreakpointPolicy, breakpoint_delay
 from streaming.intervals import IntervalSet
-from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, apply_heartbeat, credit,
+from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, admit, apply_heartbeat, credit,
                               is_complete, settle)
 
 from .models import (Attestation, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit,
@@ -111,7 +111,7 @@ _S, _P, _C = StudySession.__table__.c, WatchProgress.__table__.c, Course.__table
 # portal, so it reads and writes through SQLAlchemy Core: no ORM objects, 1 SELECT,
 # 2 UPDATEs (+1 INSERT for a watched segment), 1 COMMIT.
 _HEARTBEAT_ROW = (
-    select(_S.learner_id, _S.ended_at, _S.last_seq, _S.last_at, _S.last_playing, _S.attested_ok,
+    select(_S.learner_id, _S.ended_at, _S.last_seq, _S.last_at, _S.last_playing, _S.attested_at, _S.attested_ok,
            _S.breakpoint_due_at, _S.prompt_id, _S.prompt_deadline,
            _P.id.label("progress_id"), _P.position_s, _P.frontier_s, _P.covered_s, _P.credited_s,
            _P.completed_at, _C.duration_s)
@@ -170,14 +170,42 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
     conn.execute(_SAVE_POSITION, {"pid": row.progress_id, "position": new.last_position, "frontier": new.frontier,
                                 "updated": utcnow()})
     if result.segment is not None:
-        seg = result.segment
-        conn.execute(_ADD_PENDING, {"session_id": session_id, "media_start": seg.media_start,
-                                  "media_end": seg.media_end, "wall_start": seg.wall_start,
-                                  "wall_end": seg.wall_end})
+        if result.segment.wall_start < row.attested_at:
+            # Rare: the interval straddles attestations already made (ORM path).
+            progress_row = _admit_straddling(db, session_id, result.segment)
+            progress.covered_s, progress.credited_s = progress_row.covered_s, progress_row.credited_s
+        else:
+            seg = result.segment
+            conn.execute(_ADD_PENDING, {"session_id": session_id, "media_start": seg.media_start,
+                                        "media_end": seg.media_end, "wall_start": seg.wall_start,
+                                        "wall_end": seg.wall_end})
     db.commit()
     progress.position_s, progress.frontier_s = new.last_position, new.frontier
     return HeartbeatOutcome(True, None, None, progress, row.duration_s, _prompt_view(prompt_id, deadline, now),
                             expired)
+
+
+def _admit_straddling(db: Session, session_id: str, segment: WatchSegment) -> WatchProgress:
+    """Settle the parts of a new segment that lie in windows already closed by attestations,
+    as those windows were (streaming.ledger.admit); keep the rest pending."""
+    study = db.get(StudySession, session_id)
+    earlier = db.scalar(select(Attestation.ok).where(Attestation.session_id == session_id,
+                                                     Attestation.at <= segment.wall_start)
+                        .order_by(Attestation.at.desc(), Attestation.id.desc()).limit(1))
+    later = db.execute(select(Attestation.at, Attestation.ok).where(Attestation.session_id == session_id,
+                                                                    Attestation.at > segment.wall_start)
+                       .order_by(Attestation.at, Attestation.id)).all()
+    taken = admit(segment, bool(earlier) if earlier is not None else True, [(at, ok) for at, ok in later])
+    for seg in taken.pending:
+        db.add(PendingSegment(session_id=session_id, media_start=seg.media_start, media_end=seg.media_end,
+                              wall_start=seg.wall_start, wall_end=seg.wall_end))
+    for seg in taken.dropped:
+        db.add(DroppedSegment(session_id=session_id, media_start=seg.media_start, media_end=seg.media_end,
+                              wall_start=seg.wall_start, wall_end=seg.wall_end, reason="straddled_failure"))
+    progress = progress_for(db, study.learner_id, study.course_id)
+    if taken.credited:
+        _credit(db, study, progress, taken.credited, "carried")
+    return progress
 
 
 def _prompt_view(prompt_id: str | None, deadline: float | None, now: float) -> dict | None:

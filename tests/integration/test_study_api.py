@@ -231,3 +231,24 @@ def test_abandoned_sitting_is_closed_with_its_open_breakpoint_missed(app, learne
     study = db.get(StudySession, learner.session)
     assert study.end_reason == "abandoned" and study.ended_at is not None
     assert db.scalar(select(func.count()).select_from(CreditEntry)) == 0
+
+
+def test_heartbeat_interval_straddling_a_confirmation_is_split_at_it(learner, db, clock):
+    """A player that keeps playing through a confirmation: the beat after it covers time on
+    both sides; the part before the confirmation is credited, the rest waits."""
+    learner.start()
+    learner.beat(position=0.0)
+    body = learner.play(60)
+    prompt = body["prompt"]
+    assert prompt
+    clock.advance(2)  # confirm 2 s after the last beat, still playing
+    confirm = learner.post("confirm", {"prompt_id": prompt["id"]}).get_json()
+    credited_at_confirm = confirm["credited_s"]
+    clock.advance(3)
+    learner.position += 5
+    answer = learner.beat().get_json()
+    assert answer["accepted"]
+    assert answer["credited_s"] == pytest.approx(credited_at_confirm + 2.0, abs=0.01)
+    pending = db.scalars(select(PendingSegment)).all()
+    assert len(pending) == 1 and pending[0].wall_end - pending[0].wall_start == pytest.approx(3.0)
+    assert db.scalar(select(CreditEntry.presence_source).order_by(CreditEntry.id.desc()).limit(1)) == "carried"

@@ -11,7 +11,7 @@ import math
 import statistics
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import proctoring.policy as policy_module
@@ -43,7 +43,7 @@ policies = st.builds(
     st.floats(1.0, 5000.0), st.floats(0.0, 1000.0), st.floats(0.0, 5000.0))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=64), st.text(max_size=40), st.integers(0, 10**12), policies)
 def test_delays_stay_within_bounds_and_are_deterministic(secret, session, index, policy):
     delay = breakpoint_delay(secret, session, index, policy)
@@ -55,7 +55,7 @@ def test_delays_stay_within_bounds_and_are_deterministic(secret, session, index,
     assert breakpoint_delay(bytes(secret), str(session), int(index), same) == delay
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=64), st.lists(st.text(max_size=10) | st.integers(), max_size=5))
 def test_uniform_is_in_the_unit_interval_and_deterministic(secret, parts):
     u = uniform(secret, *parts)
@@ -121,8 +121,9 @@ def test_with_the_default_clamp_other_secrets_differ_wherever_either_is_unclampe
 def test_the_next_delay_depends_on_the_secret(secret, other, session, n):
     """Knowing delay n (and everything but the secret) does not give delay n+1: under another
     secret, the same session and index draw another delay."""
-    if secret == other:
-        return
+    # HMAC zero-pads keys shorter than its block, so b"k" and b"k\x00" are the same key: a
+    # property of HMAC, harmless for a real secret; such pairs are not "different secrets".
+    assume(secret.rstrip(b"\x00") != other.rstrip(b"\x00"))
     assert breakpoint_delay(secret, session, n, DEFAULT) == breakpoint_delay(secret, session, n, DEFAULT)
     assert breakpoint_delay(secret, session, n + 1, WIDE) != breakpoint_delay(other, session, n + 1, WIDE)
 
@@ -130,6 +131,13 @@ def test_the_next_delay_depends_on_the_secret(secret, other, session, n):
 def test_sessions_and_indices_draw_distinct_values():
     values = [d for row in table(b"k", WIDE, sessions=500) for d in row]
     assert len(set(values)) == len(values)
+
+
+def test_hmac_key_padding_makes_trailing_zero_bytes_irrelevant():
+    """Documented HMAC behaviour (RFC 2104): b"" and b"\x00" are the same key. Real secrets are
+    long random strings, so this only matters to tests that make up secrets."""
+    assert breakpoint_delay(b"", "s", 1, WIDE) == breakpoint_delay(b"\x00", "s", 1, WIDE)
+    assert breakpoint_delay(b"k", "s", 1, WIDE) != breakpoint_delay(b"\x00k", "s", 1, WIDE)
 
 
 def test_breakpoint_identity_and_liveness_draws_are_domain_separated():

@@ -186,7 +186,7 @@ def grid_runs(grid: list[bool]) -> list[tuple[float, float]]:
     return runs
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(grid_spans, max_size=25), st.lists(grid_spans, min_size=1, max_size=6))
 def test_interval_set_matches_a_boolean_grid(added, queries):
     s, grid = IntervalSet(), [False] * CELLS
@@ -238,7 +238,7 @@ def reference_union(raw: list[tuple[float, float]]) -> list[tuple[float, float]]
     return [(a, b) for a, b in out]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(finite, finite), max_size=30), st.randoms(use_true_random=False))
 def test_add_matches_a_sort_and_merge_reference_in_any_order(raw, rnd):
     expected = reference_union(raw)
@@ -252,7 +252,7 @@ def test_add_matches_a_sort_and_merge_reference_in_any_order(raw, rnd):
     assert spans(s) == expected         # adding again is idempotent
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(finite, finite), max_size=20), finite, finite)
 def test_overlap_plus_gaps_is_the_query_length(raw, a, b):
     s = IntervalSet(raw)
