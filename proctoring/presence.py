@@ -53,6 +53,7 @@ class PresenceTracker:
     policy: PresencePolicy = field(default_factory=PresencePolicy)
     last_sample_at: float | None = None
     last_face_at: float | None = None      # last sample with exactly one face
+    last_any_face_at: float | None = None  # last sample with any face at all
     empty_since: float | None = None       # start of the current run without a face
     last_event_at: float | None = None
     absent: bool = False
@@ -67,11 +68,13 @@ class PresenceTracker:
         faces = sum(1 for score in sample.scores if score >= p.min_score)
         if faces == 0:
             if self.empty_since is None:
-                self.empty_since = sample.at
+                # The face was last seen at the previous face sample, not at this empty one.
+                self.empty_since = self.last_any_face_at if self.last_any_face_at is not None else sample.at
             if sample.at - self.empty_since > p.grace_s:
                 events += self._lose(Kind.ABSENT, self.empty_since, "no face")
             return events
         self.empty_since = None
+        self.last_any_face_at = sample.at
         if faces > 1:
             if not self.crowded:
                 # Somebody else is in view: the window up to here is not the learner's alone.

@@ -237,6 +237,7 @@ class Sim:
         self.seq = -1
         self.accepted_this_session = []
         self.last_ok, self.last_attest_at = True, self.now
+        self.attestations.append((self.now, True))  # the start attestation of the new sitting
 
     def run(self, evs):
         for ev in evs:
@@ -265,11 +266,6 @@ class _approx:
 
     def __eq__(self, other):
         return abs(other - self.value) <= EPS * max(1.0, abs(self.value))
-
-
-def last_accepted_at_or_before(times: list[float], t: float) -> float | None:
-    earlier = [x for x in times if x <= t]
-    return max(earlier) if earlier else None
 
 
 # --- the properties ----------------------------------------------------------------------------
