@@ -29,12 +29,16 @@ def uniform(secret: bytes, *parts: object) -> float:
     return (n + 0.5) / 2**64
 
 
+def clamped_exponential(secret: bytes, kind: str, session_key: str, index: int,
+                        mean_s: float, min_s: float, max_s: float) -> float:
+    """The index-th delay of a `kind` of check: exponential (memoryless, so waiting tells
+    the client nothing), clamped to [min_s, max_s]."""
+    return min(max_s, max(min_s, -mean_s * math.log(uniform(secret, kind, session_key, index))))
+
+
 def breakpoint_delay(secret: bytes, session_key: str, index: int, policy: BreakpointPolicy) -> float:
-    """Delay before the index-th breakpoint of a session: exponential (memoryless,
-    so waiting tells the client nothing), clamped to [min_s, max_s]."""
-    u = uniform(secret, "breakpoint", session_key, index)
-    delay = -policy.mean_s * math.log(u)
-    return min(policy.max_s, max(policy.min_s, delay))
+    """Delay before the index-th breakpoint of a session."""
+    return clamped_exponential(secret, "breakpoint", session_key, index, policy.mean_s, policy.min_s, policy.max_s)
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,8 @@ class IdentityPolicy:
 
 
 def identity_check_delay(secret: bytes, session_key: str, index: int, policy: IdentityPolicy) -> float:
-    """Delay before the index-th identity check of a sitting (exponential, clamped)."""
-    u = uniform(secret, "identity", session_key, index)
-    return min(policy.max_s, max(policy.min_s, -policy.mean_s * math.log(u)))
+    """Delay before the index-th identity check of a sitting."""
+    return clamped_exponential(secret, "identity", session_key, index, policy.mean_s, policy.min_s, policy.max_s)
 
 
 def with_liveness(secret: bytes, session_key: str, index: int, policy: IdentityPolicy) -> bool:

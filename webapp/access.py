@@ -14,9 +14,10 @@ from typing import Callable
 from flask import abort, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from . import db
-from .models import Course, OrgUnit, Role, StudySession, User
+from .models import Assignment, Course, OrgUnit, Role, StudySession, User
 
 
 def wants_json() -> bool:
@@ -85,6 +86,11 @@ def course_or_404(course_id: int) -> Course:
     if course is None:
         abort(404)
     return course
+
+
+def is_assigned(learner_id: int, course_id: int) -> bool:
+    return db.session().scalar(select(Assignment.id).where(Assignment.learner_id == learner_id,
+                                                           Assignment.course_id == course_id)) is not None
 
 
 def own_session_or_404(session_id: str) -> StudySession:

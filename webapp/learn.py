@@ -12,7 +12,7 @@ from sqlalchemy import select
 from streaming import signed_urls
 
 from . import db
-from .access import allow, course_or_404, json_error, own_session_or_404
+from .access import allow, course_or_404, is_assigned, json_error, own_session_or_404
 from .models import Assignment, Course, Role, WatchProgress
 from .study import (StudyError, confirm_prompt, credited_seconds_in_month, current_month, finish_session,
                     progress_for, record_heartbeat, required_hours, resume_after_failure, start_session)
@@ -22,9 +22,7 @@ bp = Blueprint("learn", __name__)
 
 def _assigned_course_or_404(course_id: int) -> Course:
     course = course_or_404(course_id)
-    assigned = db.session().scalar(select(Assignment.id).where(Assignment.learner_id == current_user.id,
-                                                               Assignment.course_id == course.id))
-    if assigned is None:
+    if not is_assigned(current_user.id, course.id):
         abort(404)
     return course
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, send_file
 from flask_login import current_user
-from sqlalchemy import select
 
 from streaming.media_files import MediaPathError, content_type, resolve
 
-from . import db
-from .access import STAFF, allow, course_or_404
-from .models import Assignment, Role
+from .access import STAFF, allow, course_or_404, is_assigned
+from .models import Role
 
 bp = Blueprint("media", __name__)
 
@@ -24,11 +22,8 @@ bp = Blueprint("media", __name__)
 @allow(Role.ADMIN, Role.OFFICER, Role.SUPERVISEE)
 def course_file(course_id: int, relpath: str):
     course = course_or_404(course_id)
-    if current_user.role not in STAFF:
-        assigned = db.session().scalar(select(Assignment.id).where(Assignment.learner_id == current_user.id,
-                                                                   Assignment.course_id == course.id))
-        if assigned is None:
-            abort(404)
+    if current_user.role not in STAFF and not is_assigned(current_user.id, course.id):
+        abort(404)
     try:
         path = resolve(current_app.config["MEDIA_ROOT"], course.slug, relpath)
     except MediaPathError:

@@ -14,7 +14,9 @@ from flask_socketio import ConnectionRefusedError, join_room
 
 from . import db
 from .extensions import socketio
+from .learn import heartbeat_fields, heartbeat_response
 from .models import Role
+from .study import StudyError, record_heartbeat
 
 # sid -> user id of connected supervisees (only they send heartbeats).
 _learners: dict[str, int] = {}
@@ -40,8 +42,6 @@ def register_raw_handlers(app) -> None:
     portal's hottest path. Called by create_app for each app."""
 
     def heartbeat(sid, data):
-        from .learn import heartbeat_fields, heartbeat_response
-        from .study import StudyError, record_heartbeat
         user_id = _learners.get(sid)
         if user_id is None:
             return {"error": "forbidden", "status": 403}

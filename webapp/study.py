@@ -54,7 +54,7 @@ def month_of(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m")
 
 
-def progress_for(db: Session, learner_id: int, course_id: int, lock: bool = False) -> WatchProgress:
+def progress_for(db: Session, learner_id: int, course_id: int) -> WatchProgress:
     query = select(WatchProgress).where(WatchProgress.learner_id == learner_id,
                                         WatchProgress.course_id == course_id)
     progress = db.scalar(query)
@@ -214,12 +214,16 @@ def _prompt_view(prompt_id: str | None, deadline: float | None, now: float) -> d
     return {"id": prompt_id, "left_s": max(0.0, deadline - now)}
 
 
+def _close_prompt(study: StudySession) -> None:
+    study.prompt_id = study.prompt_issued_at = study.prompt_deadline = None
+
+
 def _expire_prompt(db: Session, study: StudySession, now: float) -> bool:
     """A prompt left unanswered past its deadline is a failed attestation at the deadline."""
     if study.prompt_id is None or now <= study.prompt_deadline:
         return False
     deadline = study.prompt_deadline
-    study.prompt_id = study.prompt_issued_at = study.prompt_deadline = None
+    _close_prompt(study)
     attest(db, study, deadline, ok=False, source="breakpoint", detail="unanswered")
     return True
 
@@ -232,7 +236,7 @@ def confirm_prompt(db: Session, study: StudySession, prompt_id: str, now: float)
         raise StudyError("prompt_expired", "Too late: the time since the last confirmation is not credited.")
     if study.prompt_id is None or not secrets.compare_digest(study.prompt_id, str(prompt_id)):
         raise StudyError("no_prompt", "There is no such open confirmation.")
-    study.prompt_id = study.prompt_issued_at = study.prompt_deadline = None
+    _close_prompt(study)
     progress = attest(db, study, now, ok=True, source="breakpoint")
     study.breakpoint_index += 1
     study.breakpoint_due_at = _next_breakpoint(study, now)
@@ -266,7 +270,7 @@ def finish_session(db: Session, study: StudySession, now: float, confirmed: bool
     _expire_prompt(db, study, now)
     if confirmed:
         if study.prompt_id is not None:
-            study.prompt_id = study.prompt_issued_at = study.prompt_deadline = None
+            _close_prompt(study)
             progress = attest(db, study, now, ok=False, source="breakpoint", detail="finished while open")
         else:
             progress = attest(db, study, now, ok=True, source="finish")
