@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-system-deps.sh --test
 scripts/setup-venv.sh requirements-dev.txt
-exec .venv/bin/python -m pytest "$@"
+# Tests run in a private network namespace (scripts/in-netns.sh): their traffic
+# stays on addresses the run itself created; the installs above need the network.
+exec scripts/in-netns.sh .venv/bin/python -m pytest "$@"
