@@ -25,6 +25,7 @@ def app(tmp_path, monkeypatch):
         "SECRET_KEY": "test-secret-key",
         "RATELIMIT_ENABLED": False,
         "SCHEDULER_ENABLED": False,
+        "PROCTORING_REQUIRED": False,   # the camera tests turn it on
     })
     migrate.upgrade(application.config["DATABASE_URL"])
     with application.app_context():

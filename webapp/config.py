@@ -78,8 +78,31 @@ def from_env(**overrides) -> dict:
         "BREAKPOINT_MAX_S": _float("BREAKPOINT_MAX_S", 900.0),
         "BREAKPOINT_ANSWER_S": _float("BREAKPOINT_ANSWER_S", 60.0),
         "SCHEDULER_ENABLED": _bool("SCHEDULER_ENABLED", True),
+        # Camera proctoring (issue 3). Off: studying needs no camera and only the breakpoint
+        # confirmations attest presence (the ledger tests run that way).
+        "PROCTORING_REQUIRED": _bool("PROCTORING_REQUIRED", True),
+        "FACE_DATA_KEYS": os.environ.get("FACE_DATA_KEYS", ""),   # Fernet keys, comma-separated, first encrypts
+        "EVIDENCE_RETENTION_DAYS": _float("EVIDENCE_RETENTION_DAYS", 30.0),
+        "PRESENCE_GRACE_S": _float("PRESENCE_GRACE_S", 10.0),
+        "PRESENCE_ATTEST_EVERY_S": _float("PRESENCE_ATTEST_EVERY_S", 30.0),
+        "IDENTITY_MEAN_S": _float("IDENTITY_MEAN_S", 180.0),
+        "IDENTITY_MIN_S": _float("IDENTITY_MIN_S", 20.0),
+        "IDENTITY_MAX_S": _float("IDENTITY_MAX_S", 600.0),
+        "LIVENESS_SHARE": _float("LIVENESS_SHARE", 0.5),
+        "LIVENESS_WINDOW_S": _float("LIVENESS_WINDOW_S", 4.0),
+        "CHECK_TIMEOUT_S": _float("CHECK_TIMEOUT_S", 15.0),      # no usable frame this long: the check fails
+        "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
+        "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),
+        "CAMERA_BURST_FPS": _float("CAMERA_BURST_FPS", 6.0),
+        "RTC_MAX_STREAMS": int(os.environ.get("RTC_MAX_STREAMS", 400)),
+        "RTC_WORKERS": int(os.environ.get("RTC_WORKERS", 2)),
+        # JSON list of RTCIceServer dicts, e.g. [{"urls": "turn:turn.example.org:3478", "username": "u",
+        # "credential": "p"}]; empty: host candidates only (same network). See README "STUN/TURN".
+        "ICE_SERVERS": os.environ.get("ICE_SERVERS", "[]"),
     }
     cfg.update(overrides)
+    from .face_crypto import load_keys
+    cfg["FACE_DATA_KEYS"] = load_keys(cfg["INSTANCE_DIR"], cfg["FACE_DATA_KEYS"])
     if not cfg["MEDIA_SIGNING_KEY"]:
         from streaming.signed_urls import derive_key
         cfg["MEDIA_SIGNING_KEY"] = derive_key(cfg["SECRET_KEY"])

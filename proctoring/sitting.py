@@ -1,0 +1,305 @@
+"""The camera checks of one study sitting: analysed samples and clock ticks in, actions out.
+
+Pure code, one object per sitting, driven by the web layer (webapp.proctor_hub), which runs
+the frame analysis the object asks for (`need`) and carries out the actions it returns:
+
+* `Attest(at, ok, source)` goes to the watch ledger (`watched ∩ present`): an ok attestation
+  credits the watched time since the previous one only when that one was ok too, so credit
+  between two passed checks needs continuous presence (the presence tracker fails on gaps).
+* `Hold(reason)` pauses playback until `Release`; `Flag` asks an officer to review (with the
+  frame as evidence); `Challenge` shows a liveness challenge; `Burst` raises the sampling rate;
+  `Verdict` is the record of a check (kept with its scores whether passed or not).
+
+Rules (the verdict-to-ledger rules of issue 3):
+* Nothing is credited before the first identity check passes (hold "unverified").
+* No face beyond the grace period, or samples that stop: fail, hold "absent"; the face coming
+  back releases it (a new verified run starts then; the time away is never credited).
+* Identity checks come at server-drawn random times (proctoring.policy): a distance beyond the
+  threshold fails, flags "identity_mismatch" and holds until a re-check passes.
+* A share of identity checks carries a liveness challenge (proctoring.liveness); failing it
+  flags "liveness_failed" and holds likewise. A photo or a looping video cannot follow it.
+* No usable face (none or several) for `check_timeout_s` after a check starts fails it.
+* Several faces in view flag "multiple_faces" and end the verified run.
+* A failure from outside (a wrong or missed surprise question) holds until a re-check passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Sequence
+
+from .liveness import Action, LivenessPolicy, PoseSample, draw_challenge, verify
+from .policy import IdentityPolicy, identity_check_delay, with_liveness
+from .presence import FaceSample, Kind, PresencePolicy, PresenceTracker
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    presence: PresencePolicy = field(default_factory=PresencePolicy)
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
+    check_timeout_s: float = 15.0      # no single face this long after a check starts: it fails
+    challenge_lead_s: float = 1.5      # from sending a challenge to its first window (display latency)
+
+
+class Need(str, Enum):
+    """What the next sampled frame must be analysed for."""
+    PRESENCE = "presence"   # face detector only (cheap)
+    IDENTITY = "identity"   # detector + embedding
+    POSE = "pose"           # landmarks + blendshapes (liveness)
+
+
+@dataclass(frozen=True)
+class Attest:
+    at: float
+    ok: bool
+    source: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    at: float
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str
+    at: float
+    scores: dict
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str            # presence | identity | liveness
+    triggered_at: float
+    at: float
+    passed: bool
+    reason: str
+    scores: dict
+
+
+@dataclass(frozen=True)
+class Challenge:
+    actions: tuple[Action, ...]
+    starts_at: float
+    window_s: float
+
+
+@dataclass(frozen=True)
+class Burst:
+    until: float
+
+
+@dataclass(frozen=True)
+class IdentitySample:
+    """What the analysis found in one frame for an identity check."""
+    at: float
+    faces: int
+    detector_score: float = 0.0
+    distance: float | None = None     # to the nearest reference, when exactly one face
+    passed: bool | None = None        # distance within the threshold
+    threshold: float | None = None
+
+
+@dataclass
+class _Check:
+    index: int
+    triggered_at: float
+    liveness: bool
+    recheck: bool
+    phase: str = "identity"           # identity -> challenge
+    last: IdentitySample | None = None
+    identity_scores: dict = field(default_factory=dict)
+    actions: tuple[Action, ...] = ()
+    shown_at: tuple[float, ...] = ()
+    poses: list[PoseSample] = field(default_factory=list)
+
+
+@dataclass
+class SittingChecks:
+    secret: bytes
+    sitting_key: str
+    started_at: float
+    policy: CheckPolicy = field(default_factory=CheckPolicy)
+    hold: str | None = "unverified"
+    next_index: int = 0
+    next_check_at: float | None = None
+    check: _Check | None = None
+    crowded: bool = False
+    tracker: PresenceTracker = field(init=False)
+
+    def __post_init__(self):
+        self.tracker = PresenceTracker(self.policy.presence)
+        # The first identity check runs at once: nothing counts before it passes.
+        self.check = self._new_check(self.started_at, recheck=False, liveness=False)
+
+    # --- what to analyse ---------------------------------------------------------------
+
+    def need(self, at: float) -> Need:
+        if self.check is None:
+            return Need.PRESENCE
+        if self.check.phase == "challenge" and at >= self.check.shown_at[0]:
+            return Need.POSE
+        return Need.IDENTITY if self.check.phase == "identity" else Need.PRESENCE
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def on_presence(self, at: float, scores: Sequence[float]) -> list:
+        return self._presence(FaceSample(at, tuple(scores))) + self._due(at)
+
+    def on_identity(self, sample: IdentitySample) -> list:
+        out = self._presence(FaceSample(sample.at, (sample.detector_score,) * sample.faces))
+        check = self.check
+        if check is None or check.phase != "identity":
+            return out + self._due(sample.at)
+        check.last = sample
+        if sample.faces != 1 or sample.distance is None:
+            return out + self._due(sample.at)   # wait for a usable frame until the timeout
+        check.identity_scores = {"distance": round(sample.distance, 4), "threshold": sample.threshold,
+                                 "detector_score": round(sample.detector_score, 3)}
+        if not sample.passed:
+            return out + self._fail(sample.at, "identity", "identity_mismatch", "distance above threshold",
+                                    check.identity_scores)
+        if not check.liveness:
+            return out + self._pass(sample.at, "identity", check.identity_scores)
+        out.append(Verdict("identity", check.triggered_at, sample.at, True, "ok", check.identity_scores))
+        check.actions = draw_challenge(self.secret, self.sitting_key, check.index)
+        window = self.policy.liveness.window_s
+        first = sample.at + self.policy.challenge_lead_s
+        check.shown_at = tuple(first + i * window for i in range(len(check.actions)))
+        check.phase = "challenge"
+        end = check.shown_at[-1] + window
+        return out + [Challenge(check.actions, first, window), Burst(until=end)]
+
+    def on_pose(self, at: float, faces: int, eye_openness: float | None = None, yaw_deg: float | None = None,
+                detector_score: float = 1.0) -> list:
+        out = self._presence(FaceSample(at, (detector_score,) * faces))
+        if self.check is not None and self.check.phase == "challenge" and faces == 1:
+            self.check.poses.append(PoseSample(at, eye_openness, yaw_deg))
+        return out + self._due(at)
+
+    def tick(self, now: float) -> list:
+        out = []
+        for event in self.tracker.check_silence(now):
+            out += self._presence_event(event)
+        return out + self._due(now)
+
+    def request_recheck(self, now: float) -> list:
+        """The learner asks to be verified again after a failure."""
+        if self.hold in (None, "absent") or (self.check is not None and self.check.recheck):
+            return []
+        liveness = self.hold == "liveness"
+        self.check = self._new_check(now, recheck=True, liveness=liveness)
+        return []
+
+    def external_failure(self, at: float, reason: str) -> list:
+        """A failure the web layer found (a surprise question), already attested by it."""
+        if self.hold is None:
+            self.hold = reason
+            return [Hold(reason)]
+        return []
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _new_check(self, now: float, recheck: bool, liveness: bool) -> _Check:
+        index = self.next_index
+        self.next_index += 1
+        if not recheck and index > 0:
+            liveness = with_liveness(self.secret, self.sitting_key, index, self.policy.identity)
+        return _Check(index=index, triggered_at=now, liveness=liveness, recheck=recheck)
+
+    def _schedule_next(self, now: float) -> None:
+        self.next_check_at = now + identity_check_delay(self.secret, self.sitting_key, self.next_index,
+                                                        self.policy.identity)
+
+    def _due(self, now: float) -> list:
+        check = self.check
+        if check is None:
+            if self.hold is None and self.next_check_at is not None and now >= self.next_check_at:
+                self.check = self._new_check(now, recheck=False, liveness=False)
+            return []
+        if check.phase == "identity" and now - check.triggered_at > self.policy.check_timeout_s:
+            last = check.last
+            several = last is not None and last.faces > 1
+            reason = "several faces" if several else "no face"
+            scores = {"faces": last.faces if last else 0}
+            return self._fail(now, "identity", "several_faces" if several else None, reason, scores)
+        if check.phase == "challenge" and now >= check.shown_at[-1] + self.policy.liveness.window_s:
+            result = verify(check.actions, check.shown_at, check.poses, self.policy.liveness)
+            scores = {**check.identity_scores, "challenge": [a.value for a in check.actions],
+                      "steps": [{"action": s.action.value, "passed": s.passed, "reason": s.reason}
+                                for s in result.steps], "samples": len(check.poses)}
+            if result.passed:
+                return self._pass(now, "liveness", scores)
+            return self._fail(now, "liveness", "liveness_failed", result.reason, scores)
+        return []
+
+    def _pass(self, at: float, kind: str, scores: dict) -> list:
+        check = self.check
+        self.check = None
+        self._schedule_next(at)
+        out = [Verdict(kind, check.triggered_at, at, True, "ok", scores)]
+        if self.hold in (None, "unverified") or check.recheck:
+            if self.tracker.absent:
+                # Verified, but the presence run is broken: the face coming back resumes.
+                if self.hold != "absent":
+                    self.hold = "absent"
+                    out.append(Hold("absent"))
+                return out
+            was_held = self.hold is not None
+            self.hold = None
+            out.append(Attest(at, True, kind))
+            if was_held:
+                out.append(Release(at))
+        return out
+
+    def _fail(self, at: float, kind: str, flag: str | None, reason: str, scores: dict) -> list:
+        check = self.check
+        self.check = None
+        self._schedule_next(at)
+        out: list = [Verdict(kind, check.triggered_at, at, False, reason, scores)]
+        if flag:
+            out.append(Flag(flag, at, {**scores, "reason": reason}))
+        held_before = self.hold
+        self.hold = kind if held_before in (None, "absent", "unverified") or check.recheck else held_before
+        if held_before is None or held_before == "absent":
+            out.append(Attest(at, False, kind, reason))
+        if held_before != self.hold:
+            out.append(Hold(self.hold))
+        return out
+
+    def _presence(self, sample: FaceSample) -> list:
+        out = []
+        for event in self.tracker.feed(sample):
+            out += self._presence_event(event)
+        return out
+
+    def _presence_event(self, event) -> list:
+        scores = {"detail": event.detail}
+        if event.kind is Kind.PRESENT:
+            out = [Verdict("presence", event.at, event.at, True, event.detail or "ok", scores)]
+            if self.hold is None:
+                return out + [Attest(event.at, True, "camera")]
+            if self.hold == "absent":
+                self.hold = None
+                if self.crowded and self.check is None:
+                    # Back to one face after several: make sure it is still the learner.
+                    self.check = self._new_check(event.at, recheck=False, liveness=False)
+                self.crowded = False
+                return out + [Attest(event.at, True, "camera", "returned"), Release(event.at)]
+            return out
+        reason = event.kind.value
+        out = [Verdict("presence", event.at, event.at, False, reason, scores)]
+        if event.kind is Kind.MULTIPLE_FACES:
+            self.crowded = True
+            out.append(Flag("multiple_faces", event.at, scores))
+        if self.hold is None:
+            self.hold = "absent"
+            out += [Attest(event.at, False, "camera", reason), Hold("absent")]
+        return out
