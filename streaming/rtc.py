@@ -30,8 +30,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def validate_offer(sdp: str, sdp_type: str = "offer") -> None:
         raise SignallingError("bad_sdp", "SDP lacks o= or s=")
     try:
         parsed = SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises whatever int()/split() raise
+    except Exception as exc:  # noqa: BLE001 - aiortc's parser raises whatever int()/split() raise
         raise SignallingError("bad_sdp", f"SDP does not parse: {exc}") from None
     kinds = [media.kind for media in parsed.media]
     if "video" not in kinds:
@@ -144,15 +145,13 @@ def parse_candidate(candidate: dict):
     if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
         raise SignallingError("bad_candidate", "sdpMLineIndex must be a non-negative integer")
     text = text.strip()
-    if text.startswith("a="):
-        text = text[2:]
-    if text.startswith("candidate:"):
-        text = text[len("candidate:"):]
+    text = text.removeprefix("a=")
+    text = text.removeprefix("candidate:")
     if not text:
         return None
     try:
         parsed = candidate_from_sdp(text)
-    except Exception:
+    except Exception:  # noqa: BLE001 - candidate_from_sdp asserts, indexes and int()s
         raise SignallingError("bad_candidate", f"candidate does not parse: {text[:60]!r}") from None
     if parsed.protocol.lower() not in ("udp", "tcp") or parsed.type not in ("host", "srflx", "prflx", "relay"):
         raise SignallingError("bad_candidate", "unknown protocol or candidate type")
@@ -187,14 +186,14 @@ class _Stream:
         self.id = stream_id
         self.pc = pc
         self.state = "new"
-        self.task: Optional[asyncio.Task] = None
+        self.task: asyncio.Task | None = None
         self.frames = 0
         self.samples = 0
         self.dropped = 0
-        self.last_frame_at: Optional[float] = None
+        self.last_frame_at: float | None = None
         self.next_due = 0.0          # loop clock
         self.burst_until = 0.0       # loop clock
-        self.size: Optional[tuple[int, int]] = None  # (width, height) of the last frame
+        self.size: tuple[int, int] | None = None  # (width, height) of the last frame
         self.opened_at = time.time()
 
     def info(self) -> dict:
@@ -206,16 +205,16 @@ class _Stream:
 class MediaEngine:
     """Synchronous facade over the engine's event loop. Thread-safe."""
 
-    def __init__(self, config: RtcConfig, on_sample: SampleCallback, on_state: Optional[StateCallback] = None):
+    def __init__(self, config: RtcConfig, on_sample: SampleCallback, on_state: StateCallback | None = None):
         self.config = config
         self.on_sample = on_sample
         self.on_state = on_state
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._streams: dict[str, _Stream] = {}
-        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._notify: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._slots: Optional[threading.BoundedSemaphore] = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._notify: concurrent.futures.ThreadPoolExecutor | None = None
+        self._slots: threading.BoundedSemaphore | None = None
         self._lock = threading.Lock()   # guards the counters below, which workers also touch
         self._frames = 0
         self._samples_taken = 0
@@ -224,11 +223,11 @@ class MediaEngine:
         self._sample_errors = 0
         self._lag_last = 0.0
         self._lag_max = 0.0
-        self._lag_task: Optional[asyncio.Task] = None
+        self._lag_task: asyncio.Task | None = None
         self._ice_servers = _ice_servers(config)
 
     # ----- lifecycle
-    def start(self) -> "MediaEngine":
+    def start(self) -> MediaEngine:
         if self._thread is not None:
             raise RuntimeError("engine already started")
         self._pool = concurrent.futures.ThreadPoolExecutor(self.config.workers, thread_name_prefix="rtc-sample")
@@ -273,7 +272,7 @@ class MediaEngine:
     def running(self) -> bool:
         return self._loop is not None and self._loop.is_running()
 
-    def _call(self, coro, timeout: Optional[float] = None):
+    def _call(self, coro, timeout: float | None = None):
         if not self.running:
             coro.close()
             raise SignallingError("not_running", "the media engine is not running")
@@ -381,7 +380,7 @@ class MediaEngine:
             await pc.setLocalDescription(answer)  # gathers every candidate before returning
         except SignallingError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any negotiation error refuses the offer
             self._streams.pop(stream_id, None)
             await pc.close()
             raise SignallingError("bad_sdp", f"negotiation failed: {exc}") from None
@@ -463,7 +462,7 @@ class MediaEngine:
                 raise SignallingError("bad_candidate", f"unknown sdpMid {candidate.sdpMid!r}")
         try:
             await stream.pc.addIceCandidate(candidate)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - aiortc raises ValueError or asserts
             raise SignallingError("bad_candidate", f"candidate refused: {exc}") from None
 
     async def _set_burst(self, stream_id: str, seconds: float) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import fractions
 import threading
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import av
 import numpy as np
@@ -69,7 +69,7 @@ class ClientLoop:
 class _Pacer:
     def __init__(self, fps: float):
         self.fps = fps
-        self.start: Optional[float] = None
+        self.start: float | None = None
         self.count = 0
 
     async def next(self) -> int:
@@ -113,7 +113,7 @@ def encode_vp8(frames: Sequence[np.ndarray], fps: float = 15.0, bitrate: int = 5
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
     codec.bit_rate = bitrate
-    codec.time_base = fractions.Fraction(1, int(round(fps)))
+    codec.time_base = fractions.Fraction(1, round(fps))
     codec.options = {"deadline": "realtime", "cpu-used": "-6", "lag-in-frames": "0"}
     out = []
     for i, rgb in enumerate(frames):
@@ -156,7 +156,8 @@ class Publisher:
     def __init__(self, client_loop: ClientLoop, track: MediaStreamTrack):
         self.client_loop = client_loop
         self.track = track
-        self.pc: Optional[RTCPeerConnection] = None
+        self.pc: RTCPeerConnection | None = None
+        self.answer_sdp: str | None = None
 
     def offer(self) -> str:
         return self.client_loop.run(self._offer())
@@ -171,6 +172,7 @@ class Publisher:
         return self.pc.localDescription.sdp
 
     def accept(self, answer_sdp: str) -> None:
+        self.answer_sdp = answer_sdp
         self.client_loop.run(self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer")))
 
     def connection_state(self) -> str:
