@@ -1,4 +1,4 @@
-"""`flask db ...`, `flask content import ...`, `flask demo load`."""
+"""`flask db ...`, `flask content import ...`, `flask demo load`, `flask proctor purge-evidence`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,6 +78,17 @@ def register(app: Flask) -> None:
         output.chmod(0o600)  # it holds the media signing key
         click.echo(f"wrote {output}; start it with: nginx -c {output.resolve()}")
 
+    proctor_cli = AppGroup("proctor", help="Camera proctoring data.")
+
+    @proctor_cli.command("purge-evidence")
+    def purge_evidence():
+        """Delete evidence snapshots past EVIDENCE_RETENTION_DAYS (the flags stay)."""
+        from . import db
+        from .evidence import purge_expired_evidence
+        with db.write_transaction() as session:
+            click.echo(f"deleted {purge_expired_evidence(session)} expired evidence image(s)")
+
+    app.cli.add_command(proctor_cli)
     app.cli.add_command(deploy_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(content_cli)

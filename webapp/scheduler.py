@@ -37,12 +37,21 @@ def close_abandoned_sessions(now: float | None = None) -> int:
         return len(stale)
 
 
+def purge_expired_evidence() -> int:
+    """Retention: delete evidence snapshots past EVIDENCE_RETENTION_DAYS (flags stay)."""
+    from .evidence import purge_expired_evidence as purge
+    with _app.app_context(), db.write_transaction() as session:
+        return purge(session)
+
+
 def start(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
     scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=app.config["DATABASE_URL"])},
                                     timezone=app.config["BABEL_DEFAULT_TIMEZONE"])
     scheduler.add_job(close_abandoned_sessions, "interval", minutes=5, id="close_abandoned_sessions",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(purge_expired_evidence, "interval", hours=1, id="purge_expired_evidence",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.start()
     log.info("scheduler started")
