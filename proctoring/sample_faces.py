@@ -11,9 +11,11 @@ ship inside installed packages.
   hidden by the camera, and the landmarker misses him in the full photo: he is used as an
   extra impostor for identity only, never for pose or enrolment.
 
-`turn` and `blink` fake a head turn and a blink on a photo for the liveness code (a
-cylinder warp of the head and eyelids painted over the eyes); see their docstrings for what
-the landmarker measures on them.
+`turn` fakes a head turn on a photo for the liveness code (the landmarker's 3D mesh rotated
+and re-rendered); see its docstring for what the landmarker measures on it. There is no
+synthetic blink: eyelids painted over the eyes (skin patch plus a lash line, several
+variants) and the upper lid warped down onto the lower lid both left the landmarker's
+eye openness at 0.39-0.78 (it needs <= 0.25), so a blink cannot be faked from these photos.
 """
 from __future__ import annotations
 
@@ -210,62 +212,8 @@ def _chain(first, rest):
 
 # --- synthetic liveness actions ----------------------------------------------------------
 
-def _locate(face_rgb: np.ndarray, box: tuple[int, int, int, int] | None):
-    if box is not None:
-        return box
-    from .vision import FaceDetector
-
-    found = FaceDetector().detect(face_rgb)
-    if not found:
-        raise ValueError("no face found to act on")
-    b = found[0].box
-    return b.x, b.y, b.w, b.h
-
-
-def turn(face_rgb: np.ndarray, degrees: float, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Fake a head turn by `degrees` (+ = the person's own left, liveness.py's convention).
-
-    The head is modelled as a vertical cylinder around the face; the image of the head is
-    re-projected as the cylinder rotates (orthographic). A flat perspective warp of the
-    whole photo does not work: the landmarker reads it as a few degrees at most.
-    """
-    import cv2
-
-    x, y, w, h = _locate(face_rgb, box)
-    img = face_rgb.astype(np.float32)
-    H, W = img.shape[:2]
-    cx = x + w / 2.0
-    radius = 0.62 * w
-    theta = math.radians(degrees)
-    xs = np.arange(W, dtype=np.float32)
-    u = (xs - cx) / radius
-    inside = np.abs(u) < 1.0
-    phi = np.arcsin(np.clip(u, -1.0, 1.0)) - theta
-    phi = np.clip(phi, -math.pi / 2, math.pi / 2)   # hidden side: stretch the edge
-    src_x = np.where(inside, cx + radius * np.sin(phi), xs).astype(np.float32)
-    map_x = np.repeat(src_x[None, :], H, axis=0)
-    map_y = np.repeat(np.arange(H, dtype=np.float32)[:, None], W, axis=1)
-    warped = cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # blend: full warp on the head (rows from above the forehead to the chin), fading out
-    mask = np.zeros((H, W), np.float32)
-    top, bottom = int(y - 0.45 * h), int(y + 1.15 * h)
-    cv2.ellipse(mask, (int(cx), (top + bottom) // 2), (int(radius), (bottom - top) // 2), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w / 12))[..., None]
-    return np.clip(warped * mask + img * (1 - mask), 0, 255).astype(np.uint8)
-
-
-# MediaPipe face mesh eye contours (the person's right eye, then left eye).
-_EYES = (
-    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
-    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
-)
-
-
-def blink(face_rgb: np.ndarray) -> np.ndarray:
-    """Fake closed eyes: each eye (found by the landmarker) painted over with eyelid skin
-    sampled just below the eye, with a dark lash line along the lower lid."""
-    import cv2
-
+def _landmarks_px(face_rgb: np.ndarray) -> np.ndarray:
+    """The first face's 478 landmarks as (x, y, z) pixels (z scaled like x, smaller = nearer)."""
     from .vision import FaceLandmarks
 
     H, W = face_rgb.shape[:2]
@@ -275,26 +223,69 @@ def blink(face_rgb: np.ndarray) -> np.ndarray:
     finally:
         landmarker.close()
     if not result.face_landmarks:
-        raise ValueError("no face landmarks found to close the eyes of")
-    points = result.face_landmarks[0]
-    out = face_rgb.copy()
-    for eye in _EYES:
-        poly = np.array([[points[i].x * W, points[i].y * H] for i in eye], np.float32)
-        centre = poly.mean(axis=0)
-        eye_w = float(np.ptp(poly[:, 0]))
-        grown = (centre + (poly - centre) * np.array([1.25, 1.9], np.float32)).astype(np.int32)
-        # skin colour: a patch under the eye
-        sx, sy = int(centre[0]), int(centre[1] + 0.45 * eye_w)
-        r = max(1, int(0.12 * eye_w))
-        patch = face_rgb[max(0, sy - r):sy + r + 1, max(0, sx - 2 * r):sx + 2 * r + 1].reshape(-1, 3)
-        skin = np.median(patch, axis=0) * 0.92 if patch.size else np.array([180, 140, 120])
-        mask = np.zeros((H, W), np.uint8)
-        cv2.fillPoly(mask, [grown], 255)
-        soft = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(1.0, eye_w / 14))[..., None]
-        out = np.clip(out * (1 - soft) + skin * soft, 0, 255).astype(np.uint8)
-        # the lash line: the lower half of the contour, a bit below the eye's middle
-        lower = poly[poly[:, 1] >= centre[1] - 1]
-        lower = lower[np.argsort(lower[:, 0])]
-        lower[:, 1] = lower[:, 1] * 0.5 + centre[1] * 0.5
-        cv2.polylines(out, [lower.astype(np.int32)], False, (45, 30, 25), max(1, int(eye_w / 12)), cv2.LINE_AA)
+        raise ValueError("no face landmarks found")
+    return np.array([[p.x * W, p.y * H, p.z * W] for p in result.face_landmarks[0]], np.float64)
+
+
+def _mesh_warp(img: np.ndarray, src: np.ndarray, dst: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Piecewise-affine warp: the Delaunay triangles of `src` are moved onto `dst`, far
+    triangles first (painter's order by `depth`, larger = farther); triangles that turn
+    their back (flipped orientation) are dropped."""
+    import cv2
+    from scipy.spatial import Delaunay
+
+    H, W = img.shape[:2]
+    triangles = Delaunay(src).simplices
+    out = img.copy()
+    for k in np.argsort(-depth[triangles].mean(axis=1)):
+        s = src[triangles[k]].astype(np.float32)
+        d = dst[triangles[k]].astype(np.float32)
+        cross_s = (s[1, 0] - s[0, 0]) * (s[2, 1] - s[0, 1]) - (s[2, 0] - s[0, 0]) * (s[1, 1] - s[0, 1])
+        cross_d = (d[1, 0] - d[0, 0]) * (d[2, 1] - d[0, 1]) - (d[2, 0] - d[0, 0]) * (d[1, 1] - d[0, 1])
+        if cross_s * cross_d <= 0:
+            continue
+        bx, by, bw, bh = cv2.boundingRect(d)
+        x0, y0, x1, y1 = max(bx, 0), max(by, 0), min(bx + bw, W), min(by + bh, H)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        m = cv2.getAffineTransform(s, d - np.float32([x0, y0]))
+        patch = cv2.warpAffine(img, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(mask, np.round(d - [x0, y0]).astype(np.int32), 1)
+        roi = out[y0:y1, x0:x1]
+        roi[mask > 0] = patch[mask > 0]
     return out
+
+
+def _frame_points(width: int, height: int, centre: np.ndarray, fw: float, fh: float) -> np.ndarray:
+    """Fixed anchors: a ring around the head and the image corners."""
+    ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ring = np.stack([centre[0] + fw * np.cos(ang), centre[1] - 0.1 * fh + fh * np.sin(ang)], axis=1)
+    corners = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], float)
+    return np.vstack([ring, corners])
+
+
+def turn(face_rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Fake a head turn by `degrees` (+ = the person's own left, liveness.py's convention).
+
+    The landmarker's 3D face mesh is rotated about a vertical axis behind the face and the
+    photo is re-rendered triangle by triangle (piecewise affine, painter's order), the
+    background held fixed by a ring of anchors. The landmarker measures about 0.7-0.8 of the
+    requested angle (astronaut: 45 -> +36, -45 -> -36; grace_hopper: 45 -> +30, -45 -> -31).
+    Flat warps of the whole photo do not work: a perspective warp read as 3 degrees at most,
+    a cylinder warp of the head as 20 at most before the face was lost.
+    """
+    H, W = face_rgb.shape[:2]
+    p = _landmarks_px(face_rgb)
+    (x0, y0), (x1, y1) = p[:, :2].min(axis=0), p[:, :2].max(axis=0)
+    fw, fh = x1 - x0, y1 - y0
+    c = np.array([(x0 + x1) / 2, (y0 + y1) / 2, p[:, 2].mean() + 0.55 * fw])
+    t = math.radians(degrees)
+    q = p.copy()
+    q[:, 0] = c[0] + (p[:, 0] - c[0]) * math.cos(t) - (p[:, 2] - c[2]) * math.sin(t)
+    q[:, 2] = c[2] + (p[:, 0] - c[0]) * math.sin(t) + (p[:, 2] - c[2]) * math.cos(t)
+    fixed = _frame_points(W, H, c, fw, fh)
+    src = np.vstack([p[:, :2], fixed])
+    dst = np.vstack([q[:, :2], fixed])
+    depth = np.concatenate([q[:, 2], np.full(len(fixed), c[2] + fw)])
+    return _mesh_warp(face_rgb, src, dst, depth)
