@@ -20,9 +20,11 @@ Head pose sign convention (the one `proctoring.liveness.PoseSample` uses):
   face towards the camera) into camera space (x image right, y image up, z towards the
   viewer). The face's forward axis is R[:, 2]; its x component is positive when the nose
   points to image right, i.e. when the learner turned to their left. This was checked
-  empirically against the landmarks: on real photos, synthetic perspective turns and their
-  mirror images, the sign of atan2(R[0,2], R[2,2]) always agrees with the side the nose tip
-  (landmark 1) sits on relative to the midpoint of the face contour (landmarks 234 and 454).
+  empirically against the landmarks: on the synthetic 3D head turns of `sample_faces.turn`
+  (+-25..45 deg on two real photos, measured +-14..36) and their mirror images, the sign of
+  atan2(R[0,2], R[2,2]) always agreed with the side the nose tip (landmark 1) sits on
+  relative to the midpoint of the face contour (landmarks 234 and 454), and mirroring
+  flipped it.
 
 MediaPipe task objects are not thread-safe: use one `Analyzer` per worker thread
 (`thread_analyzer()` gives each thread its own, created lazily).
@@ -40,8 +42,9 @@ import numpy as np
 
 from .model_files import detector_path, dlib_model, landmarker_path
 
-# Chosen by `python -m proctoring.evaluate` (see its docstring for the justification and the
-# distances it measured). Distances at or below this are the same person.
+# Chosen by `python -m proctoring.evaluate`: the largest threshold with FAR=0 on its (tiny,
+# three-identity) set minus a 0.10 margin, below dlib's published 0.6. See its docstring.
+# Distances at or below this are the same person.
 IDENTITY_THRESHOLD = 0.5
 
 
