@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from streaming import signed_urls
 
-from . import db
+from . import db, proctor_hub
 from .access import allow, course_or_404, is_assigned, json_error, own_session_or_404
-from .models import Assignment, Course, Role, WatchProgress
-from .study import (StudyError, confirm_prompt, credited_seconds_in_month, current_month, finish_session,
-                    progress_for, record_heartbeat, required_hours, resume_after_failure, start_session)
+from .models import Assignment, Course, FaceEnrolment, Role, WatchProgress
+from .study import (StudyError, camera_resume, confirm_prompt, credited_seconds_in_month, current_month,
+                    finish_session, progress_for, record_heartbeat, required_hours, resume_after_failure,
+                    start_session)
 
 bp = Blueprint("learn", __name__)
 
@@ -63,7 +64,14 @@ def player(course_id: int):
     db.session().commit()
     hls_url, mp4_url = media_urls(course, current_user.id)
     return render_template("learn/player.html", course=course, progress=progress, hls_url=hls_url, mp4_url=mp4_url,
-                           heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"])
+                           heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"],
+                           proctored=current_app.config["PROCTORING_REQUIRED"],
+                           enrolled=_enrolled(current_user.id), ice_servers=current_app.config["ICE_SERVERS"])
+
+
+def _enrolled(user_id: int) -> bool:
+    return db.session().scalar(select(FaceEnrolment.id).where(FaceEnrolment.user_id == user_id,
+                                                              FaceEnrolment.active.is_(True)).limit(1)) is not None
 
 
 def media_urls(course: Course, user_id: int) -> tuple[str, str]:
@@ -97,10 +105,19 @@ def api_start():
     if not isinstance(course_id, int) or isinstance(course_id, bool):
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field="course_id"))
     course = _assigned_course_or_404(course_id)
+    camera = current_app.config["PROCTORING_REQUIRED"]
+    if camera:
+        if data.get("camera_consent") is not True:
+            return json_error(400, "consent_required",
+                              _("Studying needs your consent to the camera checks."))
+        if not _enrolled(current_user.id):
+            return json_error(409, "not_enrolled",
+                              _("Your face is not enrolled yet. Please ask your officer to enrol it."))
     with db.write_transaction() as session:
-        study = start_session(session, current_user, course, time.time(), request.user_agent.string or "")
+        study = start_session(session, current_user, course, time.time(), request.user_agent.string or "",
+                              camera=camera)
     progress = progress_for(db.session(), current_user.id, course.id)
-    return jsonify(session_id=study.id, duration=course.duration_s,
+    return jsonify(session_id=study.id, duration=course.duration_s, proctored=camera,
                    heartbeat_interval=current_app.config["HEARTBEAT_INTERVAL_S"],
                    max_rate=current_app.config["LEDGER_MAX_RATE"], **_progress_json(progress, course.duration_s))
 
@@ -150,8 +167,13 @@ def api_confirm(session_id: str):
     data = _body()
     with db.write_transaction() as session:
         study = own_session_or_404(session_id)  # read inside: the sitting may have just changed
-        progress = confirm_prompt(session, study, str(data.get("prompt_id", ""))[:64], time.time())
-    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
+        camera = study.camera_consent_at is not None
+        progress, passed = confirm_prompt(session, study, str(data.get("prompt_id", ""))[:64], time.time(),
+                                          choice=data.get("choice"), camera=camera)
+    if camera and not passed:
+        proctor_hub.runner().external_failure(study.id, "question")
+    return jsonify(ok=True, passed=passed,
+                   **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/<session_id>/resume", methods=["POST"])
@@ -159,7 +181,17 @@ def api_confirm(session_id: str):
 def api_resume(session_id: str):
     with db.write_transaction() as session:
         study = own_session_or_404(session_id)
-        progress = resume_after_failure(session, study, time.time())
+        if study.camera_consent_at is not None:
+            camera_resume(session, study, time.time())
+        else:
+            progress = resume_after_failure(session, study, time.time())
+    if study.camera_consent_at is not None:
+        # Back after a failure under the camera: a fresh identity check decides.
+        runner = proctor_hub.runner()
+        runner.external_failure(study.id, "question")
+        if not runner.recheck(study.id):
+            return json_error(409, "no_camera", _("The camera is not connected. Allow the camera and try again."))
+        return jsonify(ok=True, rechecking=True)
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
@@ -173,6 +205,9 @@ def api_finish(session_id: str):
     with db.write_transaction() as session:
         study = own_session_or_404(session_id)
         progress = finish_session(session, study, time.time(), confirmed)
+    running = current_app.extensions.get("proctor_runner")
+    if running is not None:
+        running.close(study.id)   # the camera stream ends with the sitting
     return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 

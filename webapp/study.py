@@ -16,12 +16,13 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from proctoring.policy import BreakpointPolicy, breakpoint_delay
+from proctoring.questions import BankQuestion, draw_question, grade, public_view
 from streaming.intervals import IntervalSet
 from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, admit, apply_heartbeat, credit,
                               is_complete, settle)
 
-from .models import (Attestation, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit,
-                     PendingSegment, StudySession, User, WatchProgress, utcnow)
+from .models import (Attestation, Course, CourseQuestion, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit,
+                     PendingSegment, ProctorCheck, StudySession, User, WatchProgress, utcnow)
 
 
 class StudyError(Exception):
@@ -66,9 +67,12 @@ def progress_for(db: Session, learner_id: int, course_id: int) -> WatchProgress:
     return progress
 
 
-def start_session(db: Session, learner: User, course: Course, now: float, user_agent: str = "") -> StudySession:
+def start_session(db: Session, learner: User, course: Course, now: float, user_agent: str = "",
+                  camera: bool = False) -> StudySession:
     """Open a sitting. Any other open sitting of the learner ends: one screen at a time,
-    so parallel tabs cannot earn wall time twice."""
+    so parallel tabs cannot earn wall time twice. With `camera` (proctored study, consent
+    given) nothing counts until the camera checks verify the learner: the sitting starts
+    with a failed attestation that the first passed identity check follows."""
     db.execute(update(StudySession)
                .where(StudySession.learner_id == learner.id, StudySession.ended_at.is_(None))
                .values(ended_at=now, end_reason="superseded"))
@@ -77,9 +81,12 @@ def start_session(db: Session, learner: User, course: Course, now: float, user_a
                          user_agent=user_agent[:300])
     study.id = secrets.token_hex(16)
     study.breakpoint_due_at = _next_breakpoint(study, now)
+    if camera:
+        study.camera_consent_at, study.attested_ok = now, False
     db.add(study)
     db.flush()  # the session row first: attestations reference it
-    db.add(Attestation(session_id=study.id, at=now, ok=True, source="start"))
+    db.add(Attestation(session_id=study.id, at=now, ok=not camera, source="start",
+                       detail="awaiting camera" if camera else ""))
     progress_for(db, learner.id, course.id)
     db.commit()
     return study
@@ -111,8 +118,9 @@ _S, _P, _C = StudySession.__table__.c, WatchProgress.__table__.c, Course.__table
 # portal, so it reads and writes through SQLAlchemy Core: no ORM objects, 1 SELECT,
 # 2 UPDATEs (+1 INSERT for a watched segment), 1 COMMIT.
 _HEARTBEAT_ROW = (
-    select(_S.learner_id, _S.ended_at, _S.last_seq, _S.last_at, _S.last_playing, _S.attested_at, _S.attested_ok,
-           _S.breakpoint_due_at, _S.prompt_id, _S.prompt_deadline,
+    select(_S.learner_id, _S.course_id, _S.ended_at, _S.last_seq, _S.last_at, _S.last_playing, _S.attested_at,
+           _S.attested_ok, _S.breakpoint_index, _S.breakpoint_due_at, _S.prompt_id, _S.prompt_deadline,
+           _S.prompt_question_id,
            _P.id.label("progress_id"), _P.position_s, _P.frontier_s, _P.covered_s, _P.credited_s,
            _P.completed_at, _C.duration_s)
     .select_from(StudySession.__table__
@@ -125,7 +133,7 @@ _SAVE_ANCHOR = (update(StudySession.__table__).where(_S.id == bindparam("sid"))
                         last_playing=bindparam("last_playing")))
 _OPEN_PROMPT = (update(StudySession.__table__).where(_S.id == bindparam("sid"))
                 .values(prompt_id=bindparam("prompt_id"), prompt_issued_at=bindparam("issued"),
-                        prompt_deadline=bindparam("deadline")))
+                        prompt_deadline=bindparam("deadline"), prompt_question_id=bindparam("question_id")))
 _SAVE_POSITION = (update(WatchProgress.__table__).where(_P.id == bindparam("pid"))
                   .values(position_s=bindparam("position"), frontier_s=bindparam("frontier"),
                           updated_at=bindparam("updated")))
@@ -153,20 +161,23 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
                        last_position=row.position_s, last_playing=row.last_playing, last_at=row.last_at)
     result = apply_heartbeat(state, Heartbeat(seq, position, bool(playing), rate, now), ledger_policy())
     progress = ProgressView(row.position_s, row.frontier_s, row.covered_s, row.credited_s, row.completed_at)
-    prompt_id, deadline = row.prompt_id, row.prompt_deadline
+    prompt_id, deadline, question_id = row.prompt_id, row.prompt_deadline, row.prompt_question_id
     if not result.accepted:
         conn.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "position": position,
                                     "reason": result.reason.value, "received_at": now})
         db.commit()
         return HeartbeatOutcome(False, result.reason.value, result.snap_to, progress, row.duration_s,
-                                _prompt_view(prompt_id, deadline, now), expired)
+                                _prompt_view(db, prompt_id, deadline, question_id, now), expired)
 
     new = result.state
     conn.execute(_SAVE_ANCHOR, {"sid": session_id, "last_seq": new.last_seq, "last_at": new.last_at,
                               "last_playing": new.last_playing})
     if prompt_id is None and row.attested_ok and playing and now >= row.breakpoint_due_at:
         prompt_id, deadline = secrets.token_hex(8), now + breakpoint_policy().answer_within_s
-        conn.execute(_OPEN_PROMPT, {"sid": session_id, "prompt_id": prompt_id, "issued": now, "deadline": deadline})
+        question = _draw_question(db, session_id, row.course_id, row.position_s, row.breakpoint_index)
+        question_id = question.id if question else None
+        conn.execute(_OPEN_PROMPT, {"sid": session_id, "prompt_id": prompt_id, "issued": now, "deadline": deadline,
+                                    "question_id": question_id})
     conn.execute(_SAVE_POSITION, {"pid": row.progress_id, "position": new.last_position, "frontier": new.frontier,
                                 "updated": utcnow()})
     if result.segment is not None:
@@ -181,8 +192,8 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
                                         "wall_end": seg.wall_end})
     db.commit()
     progress.position_s, progress.frontier_s = new.last_position, new.frontier
-    return HeartbeatOutcome(True, None, None, progress, row.duration_s, _prompt_view(prompt_id, deadline, now),
-                            expired)
+    return HeartbeatOutcome(True, None, None, progress, row.duration_s,
+                            _prompt_view(db, prompt_id, deadline, question_id, now), expired)
 
 
 def _admit_straddling(db: Session, session_id: str, segment: WatchSegment) -> WatchProgress:
@@ -208,14 +219,34 @@ def _admit_straddling(db: Session, session_id: str, segment: WatchSegment) -> Wa
     return progress
 
 
-def _prompt_view(prompt_id: str | None, deadline: float | None, now: float) -> dict | None:
+def _bank(db: Session, course_id: int) -> list[BankQuestion]:
+    rows = db.scalars(select(CourseQuestion).where(CourseQuestion.course_id == course_id)).all()
+    return [BankQuestion(r.id, r.at_s, r.prompt, tuple(json.loads(r.choices_json)), r.answer) for r in rows]
+
+
+def _draw_question(db: Session, session_id: str, course_id: int, position: float, index: int) -> BankQuestion | None:
+    """A surprise question about what was just watched, not asked before in this sitting."""
+    asked = frozenset(int(json.loads(r)["question_id"]) for r in db.scalars(
+        select(ProctorCheck.scores_json).where(ProctorCheck.session_id == session_id, ProctorCheck.kind == "question")))
+    secret = current_app.config["SECRET_KEY"].encode()
+    return draw_question(_bank(db, course_id), position, secret, session_id, index, asked=asked)
+
+
+def _prompt_view(db: Session, prompt_id: str | None, deadline: float | None, question_id: int | None,
+                 now: float) -> dict | None:
+    """The open prompt as the browser sees it: a surprise question's prompt and choices, never its answer."""
     if prompt_id is None:
         return None
-    return {"id": prompt_id, "left_s": max(0.0, deadline - now)}
+    view = {"id": prompt_id, "left_s": max(0.0, deadline - now)}
+    row = db.get(CourseQuestion, question_id) if question_id is not None else None
+    if row is not None:
+        asked = public_view(BankQuestion(row.id, row.at_s, row.prompt, tuple(json.loads(row.choices_json)), row.answer))
+        view["question"] = {"prompt": asked.prompt, "choices": list(asked.choices)}
+    return view
 
 
 def _close_prompt(study: StudySession) -> None:
-    study.prompt_id = study.prompt_issued_at = study.prompt_deadline = None
+    study.prompt_id = study.prompt_issued_at = study.prompt_deadline = study.prompt_question_id = None
 
 
 def _expire_prompt(db: Session, study: StudySession, now: float) -> bool:
@@ -228,7 +259,11 @@ def _expire_prompt(db: Session, study: StudySession, now: float) -> bool:
     return True
 
 
-def confirm_prompt(db: Session, study: StudySession, prompt_id: str, now: float) -> WatchProgress:
+def confirm_prompt(db: Session, study: StudySession, prompt_id: str, now: float, choice: object = None,
+                   camera: bool = False) -> tuple[WatchProgress, bool]:
+    """Answer the open prompt: (progress, passed). A surprise question is graded here against the
+    bank; a wrong answer is a failed attestation. Under camera proctoring a right answer attests
+    nothing (the camera is the source of presence), so it cannot lift a failed camera check."""
     if study.ended_at is not None:
         raise StudyError("session_closed", "This study session has ended. Reload the page to continue.")
     if _expire_prompt(db, study, now):
@@ -236,12 +271,37 @@ def confirm_prompt(db: Session, study: StudySession, prompt_id: str, now: float)
         raise StudyError("prompt_expired", "Too late: the time since the last confirmation is not credited.")
     if study.prompt_id is None or not secrets.compare_digest(study.prompt_id, str(prompt_id)):
         raise StudyError("no_prompt", "There is no such open confirmation.")
+    passed, reason = True, "confirmed"
+    if study.prompt_question_id is not None:
+        row = db.get(CourseQuestion, study.prompt_question_id)
+        question = BankQuestion(row.id, row.at_s, row.prompt, tuple(json.loads(row.choices_json)), row.answer)
+        passed, reason = grade(question, choice, now, study.prompt_issued_at, breakpoint_policy().answer_within_s)
+        db.add(ProctorCheck(session_id=study.id, kind="question", triggered_at=study.prompt_issued_at, verdict_at=now,
+                            passed=passed, reason=reason,
+                            scores_json=json.dumps({"question_id": row.id, "chosen": choice if isinstance(choice, int)
+                                                    and not isinstance(choice, bool) else None})))
     _close_prompt(study)
-    progress = attest(db, study, now, ok=True, source="breakpoint")
+    if not passed:
+        progress = attest(db, study, now, ok=False, source="question", detail=reason)
+    elif camera:
+        progress = progress_for(db, study.learner_id, study.course_id)
+    else:
+        progress = attest(db, study, now, ok=True, source="breakpoint")
     study.breakpoint_index += 1
     study.breakpoint_due_at = _next_breakpoint(study, now)
     db.commit()
-    return progress
+    return progress, passed
+
+
+def camera_resume(db: Session, study: StudySession, now: float) -> None:
+    """Under camera proctoring, resuming after a failure is a new identity check (the caller asks
+    the check runner); here only the prompt bookkeeping."""
+    if study.ended_at is not None:
+        raise StudyError("session_closed", "This study session has ended. Reload the page to continue.")
+    _expire_prompt(db, study, now)
+    if study.prompt_id is not None:
+        raise StudyError("prompt_open", "Answer the open confirmation first.")
+    db.commit()
 
 
 def resume_after_failure(db: Session, study: StudySession, now: float) -> WatchProgress:

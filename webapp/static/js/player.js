@@ -17,9 +17,19 @@
     prompt: document.getElementById("prompt"),
     promptLeft: document.getElementById("prompt-left"),
     expired: document.getElementById("expired"),
+    promptText: document.getElementById("prompt-text"),
+    choices: document.getElementById("prompt-choices"),
+    hold: document.getElementById("hold"),
+    holdText: document.getElementById("hold-text"),
+    recheck: document.getElementById("hold-recheck"),
+    challenge: document.getElementById("challenge"),
+    challengeText: document.getElementById("challenge-text"),
+    preview: document.getElementById("camera-preview"),
   };
+  const proctored = cfg.proctored === "1";
   const state = { session: null, seq: 0, frontier: 0, inFlight: false, again: false, prompt: null,
-                  closed: false, timer: null, countdown: null, resumeAt: 0 };
+                  closed: false, timer: null, countdown: null, resumeAt: 0, hold: proctored ? "unverified" : null,
+                  camera: null };
 
   function post(url, body) {
     return fetch(url, {
@@ -105,6 +115,21 @@
     if (state.prompt && state.prompt.id === prompt.id) return;
     state.prompt = prompt;
     video.pause();
+    // A surprise question shows its choices (the answer never reaches the browser).
+    els.choices.textContent = "";
+    if (prompt.question) {
+      els.promptText.textContent = prompt.question.prompt;
+      prompt.question.choices.forEach(function (text, i) {
+        const label = document.createElement("label");
+        const input = document.createElement("input");
+        input.type = "radio"; input.name = "choice"; input.value = String(i);
+        label.appendChild(input);
+        label.appendChild(document.createTextNode(" " + text));
+        els.choices.appendChild(label);
+      });
+    } else {
+      els.promptText.textContent = cfg.msgConfirm;
+    }
     els.prompt.hidden = false;
     let left = Math.max(0, Math.round(prompt.left_s));
     els.promptLeft.textContent = left + " s";
@@ -130,8 +155,15 @@
 
   document.getElementById("prompt-confirm").addEventListener("click", function () {
     if (!state.prompt) return;
-    post(apiUrl("confirm"), { prompt_id: state.prompt.id }).then(function (res) {
-      if (res.status === 200) { hidePrompt(); showProgress(res.data); notice(""); video.play(); }
+    const body = { prompt_id: state.prompt.id };
+    if (state.prompt.question) {
+      const picked = els.choices.querySelector("input:checked");
+      if (!picked) { notice(cfg.msgPick); return; }
+      body.choice = parseInt(picked.value, 10);
+    }
+    post(apiUrl("confirm"), body).then(function (res) {
+      if (res.status === 200 && res.data.passed === false) { hidePrompt(); showProgress(res.data); showExpired(); }
+      else if (res.status === 200) { hidePrompt(); showProgress(res.data); notice(""); play(); }
       else if (res.data.error === "prompt_expired") { showExpired(); }
       else { hidePrompt(); }
     });
@@ -140,9 +172,10 @@
   document.getElementById("expired-resume").addEventListener("click", function () {
     post(apiUrl("resume"), {}).then(function (res) {
       els.expired.hidden = true;
+      if (res.status === 200 && res.data.rechecking) { setHold("question"); return; }
       if (res.status === 200) showProgress(res.data);
-      notice("");
-      video.play();
+      notice(res.status === 200 ? "" : (res.data.message || cfg.msgError));
+      play();
     });
   });
 
@@ -164,6 +197,61 @@
 
   ["play", "pause", "seeked", "ratechange", "ended"].forEach(function (ev) { video.addEventListener(ev, beat); });
 
+  // --- camera proctoring: the server holds playback until it has verified the learner ------
+  function play() { if (!state.hold) video.play().catch(function () {}); }
+
+  function setHold(reason) {
+    state.hold = reason;
+    root.dataset.hold = reason || "";
+    if (!reason) { els.hold.hidden = true; play(); return; }
+    video.pause();
+    els.holdText.textContent = cfg["msgHold" + reason.charAt(0).toUpperCase() + reason.slice(1)] || cfg.msgHoldIdentity;
+    els.recheck.hidden = reason === "absent" || reason === "unverified";
+    els.hold.hidden = false;
+  }
+
+  video.addEventListener("play", function () { if (state.hold) video.pause(); });
+
+  function showChallenge(ev) {
+    const at = Date.now();
+    els.challengeText.textContent = cfg.msgChallengeReady;
+    els.challenge.hidden = false;
+    root.dataset.challenge = ev.actions.join(",");
+    ev.actions.forEach(function (action, i) {
+      setTimeout(function () {
+        els.challengeText.textContent = cfg["msgDo" + action.replace(/(^|_)(\w)/g, function (_m, _u, c) { return c.toUpperCase(); })];
+      }, Math.max(0, ev.starts_in_s * 1000 + i * ev.window_s * 1000 - (Date.now() - at)));
+    });
+    setTimeout(function () { els.challenge.hidden = true; },
+               ev.starts_in_s * 1000 + ev.actions.length * ev.window_s * 1000);
+  }
+
+  if (socket) {
+    socket.on("proctor", function (ev) {
+      if (!ev || ev.session_id !== state.session) return;
+      if (ev.state === "hold") setHold(ev.reason);
+      else if (ev.state === "ok") setHold(null);
+      else if (ev.state === "challenge") showChallenge(ev);
+      else if (ev.state === "verdict") root.dataset.lastVerdict = ev.kind + ":" + (ev.passed ? "pass" : "fail");
+    });
+  }
+
+  els.recheck.addEventListener("click", function () {
+    if (!socket || !state.session) return;
+    window.StudyCamera.ask(socket, "proctor_recheck", { session_id: state.session }).then(function () {
+      els.holdText.textContent = cfg.msgHoldUnverified;
+    }).catch(function (err) { notice(err.message || cfg.msgError); });
+  });
+
+  function startCamera() {
+    const go = function () {
+      window.StudyCamera.start(socket, state.session, JSON.parse(cfg.iceServers || "[]"), els.preview)
+        .then(function (cam) { state.camera = cam; root.dataset.camera = "connected"; })
+        .catch(function (err) { root.dataset.camera = "failed"; notice((err && err.message) || cfg.msgCamera); });
+    };
+    if (socket.connected) go(); else socket.once("connect", go);
+  }
+
   function attachMedia() {
     if (window.Hls && window.Hls.isSupported()) {
       const hls = new window.Hls({ startPosition: state.resumeAt, capLevelToPlayerSize: true });
@@ -183,15 +271,30 @@
     }, { once: true });
   }
 
-  post(cfg.startUrl, { course_id: courseId }).then(function (res) {
-    if (res.status !== 200) { notice(res.data.message || cfg.msgError); return; }
-    const d = res.data;
-    state.session = d.session_id;
-    state.resumeAt = d.position || 0;
-    root.dataset.session = d.session_id;
-    root.dataset.resumeAt = state.resumeAt;
-    showProgress(d);
-    attachMedia();
-    state.timer = setInterval(beat, Math.max(1, d.heartbeat_interval) * 1000);
-  });
+  function begin(body) {
+    post(cfg.startUrl, body).then(function (res) {
+      if (res.status !== 200) { notice(res.data.message || cfg.msgError); return; }
+      const d = res.data;
+      state.session = d.session_id;
+      state.resumeAt = d.position || 0;
+      root.dataset.session = d.session_id;
+      root.dataset.resumeAt = state.resumeAt;
+      showProgress(d);
+      attachMedia();
+      if (d.proctored) { setHold("unverified"); startCamera(); }
+      state.timer = setInterval(beat, Math.max(1, d.heartbeat_interval) * 1000);
+    });
+  }
+
+  if (proctored) {
+    const consent = document.getElementById("consent");
+    document.getElementById("consent-start").addEventListener("click", function () {
+      if (!document.getElementById("consent-box").checked) { notice(cfg.msgConsent); return; }
+      consent.hidden = true;
+      notice("");
+      begin({ course_id: courseId, camera_consent: true });
+    });
+  } else {
+    begin({ course_id: courseId });
+  }
 })();

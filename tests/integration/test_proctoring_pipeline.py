@@ -1,0 +1,241 @@
+"""Camera proctoring end to end on the server side, with real parts only: the portal app on
+SQLite, Socket.IO signalling through Flask-SocketIO's test client (logged in), a real aiortc
+client peer streaming VP8 frames made from real face photos, the engine, mediapipe and dlib,
+the check state machine and the watch ledger.
+
+Runs inside the private network namespace (scripts/in-netns.sh), like test_rtc_engine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from proctoring.enrolment import assess
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
+from proctoring.vision import thread_analyzer
+from webapp import create_app, migrate
+from webapp.face_crypto import encrypt_embedding
+from webapp.models import (Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag,
+                           StudySession)
+from tests.conftest import DEMO_PASSWORD, Client, make_course, user
+from tests.rtc_peers import ClientLoop, FrameTrack, Publisher
+
+pytestmark = pytest.mark.slow
+
+SIZE = (320, 240)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_network():
+    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
+        pytest.fail("WebRTC tests run inside a private network namespace: use scripts/in-netns.sh")
+
+
+@pytest.fixture(scope="module")
+def client_loop():
+    with ClientLoop() as loop:
+        yield loop
+
+
+@pytest.fixture(scope="module")
+def enrolled_embedding():
+    quality = assess(scene(ENROLLED, (640, 480)), thread_analyzer())
+    assert quality.ok, quality.reason
+    return quality.embedding
+
+
+def make_app(tmp_path, **overrides):
+    cfg = {
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'p.db'}",
+        "MEDIA_ROOT": str(tmp_path / "media"), "SECRET_KEY": "pipeline-secret",
+        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "PROCTORING_REQUIRED": True,
+        "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
+        "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
+        "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
+        "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
+    }
+    cfg.update(overrides)
+    app = create_app(cfg)
+    migrate.upgrade(app.config["DATABASE_URL"])
+    with app.app_context():
+        from webapp.demo import load_demo
+        load_demo(DEMO_PASSWORD)
+    return app
+
+
+@pytest.fixture
+def rig(tmp_path, client_loop, enrolled_embedding):
+    """An app with zhangsan enrolled and a course assigned; yields a function that starts a
+    proctored sitting whose camera plays the given frames."""
+    from sqlalchemy.orm import Session
+
+    from webapp import proctor_hub
+    from webapp.extensions import socketio
+
+    made = []
+
+    def start(frames, **overrides):
+        app = make_app(tmp_path / f"app{len(made)}", **overrides)
+        db = Session(app.extensions["db_engine"])
+        course = make_course(app, db, duration=600.0)
+        with app.app_context():
+            db.add(FaceEnrolment(user_id=user(db, "zhangsan").id, embedding_enc=encrypt_embedding(enrolled_embedding),
+                                 source="upload", quality_json="{}", active=True))
+            db.commit()
+        web = Client(app.test_client())
+        web.login("zhangsan", DEMO_PASSWORD)
+        web.refresh_token()
+        res = web.api("/api/study/start", {"course_id": course.id, "camera_consent": True})
+        assert res.status_code == 200, res.get_json()
+        sid = res.get_json()["session_id"]
+        sio = socketio.test_client(app, flask_test_client=web.c)
+        assert sio.is_connected()
+        track = FrameTrack(frames, fps=10.0)
+        publisher = Publisher(client_loop, track)
+        ack = sio.emit("rtc_offer", {"session_id": sid, "sdp": publisher.offer(), "type": "offer"}, callback=True)
+        assert ack.get("ok"), ack
+        publisher.accept(ack["sdp"])
+        publisher.wait_connected()
+        rig = Rig(app, db, web, sio, sid, track, publisher, course)
+        made.append(rig)
+        return rig
+
+    yield start
+    for rig in made:
+        rig.publisher.close()
+        proctor_hub.shutdown(rig.app)
+        rig.db.close()
+        rig.app.extensions["db_engine"].dispose()
+
+
+class Rig:
+    def __init__(self, app, db, web, sio, sid, track, publisher, course):
+        self.app, self.db, self.web, self.sio, self.sid = app, db, web, sio, sid
+        self.track, self.publisher, self.course = track, publisher, course
+        self.seq, self.position, self.events = 0, 0.0, []
+
+    def play(self, seconds: float, step: float = 0.5):
+        """Heartbeats of a learner watching in real time."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.seq += 1
+            res = self.web.api(f"/api/study/{self.sid}/heartbeat",
+                                     {"seq": self.seq, "position": self.position, "playing": True, "rate": 1.0})
+            assert res.status_code in (200, 422), res.get_json()
+            time.sleep(step)
+            self.position += step
+
+    def proctor_events(self):
+        self.events += [e["args"][0] for e in self.sio.get_received() if e["name"] == "proctor"]
+        return self.events
+
+    def wait_for(self, predicate, timeout=20.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.db.expire_all()
+            if predicate():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; checks: {self.checks()}; events: {self.proctor_events()}")
+
+    def checks(self):
+        return [(c.kind, c.passed, c.reason, json.loads(c.scores_json)) for c in self.db.scalars(
+            select(ProctorCheck).where(ProctorCheck.session_id == self.sid).order_by(ProctorCheck.id))]
+
+    def credited(self) -> float:
+        return self.db.scalar(select(func.coalesce(func.sum(CreditEntry.credited_s), 0.0))
+                              .where(CreditEntry.session_id == self.sid))
+
+    def flags(self):
+        return self.db.scalars(select(ProctorFlag).where(ProctorFlag.session_id == self.sid)).all()
+
+
+def frames_of(face, count=6):
+    return [scene(face, SIZE, seed=i) for i in range(count)]
+
+
+def test_the_enrolled_face_passes_and_earns_credit(rig):
+    r = rig(frames_of(ENROLLED))
+    r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
+    identity = [s for k, ok, _, s in r.checks() if k == "identity"][0]
+    assert identity["distance"] < identity["threshold"]
+    assert {"session_id": r.sid, "state": "ok"} in r.proctor_events()   # playback released
+    r.play(6.0)
+    r.wait_for(lambda: r.credited() > 3.0, what="credit from camera presence")
+    sources = set(r.db.scalars(select(Attestation.source).where(Attestation.session_id == r.sid, Attestation.ok)))
+    assert {"camera:identity", "camera:camera"} <= sources
+    assert not r.flags()
+
+
+def test_an_empty_room_is_afk_and_earns_nothing(rig):
+    r = rig(frames_of(None))
+    r.play(7.0)
+    r.wait_for(lambda: any(k == "identity" and not ok for k, ok, *_ in r.checks()), what="failed check")
+    assert [reason for k, ok, reason, _ in r.checks() if k == "identity"] == ["no face"]
+    assert any(e.get("state") == "hold" for e in r.proctor_events())
+    assert r.credited() == 0.0
+    assert not r.flags()   # an empty room is absence, not a suspected proxy: no review needed
+
+
+def test_another_persons_face_is_a_proxy_flag_with_evidence(rig):
+    r = rig(frames_of(IMPOSTOR))
+    r.play(4.0)
+    r.wait_for(lambda: r.flags(), what="a flag")
+    flag = r.flags()[0]
+    assert flag.kind == "identity_mismatch"
+    scores = json.loads(flag.scores_json)
+    assert scores["distance"] > scores["threshold"]
+    evidence = r.db.scalars(select(Evidence).where(Evidence.flag_id == flag.id)).all()
+    assert len(evidence) == 1 and evidence[0].width > 0
+    assert b"\xff\xd8" not in evidence[0].image_enc[:64]     # stored encrypted, not as a JPEG
+    assert {"session_id": r.sid, "state": "hold", "reason": "identity"} in r.proctor_events()
+    assert r.credited() == 0.0
+
+
+def test_a_still_photo_fails_liveness(rig):
+    r = rig(frames_of(ENROLLED, 1), LIVENESS_SHARE=1.0, IDENTITY_MIN_S=3.0, IDENTITY_MEAN_S=3.0,
+            IDENTITY_MAX_S=3.0, LIVENESS_WINDOW_S=2.0)
+    r.play(3.0)
+    r.wait_for(lambda: any(k == "liveness" for k, *_ in r.checks()), timeout=30.0, what="liveness verdict")
+    liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
+    assert not liveness[0] and liveness[2]["samples"] >= 6
+    challenge = [e for e in r.proctor_events() if e.get("state") == "challenge"]
+    assert challenge and set(challenge[0]["actions"]) <= {"blink", "turn_left", "turn_right"}
+    assert [f.kind for f in r.flags()] == ["liveness_failed"]
+
+
+def test_signalling_for_another_learners_sitting_is_refused(rig):
+    from webapp.extensions import socketio
+
+    r = rig(frames_of(ENROLLED, 2))
+    other = Client(r.app.test_client())
+    other.login("lisi", DEMO_PASSWORD)
+    sio = socketio.test_client(r.app, flask_test_client=other.c)
+    for event, payload in [("rtc_offer", {"session_id": r.sid, "sdp": "v=0", "type": "offer"}),
+                           ("rtc_ice", {"session_id": r.sid, "candidate": {"candidate": ""}}),
+                           ("proctor_recheck", {"session_id": r.sid}), ("proctor_state", {"session_id": r.sid})]:
+        assert sio.emit(event, payload, callback=True)["error"] == "not_found"
+    # the owner's stream goes on
+    r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
+
+
+def test_bad_signalling_gets_clear_errors(rig):
+    r = rig(frames_of(ENROLLED, 2))
+    ask = lambda event, payload: r.sio.emit(event, payload, callback=True)   # noqa: E731
+    assert ask("rtc_offer", "nonsense")["error"] == "bad_field"
+    assert ask("rtc_offer", {"session_id": r.sid, "sdp": "v=0\r\nthis is not sdp"})["error"] == "bad_sdp"
+    assert ask("rtc_offer", {"session_id": r.sid, "sdp": 5})["error"] == "bad_sdp"
+    assert ask("rtc_ice", {"session_id": r.sid, "candidate": {"candidate": "candidate:garbage"}})["error"] == \
+        "bad_candidate"
+    assert ask("rtc_ice", {"session_id": "x" * 500})["error"] == "bad_field"
+    answers = [ask("proctor_state", {"session_id": r.sid}) for _ in range(60)]
+    assert answers[-1]["error"] == "rate_limited"
+    assert all("message" in a for a in answers if "error" in a)
+    # none of it disturbed the stream
+    r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
