@@ -71,6 +71,7 @@ class RtcConfig:
     workers: int = 2
     queue_limit: int = 16
     call_timeout_s: float = DEFAULT_TIMEOUT_S
+    connect_timeout_s: float = 30.0   # a stream not connected by then fails and frees its slot
 
     def __post_init__(self):
         if self.max_streams < 1:
@@ -187,6 +188,7 @@ class _Stream:
         self.pc = pc
         self.state = "new"
         self.task: asyncio.Task | None = None
+        self.watchdog: asyncio.Task | None = None
         self.frames = 0
         self.samples = 0
         self.dropped = 0
@@ -378,15 +380,22 @@ class MediaEngine:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)  # gathers every candidate before returning
-        except SignallingError:
-            raise
         except Exception as exc:  # noqa: BLE001 - any negotiation error refuses the offer
             self._streams.pop(stream_id, None)
             await pc.close()
             raise SignallingError("bad_sdp", f"negotiation failed: {exc}") from None
         if stream.state == "new":
             self._set_state(stream, "connecting")
+        stream.watchdog = asyncio.ensure_future(self._connect_watchdog(stream))
         return pc.localDescription.sdp
+
+    async def _connect_watchdog(self, stream: _Stream) -> None:
+        """aioice waits for remote candidates without end: a client that never
+        completes ICE must not hold a slot forever."""
+        await asyncio.sleep(self.config.connect_timeout_s)
+        if self._streams.get(stream.id) is stream and stream.state != "connected":
+            self._set_state(stream, "failed")
+            await self._close(stream.id, "failed")
 
     async def _consume(self, stream: _Stream, track) -> None:
         from aiortc.mediastreams import MediaStreamError
@@ -477,8 +486,9 @@ class MediaEngine:
             if final_state == "closed":
                 raise SignallingError("unknown_stream", f"no stream {stream_id!r}")
             return
-        if stream.task is not None:
-            stream.task.cancel()
+        for task in (stream.task, stream.watchdog):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         try:
             await stream.pc.close()
         except Exception:

@@ -301,3 +301,15 @@ def test_shutdown_closes_everything(make_engine, client_loop, astronaut):
     engine.shutdown()  # idempotent
     for peer in peers:
         peer.close()
+
+
+def test_a_client_that_never_connects_frees_its_slot(make_engine, client_loop):
+    engine, got = make_engine(max_streams=1, connect_timeout_s=1.0)
+    offer = _offer(client_loop, "video")
+    # Without candidates and never answered, ICE can only wait: the watchdog ends it.
+    offer = "".join(line + "\r\n" for line in offer.splitlines() if not line.startswith("a=candidate:"))
+    engine.open_ingest("ghost", offer)
+    assert engine.state("ghost") == "connecting"
+    got.wait_for(lambda: ("ghost", "failed") in got.states, timeout=5, what="the connect timeout")
+    assert engine.streams() == []
+    engine.open_ingest("next", _offer(client_loop, "video"))  # the slot is free again
