@@ -64,8 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .media import bp as media_bp
     from .officer import bp as officer_bp
     from .admin import bp as admin_bp
+    from .proctor import bp as proctor_bp
     from .cli import register as register_cli
-    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp):
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp):
         app.register_blueprint(bp)
     register_cli(app)
 

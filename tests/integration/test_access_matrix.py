@@ -35,6 +35,19 @@ def world(app, db, client_for, clock):
         sessions[name] = c.api("/api/study/start", {"course_id": assigned.id}).get_json()["session_id"]
     ids = {n: user(db, n).id for n in ("zhangsan", "wangwu", "zhaoliu", "officer_bs", "officer_my", "admin")}
     units = {n: unit(db, n).id for n in ("北山街道司法所", "灵隐街道司法所", "梅园新村街道司法所", "司法部")}
+    flags, evidence = {}, {}
+    with app.app_context():  # a proctoring flag with a snapshot per supervisee (review routes)
+        import numpy as np
+        from webapp import db as webdb
+        from webapp.evidence import record_flag
+        from webapp.models import Evidence
+        for name in ("zhangsan", "wangwu", "zhaoliu"):
+            flag = record_flag(webdb.session(), learner_id=ids[name], session_id=sessions.get(name), check_id=None,
+                               kind="identity_mismatch", at=clock.now, scores={"distance": 0.7},
+                               frame_rgb=np.full((48, 64, 3), 128, np.uint8))
+            flags[name] = flag.id
+            evidence[name] = webdb.session().scalar(select(Evidence.id).where(Evidence.flag_id == flag.id))
+        webdb.session().commit()
     # Per actor: parameter -> (inside value, outside value or None when nothing is outside)
     params = {
         "admin": {"unit_id": (units["北山街道司法所"], None), "user_id": (ids["zhaoliu"], None),
@@ -53,6 +66,12 @@ def world(app, db, client_for, clock):
                      "course_id": (assigned.id, unassigned.id),
                      "session_id": (sessions["zhangsan"], sessions["zhaoliu"])},
     }
+    outside_of = {"admin": None, "admin_zj": "zhaoliu", "officer_zj": "zhaoliu", "officer_bs": "wangwu",
+                  "zhangsan": "zhaoliu"}
+    for actor, out in outside_of.items():
+        inside = "zhaoliu" if actor == "admin" else "zhangsan"
+        params[actor]["flag_id"] = (flags[inside], flags[out] if out else None)
+        params[actor]["evidence_id"] = (evidence[inside], evidence[out] if out else None)
     params["anonymous"] = params["admin"]
     return {"params": params, "course": assigned}
 

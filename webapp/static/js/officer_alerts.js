@@ -1,0 +1,38 @@
+// Officer pages: a toast for each new proctoring flag of the officer's own supervisees
+// ("proctor_alert" on the officer's private Socket.IO room). Texts come from data attributes.
+(function () {
+  "use strict";
+  const root = document.getElementById("officer-alerts");
+  if (!root || !window.io) return;
+  const cfg = root.dataset;
+  let kinds = {};
+  try { kinds = JSON.parse(cfg.kinds || "{}"); } catch (e) { kinds = {}; }
+  const socket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 });
+
+  function toast(alert) {
+    const box = document.createElement("div");
+    box.className = "toast";
+    box.setAttribute("role", "alert");
+    const text = document.createElement("span");
+    text.textContent = cfg.title + String(alert.learner || "") + " " + (kinds[alert.kind] || String(alert.kind || ""));
+    box.appendChild(text);
+    if (typeof alert.url === "string" && alert.url.charAt(0) === "/" && alert.url.charAt(1) !== "/") {
+      const link = document.createElement("a");
+      link.href = alert.url;
+      link.textContent = cfg.open;
+      box.appendChild(link);
+    }
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link";
+    close.textContent = "×";
+    close.setAttribute("aria-label", cfg.close);
+    close.addEventListener("click", function () { box.remove(); });
+    box.appendChild(close);
+    root.appendChild(box);
+    const count = document.getElementById("open-flag-count");
+    if (count) count.textContent = String((parseInt(count.textContent, 10) || 0) + 1);
+  }
+
+  socket.on("proctor_alert", toast);
+})();
