@@ -34,6 +34,9 @@ class LivenessPolicy:
     turn_deg: float = 20.0           # yaw beyond this counts as a turn
     neutral_deg: float = 10.0        # |yaw| within this is looking at the screen
     min_samples: int = 6             # fewer samples in a window: not enough evidence
+    # The actions challenges are drawn from (an office may leave out blinking, e.g. for a
+    # learner with an eye condition); at least two, so a challenge is a sequence.
+    actions: tuple["Action", ...] = ("blink", "turn_left", "turn_right")
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,11 @@ class ChallengeResult:
         return "ok" if not failed else f"{failed[0].action.value}: {failed[0].reason}"
 
 
-def draw_challenge(secret: bytes, session_key: str, index: int, length: int = 2) -> tuple[Action, ...]:
+def draw_challenge(secret: bytes, session_key: str, index: int, length: int = 2,
+                   pool: tuple = tuple(Action)) -> tuple[Action, ...]:
     """A server-drawn sequence of distinct actions, unpredictable without the secret."""
-    pool = list(Action)
+    pool = [Action(a) for a in pool]
+    length = min(length, len(pool))
     chosen = []
     for step in range(length):
         pick = int(uniform(secret, "liveness", session_key, index, step) * len(pool))

@@ -169,7 +169,8 @@ class SittingChecks:
         if not check.liveness:
             return out + self._pass(sample.at, "identity", check.identity_scores)
         out.append(Verdict("identity", check.triggered_at, sample.at, True, "ok", check.identity_scores))
-        check.actions = draw_challenge(self.secret, self.sitting_key, check.index)
+        check.actions = draw_challenge(self.secret, self.sitting_key, check.index,
+                                       pool=self.policy.liveness.actions)
         window = self.policy.liveness.window_s
         first = sample.at + self.policy.challenge_lead_s
         check.shown_at = tuple(first + i * window for i in range(len(check.actions)))

@@ -90,6 +90,7 @@ def from_env(**overrides) -> dict:
         "IDENTITY_MAX_S": _float("IDENTITY_MAX_S", 600.0),
         "LIVENESS_SHARE": _float("LIVENESS_SHARE", 0.5),
         "LIVENESS_WINDOW_S": _float("LIVENESS_WINDOW_S", 4.0),
+        "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "blink,turn_left,turn_right"),
         "CHECK_TIMEOUT_S": _float("CHECK_TIMEOUT_S", 15.0),      # no usable frame this long: the check fails
         "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
         "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),

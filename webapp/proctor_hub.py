@@ -15,7 +15,7 @@ import time
 
 from flask import Flask, current_app
 
-from proctoring.liveness import LivenessPolicy
+from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
 from proctoring.sitting import Attest, Challenge, CheckPolicy, Flag, Hold, Release, Verdict
@@ -43,8 +43,16 @@ def check_policy(cfg) -> CheckPolicy:
         presence=PresencePolicy(grace_s=cfg["PRESENCE_GRACE_S"], attest_every_s=cfg["PRESENCE_ATTEST_EVERY_S"]),
         identity=IdentityPolicy(mean_s=cfg["IDENTITY_MEAN_S"], min_s=cfg["IDENTITY_MIN_S"],
                                 max_s=cfg["IDENTITY_MAX_S"], liveness_share=cfg["LIVENESS_SHARE"]),
-        liveness=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"]),
+        liveness=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"], actions=liveness_actions(cfg["LIVENESS_ACTIONS"])),
         check_timeout_s=cfg["CHECK_TIMEOUT_S"])
+
+
+def liveness_actions(text: str) -> tuple[Action, ...]:
+    """LIVENESS_ACTIONS, e.g. "blink,turn_left,turn_right": at least two distinct known actions."""
+    actions = tuple(dict.fromkeys(Action(a.strip()) for a in text.split(",") if a.strip()))
+    if len(actions) < 2:
+        raise ValueError("LIVENESS_ACTIONS needs at least two of blink, turn_left, turn_right")
+    return actions
 
 
 def rtc_config(cfg) -> RtcConfig:

@@ -239,3 +239,31 @@ def test_bad_signalling_gets_clear_errors(rig):
     assert all("message" in a for a in answers if "error" in a)
     # none of it disturbed the stream
     r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
+
+
+def test_a_live_person_who_follows_the_challenge_passes_liveness(rig):
+    """The client reacts to the server's challenge as a person would: it turns the head (a real
+    photo re-rendered as turned by proctoring.sample_faces.turn) inside each window, in the
+    order drawn. Blinking cannot be faked from a photo, so this sitting's challenges are drawn
+    from the two turns (LIVENESS_ACTIONS)."""
+    from proctoring.sample_faces import turn
+
+    size = (640, 480)
+    neutral = [scene(ENROLLED, size, seed=0)]
+    turned = {"turn_left": [turn(neutral[0], 45.0)], "turn_right": [turn(neutral[0], -45.0)]}
+    r = rig(neutral, LIVENESS_SHARE=1.0, LIVENESS_ACTIONS="turn_left,turn_right", LIVENESS_WINDOW_S=3.0,
+            IDENTITY_MIN_S=3.0, IDENTITY_MEAN_S=3.0, IDENTITY_MAX_S=3.0)
+    r.wait_for(lambda: any(e.get("state") == "challenge" for e in r.proctor_events()), timeout=25.0,
+               what="a challenge")
+    received = time.monotonic()
+    challenge = [e for e in r.proctor_events() if e.get("state") == "challenge"][0]
+    for step, action in enumerate(challenge["actions"]):
+        window_start = received + challenge["starts_in_s"] + step * challenge["window_s"]
+        time.sleep(max(0.0, window_start + 1.0 - time.monotonic()))
+        r.track.frames = turned[action]
+        time.sleep(1.2)
+        r.track.frames = neutral
+    r.wait_for(lambda: any(k == "liveness" for k, *_ in r.checks()), timeout=15.0, what="liveness verdict")
+    liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
+    assert liveness[0], liveness
+    assert not r.flags()
