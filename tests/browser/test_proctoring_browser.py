@@ -1,0 +1,300 @@
+"""Camera proctoring in real Chromium: the player page publishes the fake camera (a y4m file
+built here from real face photos) over WebRTC to the portal's aiortc engine, and the server
+decides with mediapipe and dlib. What counts is what the server stored (StudySession,
+CreditEntry, ProctorCheck, ProctorFlag, Evidence); the page's data attributes only show that
+the browser obeyed.
+
+Runs inside the private network namespace (scripts/in-netns.sh): the live server, aiortc and
+Chromium all live in it, and Chromium gathers its host candidates on the namespace's veth.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from proctoring.enrolment import assess
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene, write_y4m
+from proctoring.vision import thread_analyzer
+from webapp import create_app, migrate
+from webapp.courses import persist_course
+from webapp.demo import load_demo
+from webapp.models import CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag, StudySession, User
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, login
+from tests.conftest import DEMO_PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+SHOTS = os.environ.get("PROCTOR_SCREENSHOTS", "/tmp")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_network():
+    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
+        pytest.fail("WebRTC tests run inside a private network namespace: use scripts/in-netns.sh")
+
+
+@pytest.fixture(scope="module")
+def enrolled_embedding():
+    quality = assess(scene(ENROLLED, (640, 480)), thread_analyzer())
+    assert quality.ok, quality.reason
+    return quality.embedding
+
+
+@pytest.fixture(scope="module")
+def cameras(tmp_path_factory):
+    """y4m files for Chromium's fake camera: a few frames of the same room (slightly different
+    seeds, so the picture is not perfectly still), looped by Chromium."""
+    folder = tmp_path_factory.mktemp("cameras")
+    made = {}
+    for name, face in [("enrolled", ENROLLED), ("empty", None), ("impostor", IMPOSTOR)]:
+        made[name] = write_y4m(folder / f"{name}.y4m", [scene(face, (320, 240), seed=i) for i in range(4)], fps=15)
+    return made
+
+
+@pytest.fixture
+def camera_page(playwright, cameras):
+    """new page in a Chromium of its own whose camera plays the named y4m file (the file is a
+    launch argument, so every camera gets its own browser)."""
+    launched = []
+
+    def make(name):
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS + CAMERA_ARGS + [f"--use-file-for-fake-video-capture={cameras[name]}"])
+        launched.append(chromium)
+        page = chromium.new_context(locale="zh-CN").new_page()
+        page.set_default_timeout(20_000)
+        return page
+    yield make
+    for chromium in launched:
+        chromium.close()
+
+
+@pytest.fixture
+def proctored(tmp_path, sample_media, enrolled_embedding):
+    """The portal with PROCTORING_REQUIRED, zhangsan enrolled (an encrypted embedding of the
+    enrolled photo) and short check timings, served on loopback."""
+    from webapp import db as webdb, proctor_hub
+    from webapp.face_crypto import encrypt_embedding
+
+    media_root, imported = sample_media
+    app = create_app({
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'proctored.db'}",
+        "MEDIA_ROOT": str(media_root), "SECRET_KEY": "proctored-browser-secret",
+        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "PROCTORING_REQUIRED": True,
+        "HEARTBEAT_INTERVAL_S": 1.0,
+        "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
+        "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
+        # The first identity check runs at once; the next ones are far away.
+        "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
+        "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
+    })
+    migrate.upgrade(app.config["DATABASE_URL"])
+    with app.app_context():
+        session = webdb.session()
+        course = persist_course(session, imported)
+        session.commit()
+        load_demo(DEMO_PASSWORD)
+        zhangsan = session.scalar(select(User).where(User.username == "zhangsan"))
+        session.add(FaceEnrolment(user_id=zhangsan.id, embedding_enc=encrypt_embedding(enrolled_embedding),
+                                  source="upload", quality_json="{}", active=True))
+        session.commit()
+        app.config["TEST_COURSE_ID"] = course.id
+    server = LiveServer(app)
+    yield server
+    server.stop()
+    proctor_hub.shutdown(app)
+    app.extensions["db_engine"].dispose()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def db_session(live) -> Session:
+    return Session(live.app.extensions["db_engine"])
+
+
+def wait_until(predicate, timeout=20.0, step=0.25, message="condition", page=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    state = player_state(page) if page is not None else ""
+    raise AssertionError(f"timed out waiting for {message} {state}")
+
+
+def player_state(page) -> dict:
+    return page.evaluate("""() => { const p = document.getElementById('player'); const v = document.getElementById('video');
+        return Object.assign({}, p.dataset, {paused: v.paused, time: v.currentTime,
+                              notice: document.getElementById('notice').textContent}); }""")
+
+
+def attr(page, name) -> str | None:
+    return page.get_attribute("#player", f"data-{name}")
+
+
+def open_player(page, live):
+    page.goto(f"{live.url}/learn/course/{live.app.config['TEST_COURSE_ID']}")
+    page.wait_for_selector("#consent-box")
+
+
+def consent_and_start(page) -> str:
+    page.check("#consent-box")
+    page.click("#consent-start")
+    page.wait_for_function("() => document.getElementById('player').dataset.session")
+    return attr(page, "session")
+
+
+def wait_camera_connected(page):
+    page.wait_for_function("() => document.getElementById('player').dataset.camera", timeout=20_000)
+    assert attr(page, "camera") == "connected", player_state(page)
+
+
+def credited(live, session_id) -> float:
+    with db_session(live) as s:
+        return s.scalar(select(func.coalesce(func.sum(CreditEntry.credited_s), 0.0))
+                        .where(CreditEntry.session_id == session_id))
+
+
+def checks(live, session_id):
+    with db_session(live) as s:
+        return [(c.kind, c.passed, c.reason, json.loads(c.scores_json)) for c in s.scalars(
+            select(ProctorCheck).where(ProctorCheck.session_id == session_id).order_by(ProctorCheck.id))]
+
+
+def flags(live, session_id):
+    with db_session(live) as s:
+        return [(f.id, f.kind, json.loads(f.scores_json)) for f in s.scalars(
+            select(ProctorFlag).where(ProctorFlag.session_id == session_id))]
+
+
+def video_time(page) -> float:
+    return page.evaluate("() => document.getElementById('video').currentTime")
+
+
+def video_paused(page) -> bool:
+    return page.evaluate("() => document.getElementById('video').paused")
+
+
+def shoot(page, name):
+    path = os.path.join(SHOTS, f"proctoring-{name}.png")
+    page.screenshot(path=path, full_page=True)
+    return path
+
+
+def hold_text_zh(live, reason: str) -> str:
+    """The Chinese the page should show for a hold (the catalogue's translation of the msgid)."""
+    from flask_babel import force_locale, gettext
+
+    from webapp.proctor_hub import HOLD_MESSAGES
+    with live.app.test_request_context(), force_locale("zh_Hans_CN"):
+        return gettext(HOLD_MESSAGES[reason])
+
+
+# --- tests --------------------------------------------------------------------------------
+
+def test_without_consent_nothing_starts(proctored, camera_page):
+    page = camera_page("enrolled")
+    login(page, proctored)
+    open_player(page, proctored)
+    assert page.is_visible("#consent") and not page.is_checked("#consent-box")
+    page.click("#consent-start")
+    page.wait_for_selector("#notice", state="visible")
+    assert CJK.search(page.inner_text("#notice")) or page.inner_text("#notice")
+    time.sleep(1.5)
+    with db_session(proctored) as s:
+        assert s.scalar(select(func.count()).select_from(StudySession)) == 0
+    assert attr(page, "session") is None and attr(page, "camera") is None
+    assert video_paused(page) and video_time(page) == 0
+
+
+def test_the_enrolled_face_lifts_the_hold_and_earns_credit(proctored, camera_page):
+    page = camera_page("enrolled")
+    login(page, proctored)
+    open_player(page, proctored)
+    sid = consent_and_start(page)
+    with db_session(proctored) as s:
+        study = s.get(StudySession, sid)
+        assert study is not None and study.camera_consent_at is not None
+    # Until the server has seen the learner, playback is held.
+    assert attr(page, "hold") == "unverified"
+    wait_camera_connected(page)
+    page.wait_for_function("() => document.getElementById('player').dataset.hold === ''", timeout=25_000)
+    assert attr(page, "last-verdict") == "identity:pass"
+    assert page.is_hidden("#hold")
+    identity = [(ok, s) for k, ok, _, s in checks(proctored, sid) if k == "identity"]
+    assert identity and identity[0][0] and identity[0][1]["distance"] < identity[0][1]["threshold"]
+    # The video plays by itself once released, and the server credits camera-attested time.
+    wait_until(lambda: video_time(page) > 3.0, message="the video to play", page=page)
+    wait_until(lambda: credited(proctored, sid) > 2.0, timeout=20.0, message="credit in the database", page=page)
+    wait_until(lambda: float(attr(page, "credited") or 0) > 0, timeout=10.0, message="credit shown", page=page)
+    assert not video_paused(page)
+    assert flags(proctored, sid) == []
+    shoot(page, "enrolled")
+
+
+def test_an_empty_room_keeps_the_hold_and_earns_nothing(proctored, camera_page):
+    page = camera_page("empty")
+    login(page, proctored)
+    open_player(page, proctored)
+    sid = consent_and_start(page)
+    wait_camera_connected(page)
+    holds = []
+
+    def failed_identity():
+        holds.append(attr(page, "hold"))
+        return any(k == "identity" and not ok for k, ok, *_ in checks(proctored, sid))
+    wait_until(failed_identity, timeout=25.0, message="a failed identity check", page=page)
+    assert [reason for k, ok, reason, _ in checks(proctored, sid) if k == "identity"] == ["no face"]
+    end = time.monotonic() + 2.0   # a few more heartbeats while held
+    while time.monotonic() < end:
+        holds.append(attr(page, "hold"))
+        time.sleep(0.2)
+    assert "" not in holds and None not in holds, holds   # never released
+    # The identity check that saw nobody ends as an identity hold: the learner verifies again.
+    assert attr(page, "hold") == "identity" and attr(page, "last-verdict") == "identity:fail"
+    assert page.is_visible("#hold") and page.is_visible("#hold-recheck")
+    text = page.inner_text("#hold-text")
+    assert text == hold_text_zh(proctored, "identity")
+    assert video_paused(page) and video_time(page) < 1.0
+    assert credited(proctored, sid) == 0.0
+    assert float(attr(page, "credited") or 0) == 0.0
+    assert flags(proctored, sid) == []   # absence is not a suspected proxy
+    shoot(page, "empty")
+    assert CJK.search(text), f"the hold dialog is not in Chinese: {text!r}"
+
+
+def test_another_persons_face_raises_a_flag_and_holds_for_identity(proctored, camera_page):
+    page = camera_page("impostor")
+    login(page, proctored)
+    open_player(page, proctored)
+    sid = consent_and_start(page)
+    wait_camera_connected(page)
+    found = wait_until(lambda: flags(proctored, sid), timeout=25.0, message="a flag", page=page)
+    _, kind, scores = found[0]
+    assert kind == "identity_mismatch" and scores["distance"] > scores["threshold"]
+    with db_session(proctored) as s:
+        evidence = s.scalars(select(Evidence).where(Evidence.flag_id == found[0][0])).all()
+    assert len(evidence) == 1 and evidence[0].width > 0
+    page.wait_for_function("() => document.getElementById('player').dataset.hold === 'identity'", timeout=10_000)
+    assert attr(page, "last-verdict") == "identity:fail"
+    assert page.is_visible("#hold") and page.is_visible("#hold-recheck")
+    text = page.inner_text("#hold-text")
+    assert text == hold_text_zh(proctored, "identity")
+    assert video_paused(page) and video_time(page) < 1.0
+    assert credited(proctored, sid) == 0.0
+    assert float(attr(page, "credited") or 0) == 0.0
+    shoot(page, "impostor")
+    assert CJK.search(text), f"the hold dialog is not in Chinese: {text!r}"
+    assert CJK.search(page.inner_text("#hold-recheck")), page.inner_text("#hold-recheck")
