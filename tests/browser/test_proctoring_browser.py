@@ -21,13 +21,12 @@ from sqlalchemy.orm import Session
 from proctoring.enrolment import assess
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene, write_y4m
 from proctoring.vision import thread_analyzer
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, login
+from tests.conftest import DEMO_PASSWORD
 from webapp import create_app, migrate
 from webapp.courses import persist_course
 from webapp.demo import load_demo
 from webapp.models import CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag, StudySession, User
-
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, login
-from tests.conftest import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,7 +82,8 @@ def camera_page(playwright, cameras):
 def proctored(tmp_path, sample_media, enrolled_embedding):
     """The portal with PROCTORING_REQUIRED, zhangsan enrolled (an encrypted embedding of the
     enrolled photo) and short check timings, served on loopback."""
-    from webapp import db as webdb, proctor_hub
+    from webapp import db as webdb
+    from webapp import proctor_hub
     from webapp.face_crypto import encrypt_embedding
 
     media_root, imported = sample_media
