@@ -1,0 +1,473 @@
+"""Camera proctoring capacity: how many learner camera streams one node keeps checking on schedule.
+
+    python -m bench.proctoring [--steps 25,50,100,150,200,300,400] [--window-s 20]
+                               [--join-rate 8] [--identity-mean-s S] [--budget-s 540]
+
+Runs itself inside a private network namespace (scripts/in-netns.sh; aioice ignores 127.0.0.1).
+The server (one CheckRunner as the web app builds it, with a recording sink) runs in its own
+process; the client peers (real aiortc peers replaying one pre-encoded 320x240 10 fps VP8 clip of
+the enrolled learner) run in other processes; SDP goes between them over multiprocessing pipes.
+Streams join staggered, step by step, until a goal breaks or the time budget is spent; then the
+same load is run against the bare media engine (no analysis) as the baseline. Prints key=value
+lines; see bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK = os.sysconf("SC_CLK_TCK")
+FPS = 10.0                  # what the player asks the browser for (320x240 at ~10 fps)
+BITRATE = 300_000           # about what a browser sends for that
+GOAL_P95_S = 2.0
+GOAL_SAMPLES_OK = 0.90
+GOAL_DROPPED = 0.02
+GOAL_FRAMES_OK = 0.90
+GOAL_CPU_SHARE = 0.80
+
+
+def ensure_netns(argv: list[str]) -> None:
+    """Re-run this benchmark under scripts/in-netns.sh unless already inside such a namespace."""
+    if os.environ.get("IN_NETNS"):
+        return
+    if os.environ.get("BENCH_PROCTORING_REEXEC"):
+        print("error: could not enter a private network namespace (scripts/in-netns.sh needs root and "
+              "`ip netns`); WebRTC traffic must stay inside one, so the benchmark does not run",
+              file=sys.stderr)
+        raise SystemExit(2)
+    script = ROOT / "scripts" / "in-netns.sh"
+    if not os.access(script, os.X_OK):
+        print(f"error: {script} is missing or not executable", file=sys.stderr)
+        raise SystemExit(2)
+    env = {**os.environ, "BENCH_PROCTORING_REEXEC": "1"}
+    sys.stdout.flush()
+    os.chdir(ROOT)
+    os.execve(str(script), [str(script), sys.executable, "-m", "bench.proctoring", *argv], env)
+
+
+def proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (every process, all cores)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLK
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+class Proc:
+    """A child process answering (command, *args) over a pipe."""
+
+    def __init__(self, ctx, target, opts: dict, name: str):
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=target, args=(child, opts), name=name, daemon=True)
+        self.process.start()
+        child.close()
+        self.hello = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def ready(self, timeout: float = 240.0):
+        self.hello = self._recv(timeout)
+        return self.hello
+
+    def call(self, *msg, timeout: float = 60.0):
+        self.conn.send(msg)
+        return self._recv(timeout)
+
+    def _recv(self, timeout: float):
+        if not self.conn.poll(timeout):
+            raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s")
+        try:
+            status, value = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"{self.name} exited (code {self.process.exitcode})") from None
+        if status == "err":
+            raise RemoteError(f"{self.name}: {value.strip().splitlines()[-1]}", value)
+        return value
+
+    def cpu(self) -> float:
+        return proc_cpu(self.pid)
+
+    def stop(self, timeout: float = 40.0) -> None:
+        if self.process.is_alive():
+            try:
+                self.call("quit", timeout=timeout)
+            except Exception:  # noqa: BLE001 - it is stopped below in any case
+                pass
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+class RemoteError(RuntimeError):
+    def __init__(self, message: str, trace: str):
+        super().__init__(message)
+        self.trace = trace
+
+
+class Rig:
+    """A server process and client processes; streams joined so far."""
+
+    def __init__(self, ctx, mode: str, args, work: Path, config: dict, max_streams: int):
+        from bench.proctoring_procs import client_main, server_main
+        self.server = Proc(ctx, server_main, {"mode": mode, "instance_dir": str(work / f"instance-{mode}"),
+                                              "config": config, "max_streams": max_streams}, f"server-{mode}")
+        self.clients = [Proc(ctx, client_main, {"fps": FPS, "bitrate": BITRATE}, f"client{i}")
+                        for i in range(args.clients)]
+        self.server.ready()
+        for client in self.clients:
+            client.ready()
+        self.info = self.server.call("info")
+        self.opened: dict[str, float] = {}     # sid -> wall time the server was asked
+        self.owner: dict[str, Proc] = {}
+        self.join_failures: list[str] = []
+        self.verdicts: list[dict] = []
+        self.seconds_per_join = 1.0 / args.join_rate
+        self.join_ms: list[tuple[float, float, float]] = []   # client offer, server open, client accept
+
+    def join(self, count: int, rate: float) -> float:
+        """Open `count` more streams, one every 1/rate s (as fast as signalling allows if slower)."""
+        start = time.monotonic()
+        first = len(self.join_ms)
+        for k in range(count):
+            wait = start + k / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            sid = f"s{len(self.opened) + len(self.join_failures):04d}"
+            client = self.clients[len(self.opened) % len(self.clients)]
+            try:
+                t0 = time.monotonic()
+                offer = client.call("offer", sid)
+                opened = time.time()
+                t1 = time.monotonic()
+                answer = self.server.call("open", sid, offer)
+                t2 = time.monotonic()
+                client.call("accept", sid, answer)
+                self.join_ms.append((t1 - t0, t2 - t1, time.monotonic() - t2))
+            except RemoteError as exc:
+                self.join_failures.append(f"{sid}: {exc}")
+                continue
+            self.opened[sid] = opened
+            self.owner[sid] = client
+        took = time.monotonic() - start
+        self.last_join_ms = [statistics.median(x[i] for x in self.join_ms[first:]) * 1000 if self.join_ms[first:]
+                             else float("nan") for i in range(3)]
+        if count:
+            self.seconds_per_join = took / count
+        return count / took if took > 0 else float("nan")
+
+    def client_status(self) -> dict:
+        merged = {"connected_at": {}, "failed": [], "loop_lag_max": 0.0, "sent": 0}
+        for client in self.clients:
+            s = client.call("status")
+            merged["connected_at"].update(s["connected_at"])
+            merged["failed"] += s["failed"]
+            merged["loop_lag_max"] = max(merged["loop_lag_max"], s["loop_lag_max"])
+            merged["sent"] += s["sent"]
+        return merged
+
+    def wait_connected(self, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.client_status()
+            pending = [sid for sid in self.opened if sid not in status["connected_at"] and sid not in status["failed"]]
+            if not pending or time.monotonic() > deadline:
+                status["pending"] = pending
+                return status
+            time.sleep(0.5)
+
+    def snapshot(self) -> dict:
+        snap = self.server.call("snapshot", timeout=120)
+        self.verdicts += snap["verdicts"]
+        snap["server_cpu"] = self.server.cpu()
+        snap["client_cpu"] = sum(c.cpu() for c in self.clients)
+        snap["machine"] = machine_busy()
+        snap["mono"] = time.monotonic()
+        return snap
+
+    def stop(self) -> None:
+        for proc in [self.server, *self.clients]:
+            proc.stop()
+
+
+def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: float, connect: dict) -> dict:
+    """Settle, then measure a window of args.window_s seconds with n streams open."""
+    time.sleep(args.settle_s)
+    sent_a = rig.client_status()["sent"]
+    a = rig.snapshot()
+    time.sleep(args.window_s)
+    b = rig.snapshot()
+    status_b = rig.client_status()
+    span = b["mono"] - a["mono"]
+    ncpu = os.cpu_count() or 1
+    live = [sid for sid in rig.opened if sid in a["per_stream"] and sid not in status_b["failed"]]
+    expected = span * rig.info["sample_fps"]
+    got = sum(min(b["per_stream"].get(sid, 0) - a["per_stream"].get(sid, 0), expected) for sid in live)
+    samples_ok = got / (expected * max(1, len(rig.opened)))   # streams that never sampled count as 0
+    eng_a, eng_b = a["engine"], b["engine"]
+    taken = eng_b["samples_taken"] - eng_a["samples_taken"]
+    dropped = (eng_b["samples_dropped"] - eng_a["samples_dropped"]) / taken if taken else 0.0
+    sent = status_b["sent"] - sent_a
+    frames_ok = (eng_b["frames_received"] - eng_a["frames_received"]) / sent if sent else 0.0
+    server_cores = (b["server_cpu"] - a["server_cpu"]) / span
+    client_cores = (b["client_cpu"] - a["client_cpu"]) / span
+    machine_cores = (b["machine"] - a["machine"]) / span
+    # Thread groups of the server (per-thread CPU deltas; threads born in the window count whole).
+    groups: dict[str, float] = {}
+    for tid, (group, cpu) in b["threads"].items():
+        before = a["threads"].get(tid)
+        groups[group] = groups.get(group, 0.0) + cpu - (before[1] if before and before[0] == group else 0.0)
+    groups = {g: v / span for g, v in groups.items()}
+    analysis = {}
+    for kind, (count_b, ms_b) in b.get("analysis", {}).items():
+        count_a, ms_a = a["analysis"].get(kind, (0, 0.0))
+        analysis[kind] = ((count_b - count_a), (ms_b - ms_a) / 1000 / span)
+    # Identity verdicts of this step (its joins and its window): from the trigger to the sink. A
+    # sitting's first check is triggered when the stream is opened, before it can connect: its
+    # latency is counted from the stream's first sample (the connection time is connect_p95_s).
+    end = b["at"]
+    first_sample = b["first_sample"]
+    lat_first, lat_sched = [], []
+    verified = set()
+    for v in rig.verdicts:
+        if v["kind"] != "identity":
+            continue
+        verified.add(v["sid"])
+        if v["sink_at"] < step_start_wall:
+            continue
+        if v["first"]:
+            lat_first.append(v["sink_at"] - max(v["triggered_at"], first_sample.get(v["sid"], v["triggered_at"])))
+        else:
+            lat_sched.append(v["sink_at"] - v["triggered_at"])
+    # A stream of this step still without its first verdict: counted with the time it has waited
+    # so far (a lower bound), so a backlog cannot hide.
+    pending = [sid for sid in rig.opened if sid not in verified]
+    for sid in pending:
+        lat_first.append(end - first_sample.get(sid, rig.opened[sid]))
+    lat_all = lat_first + lat_sched
+    liveness = [v for v in rig.verdicts if v["kind"] == "liveness" and v["sink_at"] >= step_start_wall]
+    connect_times = [status_b["connected_at"][sid] - rig.opened[sid] for sid in rig.opened
+                     if sid in status_b["connected_at"] and rig.opened[sid] >= step_start_wall]
+    r = {
+        "n": n, "streams": len(rig.opened), "join_failures": len(rig.join_failures),
+        "connect_failed": len(connect["failed"]) + len(connect["pending"]), "join_rate": join_rate,
+        "connect_p95_s": pct(connect_times, 0.95), "server_cores": server_cores, "client_cores": client_cores,
+        "other_cores": max(0.0, machine_cores - server_cores - client_cores), "cpu_share": server_cores / ncpu,
+        "cpu_s_per_stream_s": server_cores / max(1, len(rig.opened)),
+        "p95": pct(lat_all, 0.95), "p95_first": pct(lat_first, 0.95), "p95_scheduled": pct(lat_sched, 0.95),
+        "identity_verdicts": len(lat_first) - len(pending) + len(lat_sched), "first": len(lat_first) - len(pending),
+        "scheduled": len(lat_sched), "pending": len(pending), "liveness": len(liveness),
+        "samples_ok": samples_ok, "dropped": dropped, "frames_ok": frames_ok,
+        "sample_lag_p95_s": pct(b["lags"], 0.95), "loop_lag_max_s": eng_b["loop_lag_max_s"],
+        "client_loop_lag_max_s": status_b["loop_lag_max"], "groups": groups, "analysis": analysis,
+        "identity_ms": b["identity_ms"], "holds": b["holds"], "flags": b["flags"],
+        "liveness_cleared": b["liveness_holds_cleared"], "load": loadavg(), "span": span,
+        "sample_errors": eng_b["sample_errors"], "join_ms": rig.last_join_ms,
+    }
+    failed = []
+    if r["join_failures"] or r["connect_failed"]:
+        failed.append("joins")
+    if not r["p95"] < GOAL_P95_S:
+        failed.append("p95")
+    if r["samples_ok"] < GOAL_SAMPLES_OK:
+        failed.append("samples")
+    if r["dropped"] > GOAL_DROPPED:
+        failed.append("dropped")
+    if r["frames_ok"] < GOAL_FRAMES_OK:
+        failed.append("frames")
+    if r["cpu_share"] >= GOAL_CPU_SHARE:
+        failed.append("cpu")
+    r["failed"] = failed
+    return r
+
+
+def step_line(r: dict) -> str:
+    return (f"n={r['n']} cpu={r['server_cores']:.2f} cpu_share={r['cpu_share']:.2f} "
+            f"cpu_s_per_stream_s={r['cpu_s_per_stream_s']:.4f} p95={r['p95']:.2f} p95_first={r['p95_first']:.2f} "
+            f"p95_scheduled={r['p95_scheduled']:.2f} identity_verdicts={r['identity_verdicts']} "
+            f"(first={r['first']} scheduled={r['scheduled']} pending={r['pending']}) liveness={r['liveness']} "
+            f"samples_ok={r['samples_ok']:.3f} dropped={r['dropped']:.3f} frames_ok={r['frames_ok']:.3f} "
+            f"sample_lag_p95_s={r['sample_lag_p95_s']:.2f} loop_lag_max_s={r['loop_lag_max_s']:.2f} "
+            f"connect_p95_s={r['connect_p95_s']:.2f} join_rate={r['join_rate']:.1f} "
+            f"join_ms={'/'.join(f'{v:.0f}' for v in r['join_ms'])} "
+            f"client_cpu={r['client_cores']:.2f} other_cpu={r['other_cores']:.2f} load={r['load'].replace(' ', '/')} "
+            f"ok={'yes' if not r['failed'] else 'no(' + ','.join(r['failed']) + ')'}")
+
+
+def groups_line(prefix: str, r: dict) -> str:
+    total = r["server_cores"] or 1.0
+    parts = [f"{prefix}{g}={v:.2f}" for g, v in sorted(r["groups"].items(), key=lambda kv: -kv[1]) if v >= 0.005]
+    shares = " ".join(f"{g}:{v / total:.0%}" for g, v in sorted(r["groups"].items(), key=lambda kv: -kv[1])
+                      if v / total >= 0.01)
+    return " ".join(parts) + f" ({shares})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not {"-h", "--help"} & set(argv):
+        ensure_netns(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-proctoring-"))
+    try:
+        return run(argv, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(argv: list[str], work: Path) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="25,50,100,150,200,300,400,500",
+                        help="stream counts, ascending; streams of a step keep running into the next")
+    parser.add_argument("--window-s", type=float, default=20.0, help="measured window of each step")
+    parser.add_argument("--settle-s", type=float, default=3.0, help="after the joins, before the window")
+    parser.add_argument("--join-rate", type=float, default=8.0, help="new streams per second (staggered joins)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes the peers are spread over")
+    parser.add_argument("--identity-mean-s", type=float, default=None,
+                        help="mean seconds between identity checks (default: the production setting, "
+                             "IDENTITY_MEAN_S=180); shorter gives more identity checks in a short run")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
+    parser.add_argument("--budget-s", type=float, default=540.0, help="stop adding steps to end within this")
+    args = parser.parse_args(argv)
+
+    began = time.monotonic()
+    deadline = began + args.budget_s
+    steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
+    ncpu = os.cpu_count() or 1
+    config: dict = {}
+    if args.identity_mean_s:
+        config = {"IDENTITY_MEAN_S": args.identity_mean_s, "IDENTITY_MIN_S": min(20.0, args.identity_mean_s / 4)}
+    print("bench=proctoring")
+    print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
+    print(f"machine_cpus={ncpu}")
+    print(f"load_avg_start={loadavg()}", flush=True)
+
+    ctx = mp.get_context("spawn")
+    results: list[dict] = []
+    stopped = "steps exhausted"
+    rig = None
+    try:
+        rig = Rig(ctx, "full", args, work, config, max(steps))
+        info = rig.info
+        policy = "shortened" if args.identity_mean_s else "production"
+        print(f"policy={policy} identity_mean_s={info['identity_mean_s']:g} identity_min_s={info['identity_min_s']:g} "
+              f"liveness_share={info['liveness_share']:g} sample_fps={info['sample_fps']:g} "
+              f"burst_fps={info['burst_fps']:g} workers={info['workers']} queue_limit={info['queue_limit']} "
+              f"identity_threshold={info['threshold']}")
+        print(f"clip=320x240 {FPS:g} fps VP8 encoded once, {rig.clients[0].hello['kbps']:.0f} kbit/s, "
+              f"every peer only packetizes; client_processes={args.clients}")
+        print(f"identity_check_ms_idle={statistics.median(info['identity_ms_idle']):.0f} "
+              "(median of 6, server process before any stream)", flush=True)
+        for n in steps:
+            add = n - len(rig.opened)
+            estimate = add * rig.seconds_per_join + args.settle_s + args.window_s + 10
+            reserve = 0 if args.no_baseline else 60 + min(n, max([r["n"] for r in results], default=n)) * \
+                rig.seconds_per_join + args.window_s
+            if time.monotonic() + estimate + reserve > deadline:
+                stopped = f"time budget (next step n={n} would end after --budget-s {args.budget_s:g})"
+                break
+            step_start = time.time()
+            rate = rig.join(add, args.join_rate)
+            connect = rig.wait_connected()
+            r = measure_step(rig, n, args, step_start, rate, connect)
+            results.append(r)
+            print(step_line(r), flush=True)
+            print(f"  n={n} server_threads_cores: {groups_line('', r)}", flush=True)
+            if r["failed"]:
+                stopped = f"goals broke at n={n}: {','.join(r['failed'])}"
+                break
+        for failure in rig.join_failures[:5]:
+            print(f"# join failure: {failure}", file=sys.stderr)
+    finally:
+        if rig is not None:
+            rig.stop()
+
+    good = [r for r in results if not r["failed"]]
+    best = good[-1] if good else None
+    print(f"stopped={stopped}")
+    print(f"streams_per_node_rule=largest n with: identity verdict p95 < {GOAL_P95_S:g} s (trigger to sink; a "
+          f"first check from the stream's first sample), samples_ok >= {GOAL_SAMPLES_OK:g} (1 fps samples "
+          f"analysed per stream), dropped <= {GOAL_DROPPED:g}, frames_ok >= {GOAL_FRAMES_OK:g}, every join "
+          f"connected, server CPU < {GOAL_CPU_SHARE:g} x {ncpu} cores")
+    print(f"streams_per_node={best['n'] if best else 0}")
+    ref = best or (results[0] if results else None)
+    if ref is None:
+        print("error=no step completed", file=sys.stderr)
+        return 1
+    all_identity = ref["identity_ms"]
+    print(f"verdict_p95_s={ref['p95']:.2f} (n={ref['n']}, {ref['identity_verdicts']} identity verdicts: "
+          f"first p95 {ref['p95_first']:.2f}, scheduled p95 {ref['p95_scheduled']:.2f})")
+    print(f"identity_check_ms_median={pct(all_identity, 0.5):.0f}")
+    print(f"identity_check_ms_p95={pct(all_identity, 0.95):.0f} (thread CPU, {len(all_identity)} checks "
+          f"during the run)")
+    print(f"cpu_s_per_stream_s={ref['cpu_s_per_stream_s']:.4f} (n={ref['n']})")
+    print(f"projected_streams_server_alone={int(GOAL_CPU_SHARE * ncpu / ref['cpu_s_per_stream_s'])} "
+          f"(CPU goal alone at this per-stream cost, clients elsewhere; not measured)")
+    an = ref["analysis"]
+    analysis_cores = sum(v[1] for v in an.values())
+    print("analysis_cores=" + " ".join(f"{k}:{v[1]:.3f}({v[0]})" for k, v in an.items())
+          + f" total={analysis_cores:.3f} share_of_server={analysis_cores / (ref['server_cores'] or 1):.2f}")
+    print(f"server_threads_at_n={ref['n']}: {groups_line('', ref)}")
+    print(f"holds={ref['holds']} flags={ref['flags']} liveness_holds_cleared_by_bench={ref['liveness_cleared']}")
+
+    if not args.no_baseline:
+        n_base = ref["n"]
+        if time.monotonic() + 60 + n_base * rig.seconds_per_join + args.window_s > deadline + 60:
+            print("baseline=skipped (time budget)")
+        else:
+            base_rig = None
+            try:
+                base_rig = Rig(ctx, "engine", args, work, config, n_base)
+                step_start = time.time()
+                rate = base_rig.join(n_base, args.join_rate)
+                connect = base_rig.wait_connected()
+                base = measure_step(base_rig, n_base, args, step_start, rate, connect)
+            finally:
+                if base_rig is not None:
+                    base_rig.stop()
+            print(f"baseline=engine only (same streams, samples converted to RGB and counted, no analysis, "
+                  f"no check state) n={n_base} cpu={base['server_cores']:.2f} "
+                  f"cpu_s_per_stream_s={base['cpu_s_per_stream_s']:.4f} samples_ok={base['samples_ok']:.3f} "
+                  f"frames_ok={base['frames_ok']:.3f} load={base['load'].replace(' ', '/')}")
+            print(f"  baseline threads: {groups_line('', base)}")
+            ratio = ref["cpu_s_per_stream_s"] / base["cpu_s_per_stream_s"] if base["cpu_s_per_stream_s"] else 0
+            print(f"cpu_ratio_full_vs_engine_only={ratio:.2f}")
+            print(f"transport_decode_share={1 / ratio if ratio else float('nan'):.2f} "
+                  f"(engine-only CPU / full CPU at n={n_base})")
+    print(f"load_avg_end={loadavg()}")
+    print(f"elapsed_s={time.monotonic() - began:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
