@@ -1,7 +1,7 @@
 """Camera proctoring capacity: how many learner camera streams one node keeps checking on schedule.
 
     python -m bench.proctoring [--steps 25,50,100,150,200,300,400] [--window-s 20]
-                               [--join-rate 8] [--identity-mean-s S] [--budget-s 540]
+                               [--join-rate 8] [--identity-mean-s S] [--budget-s 480]
 
 Runs itself inside a private network namespace (scripts/in-netns.sh; aioice ignores 127.0.0.1).
 The server (one CheckRunner as the web app builds it, with a recording sink) runs in its own
@@ -241,14 +241,18 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
     dropped = (eng_b["samples_dropped"] - eng_a["samples_dropped"]) / taken if taken else 0.0
     sent = status_b["sent"] - sent_a
     frames_ok = (eng_b["frames_received"] - eng_a["frames_received"]) / sent if sent else 0.0
+    send_ok = sent / ((b["mono"] - a["mono"]) * FPS * max(1, len(rig.opened)))
     server_cores = (b["server_cpu"] - a["server_cpu"]) / span
     client_cores = (b["client_cpu"] - a["client_cpu"]) / span
     machine_cores = (b["machine"] - a["machine"]) / span
     # Thread groups of the server (per-thread CPU deltas; threads born in the window count whole).
     groups: dict[str, float] = {}
-    for tid, (group, cpu) in b["threads"].items():
+    waited = 0.0
+    for tid, (group, cpu, wait) in b["threads"].items():
         before = a["threads"].get(tid)
-        groups[group] = groups.get(group, 0.0) + cpu - (before[1] if before and before[0] == group else 0.0)
+        same = before is not None and before[0] == group
+        groups[group] = groups.get(group, 0.0) + cpu - (before[1] if same else 0.0)
+        waited += wait - (before[2] if same else 0.0)
     groups = {g: v / span for g, v in groups.items()}
     analysis = {}
     for kind, (count_b, ms_b) in b.get("analysis", {}).items():
@@ -294,7 +298,8 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
         "client_loop_lag_max_s": status_b["loop_lag_max"], "groups": groups, "analysis": analysis,
         "identity_ms": b["identity_ms"], "holds": b["holds"], "flags": b["flags"],
         "liveness_cleared": b["liveness_holds_cleared"], "load": loadavg(), "span": span,
-        "sample_errors": eng_b["sample_errors"], "join_ms": rig.last_join_ms,
+        "sample_errors": eng_b["sample_errors"], "join_ms": rig.last_join_ms, "send_ok": send_ok,
+        "runq_wait": waited / span,
     }
     failed = []
     if r["join_failures"] or r["connect_failed"]:
@@ -319,10 +324,12 @@ def step_line(r: dict) -> str:
             f"p95_scheduled={r['p95_scheduled']:.2f} identity_verdicts={r['identity_verdicts']} "
             f"(first={r['first']} scheduled={r['scheduled']} pending={r['pending']}) liveness={r['liveness']} "
             f"samples_ok={r['samples_ok']:.3f} dropped={r['dropped']:.3f} frames_ok={r['frames_ok']:.3f} "
+            f"send_ok={r['send_ok']:.3f} "
             f"sample_lag_p95_s={r['sample_lag_p95_s']:.2f} loop_lag_max_s={r['loop_lag_max_s']:.2f} "
             f"connect_p95_s={r['connect_p95_s']:.2f} join_rate={r['join_rate']:.1f} "
             f"join_ms={'/'.join(f'{v:.0f}' for v in r['join_ms'])} "
-            f"client_cpu={r['client_cores']:.2f} other_cpu={r['other_cores']:.2f} load={r['load'].replace(' ', '/')} "
+            f"client_cpu={r['client_cores']:.2f} other_cpu={r['other_cores']:.2f} "
+            f"server_runq_wait={r['runq_wait']:.2f} load={r['load'].replace(' ', '/')} "
             f"ok={'yes' if not r['failed'] else 'no(' + ','.join(r['failed']) + ')'}")
 
 
@@ -357,7 +364,7 @@ def run(argv: list[str], work: Path) -> int:
                         help="mean seconds between identity checks (default: the production setting, "
                              "IDENTITY_MEAN_S=180); shorter gives more identity checks in a short run")
     parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
-    parser.add_argument("--budget-s", type=float, default=540.0, help="stop adding steps to end within this")
+    parser.add_argument("--budget-s", type=float, default=480.0, help="stop adding steps to end within this")
     args = parser.parse_args(argv)
 
     began = time.monotonic()
@@ -387,7 +394,10 @@ def run(argv: list[str], work: Path) -> int:
         print(f"clip=320x240 {FPS:g} fps VP8 encoded once, {rig.clients[0].hello['kbps']:.0f} kbit/s, "
               f"every peer only packetizes; client_processes={args.clients}")
         print(f"identity_check_ms_idle={statistics.median(info['identity_ms_idle']):.0f} "
-              "(median of 6, server process before any stream)", flush=True)
+              "(median of 6, server process before any stream)")
+        print("gil_block_ms=" + " ".join(f"{k}:{v:.0f}" for k, v in info["gil_block_ms"].items())
+              + " (longest stall of another Python thread, e.g. the RTP event loop, during 3 analyses)",
+              flush=True)
         for n in steps:
             add = n - len(rig.opened)
             estimate = add * rig.seconds_per_join + args.settle_s + args.window_s + 10

@@ -79,18 +79,46 @@ def _thread_group(name: str | None) -> str:
     return "other"
 
 
-def _thread_cpu() -> dict[int, tuple[str, float]]:
+def _thread_cpu() -> dict[int, tuple[str, float, float]]:
+    """Per thread: (group, CPU seconds, seconds spent runnable but waiting for a core)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     out = {}
     for entry in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{entry}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
+            with open(f"/proc/self/task/{entry}/schedstat") as fh:
+                waited = int(fh.read().split()[1]) / 1e9
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
             continue
         tid = int(entry)
-        out[tid] = (_thread_group(names.get(tid)), (int(fields[11]) + int(fields[12])) / CLK)
+        out[tid] = (_thread_group(names.get(tid)), (int(fields[11]) + int(fields[12])) / CLK, waited)
     return out
+
+
+def _gil_block_ms(work, calls: int = 3) -> float:
+    """The longest a pure-Python thread waited while `work` ran `calls` times in this thread: how
+    long one call keeps every other Python thread (the event loop among them) from running."""
+    gaps = []
+    done = threading.Event()
+
+    def spin():
+        last = time.perf_counter()
+        worst = 0.0
+        while not done.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            worst = max(worst, now - last)
+            last = now
+        gaps.append(worst)
+    thread = threading.Thread(target=spin)
+    thread.start()
+    time.sleep(0.05)
+    for _ in range(calls):
+        work()
+    done.set()
+    thread.join()
+    return gaps[0] * 1000
 
 
 def server_main(conn, opts: dict) -> None:
@@ -126,6 +154,9 @@ def server_main(conn, opts: dict) -> None:
         result = analyzer.identity(probe, [reference], threshold)
         idle_ms.append((time.thread_time() - started) * 1000)
     assert result.verdict is not None and result.verdict.passed, result
+    gil_ms = {"identity": _gil_block_ms(lambda: analyzer.identity(probe, [reference], threshold)),
+              "presence": _gil_block_ms(lambda: analyzer.presence_scores(probe)),
+              "pose": _gil_block_ms(lambda: analyzer.pose(probe))}
 
     lock = threading.Lock()
     verdicts: list[dict] = []
@@ -227,7 +258,7 @@ def server_main(conn, opts: dict) -> None:
         return out
 
     def info():
-        return {"policy": repr(policy), "rtc": repr(rtc), "identity_ms_idle": idle_ms,
+        return {"policy": repr(policy), "rtc": repr(rtc), "identity_ms_idle": idle_ms, "gil_block_ms": gil_ms,
                 "threshold": threshold, "pid": os.getpid(),
                 "sample_fps": rtc.sample_fps, "burst_fps": rtc.burst_fps, "workers": rtc.workers,
                 "queue_limit": rtc.queue_limit, "max_streams": rtc.max_streams,
