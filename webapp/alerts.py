@@ -5,7 +5,7 @@ receives it. The alert carries just enough to find the flag: no image, location 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app, has_request_context, url_for
 
@@ -27,7 +27,7 @@ def alert_payload(flag: ProctorFlag, learner: User) -> dict:
         "flag_id": flag.id,
         "kind": flag.kind,
         "learner": learner.display_name,
-        "at": datetime.fromtimestamp(flag.raised_at, timezone.utc).isoformat(timespec="seconds"),
+        "at": datetime.fromtimestamp(flag.raised_at, UTC).isoformat(timespec="seconds"),
         "url": _flag_path(flag.id),
     }
 

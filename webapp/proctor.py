@@ -10,11 +10,10 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -115,7 +114,7 @@ def decode_photo(data: bytes) -> np.ndarray:
         raise PhotoError(_("The file is empty."))
     if len(data) > MAX_PHOTO_BYTES:
         raise PhotoError(_("A photo may be at most 5 MB."))
-    if not (data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC)):
+    if not data.startswith((JPEG_MAGIC, PNG_MAGIC)):
         raise PhotoError(_("Only JPEG or PNG photos can be used."))
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
@@ -309,7 +308,7 @@ def _when(epoch: float | None) -> str:
         return "—"
     from zoneinfo import ZoneInfo
     zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return datetime.fromtimestamp(epoch, timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _scores(raw: str) -> dict:
