@@ -230,7 +230,7 @@ class SittingChecks:
             several = last is not None and last.faces > 1
             reason = "several faces" if several else "no face"
             scores = {"faces": last.faces if last else 0}
-            return self._fail(now, "identity", "several_faces" if several else None, reason, scores)
+            return self._fail(now, "identity", "multiple_faces" if several else None, reason, scores)
         if check.phase == "challenge" and now >= check.shown_at[-1] + self.policy.liveness.window_s:
             result = verify(check.actions, check.shown_at, check.poses, self.policy.liveness)
             scores = {**check.identity_scores, "challenge": [a.value for a in check.actions],

@@ -29,12 +29,25 @@ ERROR_MESSAGES = {
 }
 
 
+# Face photos: up to 5 photos of 5 MB each, plus form overhead.
+SMALL_UPLOAD_ENDPOINTS = {"proctor.enrol_upload", "proctor.enrol_capture"}
+SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=None, static_folder="static", template_folder="templates")
     app.config.update(from_env(**(config or {})))
     app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
 
     db.init_app(app)
+
+    @app.before_request
+    def _small_uploads_where_expected():
+        # Registered before CSRFProtect, which reads the form: a route that takes photos refuses
+        # a huge body (413) before anything is parsed or spooled, not after.
+        if request.endpoint in SMALL_UPLOAD_ENDPOINTS:
+            request.max_content_length = SMALL_UPLOAD_BYTES
+
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

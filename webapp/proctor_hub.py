@@ -100,9 +100,14 @@ class _Persist:
         with self.app.app_context():
             with db.write_transaction() as session:
                 study = session.get(StudySession, sitting.id)
-                if study is None:
+                if study is None or study.ended_at is not None:
+                    # The sitting ended (finished, superseded by another device, abandoned):
+                    # its camera stream has nothing left to attest.
+                    running = self.app.extensions.get("proctor_runner")
+                    if running is not None:
+                        threading.Thread(target=running.close, args=(sitting.id,), daemon=True).start()
                     return
-                open_ = study.ended_at is None
+                open_ = True
                 check_id = None
                 for action in actions:
                     if isinstance(action, Verdict):

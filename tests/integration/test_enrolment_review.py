@@ -342,3 +342,11 @@ def test_officer_pages_load_the_alerts_and_link_enrolment(db, officer, client_fo
     assert "js/enrol_capture.js" in page and "<script>" not in page and "style=" not in page
     home = client_for("zhangsan").c.get("/learn/").get_data(as_text=True)
     assert "officer_alerts.js" not in home
+
+
+def test_a_huge_photo_upload_is_refused_before_it_is_parsed(db, officer):
+    learner = user(db, "zhangsan")
+    body = b"\xff\xd8\xff" + b"\0" * (30 * 1024 * 1024)
+    res = upload(officer, learner.id, (body, "huge.jpg"))
+    assert res.status_code == 413
+    assert enrolments(db, learner.id) == []
