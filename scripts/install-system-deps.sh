@@ -11,6 +11,7 @@ ldconfig -p | grep -q 'libGL.so.1 ' || need+=(libgl1)
 ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || need+=(libglib2.0-0)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
+  command -v ip >/dev/null || need+=(iproute2)   # scripts/in-netns.sh: the private test network
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 fi
 if [ "${1:-}" = "--bench" ]; then
