@@ -1,6 +1,6 @@
 """Camera proctoring capacity: how many learner camera streams one node keeps checking on schedule.
 
-    python -m bench.proctoring [--steps 25,50,100,150,200,300,400] [--window-s 20]
+    python -m bench.proctoring [--steps 10,25,50,100,150,200,300,400] [--window-s 20]
                                [--join-rate 8] [--identity-mean-s S] [--budget-s 480]
 
 Runs itself inside a private network namespace (scripts/in-netns.sh; aioice ignores 127.0.0.1).
@@ -29,7 +29,7 @@ FPS = 10.0                  # what the player asks the browser for (320x240 at ~
 BITRATE = 300_000           # about what a browser sends for that
 GOAL_P95_S = 2.0
 GOAL_SAMPLES_OK = 0.90
-GOAL_DROPPED = 0.02
+GOAL_DROPPED = 0.05            # a dropped 1 fps sample delays presence by 1 s (grace 10 s); samples_ok and p95 guard the rest
 GOAL_FRAMES_OK = 0.90
 GOAL_CPU_SHARE = 0.80
 
@@ -143,7 +143,8 @@ class Rig:
     def __init__(self, ctx, mode: str, args, work: Path, config: dict, max_streams: int):
         from bench.proctoring_procs import client_main, server_main
         self.server = Proc(ctx, server_main, {"mode": mode, "instance_dir": str(work / f"instance-{mode}"),
-                                              "config": config, "max_streams": max_streams}, f"server-{mode}")
+                                              "config": config, "max_streams": max_streams,
+                                              "nice": args.server_nice}, f"server-{mode}")
         self.clients = [Proc(ctx, client_main, {"fps": FPS, "bitrate": BITRATE}, f"client{i}")
                         for i in range(args.clients)]
         self.server.ready()
@@ -354,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str], work: Path) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="25,50,100,150,200,300,400,500",
+    parser.add_argument("--steps", default="10,25,50,100,150,200,300,400",
                         help="stream counts, ascending; streams of a step keep running into the next")
     parser.add_argument("--window-s", type=float, default=20.0, help="measured window of each step")
     parser.add_argument("--settle-s", type=float, default=3.0, help="after the joins, before the window")
@@ -363,6 +364,9 @@ def run(argv: list[str], work: Path) -> int:
     parser.add_argument("--identity-mean-s", type=float, default=None,
                         help="mean seconds between identity checks (default: the production setting, "
                              "IDENTITY_MEAN_S=180); shorter gives more identity checks in a short run")
+    parser.add_argument("--server-nice", type=int, default=0,
+                        help="scheduling priority of the server process (negative needs root): on a shared, "
+                             "overloaded machine, -10 approximates a server that has the node to itself")
     parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
     parser.add_argument("--budget-s", type=float, default=480.0, help="stop adding steps to end within this")
     args = parser.parse_args(argv)
@@ -377,7 +381,8 @@ def run(argv: list[str], work: Path) -> int:
     print("bench=proctoring")
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
     print(f"machine_cpus={ncpu}")
-    print(f"load_avg_start={loadavg()}", flush=True)
+    print(f"load_avg_start={loadavg()}")
+    print(f"server_nice={args.server_nice}", flush=True)
 
     ctx = mp.get_context("spawn")
     results: list[dict] = []

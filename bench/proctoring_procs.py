@@ -122,6 +122,9 @@ def _gil_block_ms(work, calls: int = 3) -> float:
 
 
 def server_main(conn, opts: dict) -> None:
+    if opts.get("nice"):
+        # Before any thread exists: every thread of the server inherits it.
+        os.setpriority(os.PRIO_PROCESS, 0, opts["nice"])
     _quiet_logs()
     from proctoring.enrolment import assess
     from proctoring.sample_faces import scene
