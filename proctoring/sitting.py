@@ -193,7 +193,7 @@ class SittingChecks:
 
     def request_recheck(self, now: float) -> list:
         """The learner asks to be verified again after a failure."""
-        if self.hold in (None, "absent") or (self.check is not None and self.check.recheck):
+        if self.hold in (None, "absent", "no_face") or (self.check is not None and self.check.recheck):
             return []
         liveness = self.hold == "liveness"
         self.check = self._new_check(now, recheck=True, liveness=liveness)
@@ -230,7 +230,10 @@ class SittingChecks:
             several = last is not None and last.faces > 1
             reason = "several faces" if several else "no face"
             scores = {"faces": last.faces if last else 0}
-            return self._fail(now, "identity", "multiple_faces" if several else None, reason, scores)
+            # Nobody there is absence, not a suspected proxy: no flag, and the check repeats by
+            # itself once a face is back (hold "no_face"). Several faces are flagged.
+            return self._fail(now, "identity", "multiple_faces" if several else None, reason, scores,
+                              hold=None if several else "no_face")
         if check.phase == "challenge" and now >= check.shown_at[-1] + self.policy.liveness.window_s:
             result = verify(check.actions, check.shown_at, check.poses, self.policy.liveness)
             scores = {**check.identity_scores, "challenge": [a.value for a in check.actions],
@@ -260,7 +263,8 @@ class SittingChecks:
                 out.append(Release(at))
         return out
 
-    def _fail(self, at: float, kind: str, flag: str | None, reason: str, scores: dict) -> list:
+    def _fail(self, at: float, kind: str, flag: str | None, reason: str, scores: dict,
+              hold: str | None = None) -> list:
         check = self.check
         self.check = None
         self._schedule_next(at)
@@ -268,7 +272,8 @@ class SittingChecks:
         if flag:
             out.append(Flag(flag, at, {**scores, "reason": reason}))
         held_before = self.hold
-        self.hold = kind if held_before in (None, "absent", "unverified") or check.recheck else held_before
+        if held_before in (None, "absent", "unverified", "no_face") or check.recheck:
+            self.hold = hold or kind
         if held_before is None or held_before == "absent":
             out.append(Attest(at, False, kind, reason))
         if held_before != self.hold:
@@ -287,6 +292,9 @@ class SittingChecks:
             out = [Verdict("presence", event.at, event.at, True, event.detail or "ok", scores)]
             if self.hold is None:
                 return out + [Attest(event.at, True, "camera")]
+            if self.hold == "no_face" and self.check is None:
+                self.check = self._new_check(event.at, recheck=True, liveness=False)
+                return out
             if self.hold == "absent":
                 self.hold = None
                 if self.crowded and self.check is None:

@@ -66,7 +66,8 @@ def player(course_id: int):
     return render_template("learn/player.html", course=course, progress=progress, hls_url=hls_url, mp4_url=mp4_url,
                            heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"],
                            proctored=current_app.config["PROCTORING_REQUIRED"],
-                           enrolled=_enrolled(current_user.id), ice_servers=current_app.config["ICE_SERVERS"])
+                           enrolled=_enrolled(current_user.id), ice_servers=current_app.config["ICE_SERVERS"],
+                           hold_messages=proctor_hub.HOLD_MESSAGES)
 
 
 def _enrolled(user_id: int) -> bool:

@@ -14,6 +14,7 @@ import threading
 import time
 
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 
 from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
@@ -29,12 +30,14 @@ from .models import ProctorCheck, StudySession, User
 
 log = logging.getLogger(__name__)
 
-HOLD_MESSAGES = {   # msgids; the player translates them through its own table
-    "unverified": "Look into the camera: we are checking that it is you.",
-    "absent": "No face in view: playback is paused and no time is credited until you are back.",
-    "identity": "The face in view is not the enrolled person. Playback is paused until you verify again.",
-    "liveness": "The liveness challenge was not met. Playback is paused until you verify again.",
-    "question": "The question was missed. Verify again to continue.",
+# Why playback is held, as the learner reads it (the player page renders them).
+HOLD_MESSAGES = {
+    "unverified": _l("Look into the camera: we are checking that it is you."),
+    "no_face": _l("No face was found for the identity check. Sit in front of the camera: the check repeats by itself."),
+    "absent": _l("No face in view: playback is paused and no time is credited until you are back."),
+    "identity": _l("The face in view is not the enrolled person. Playback is paused until you verify again."),
+    "liveness": _l("The liveness challenge was not met. Playback is paused until you verify again."),
+    "question": _l("The question was missed. Verify again to continue."),
 }
 
 

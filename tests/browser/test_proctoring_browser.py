@@ -195,11 +195,11 @@ def shoot(page, name):
 
 def hold_text_zh(live, reason: str) -> str:
     """The Chinese the page should show for a hold (the catalogue's translation of the msgid)."""
-    from flask_babel import force_locale, gettext
+    from flask_babel import force_locale
 
     from webapp.proctor_hub import HOLD_MESSAGES
     with live.app.test_request_context(), force_locale("zh_Hans_CN"):
-        return gettext(HOLD_MESSAGES[reason])
+        return str(HOLD_MESSAGES[reason])   # lazy strings translate when rendered
 
 
 # --- tests --------------------------------------------------------------------------------
@@ -270,11 +270,12 @@ def test_an_empty_room_keeps_the_hold_and_earns_nothing(proctored, camera_page):
         holds.append(attr(page, "hold"))
         time.sleep(0.2)
     assert "" not in holds and None not in holds, holds   # never released
-    # The identity check that saw nobody ends as an identity hold: the learner verifies again.
-    assert attr(page, "hold") == "identity" and attr(page, "last-verdict") == "identity:fail"
-    assert page.is_visible("#hold") and page.is_visible("#hold-recheck")
+    # The identity check that saw nobody holds as "no face": it repeats by itself when a face
+    # is back, so there is no button, and the text says what is missing.
+    assert attr(page, "hold") == "no_face" and attr(page, "last-verdict") == "identity:fail"
+    assert page.is_visible("#hold") and page.is_hidden("#hold-recheck")
     text = page.inner_text("#hold-text")
-    assert text == hold_text_zh(proctored, "identity")
+    assert text == hold_text_zh(proctored, "no_face")
     assert video_paused(page) and video_time(page) < 1.0
     assert credited(proctored, sid) == 0.0
     assert float(attr(page, "credited") or 0) == 0.0

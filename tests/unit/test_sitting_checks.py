@@ -54,8 +54,16 @@ def test_first_check_times_out_without_a_face_and_holds():
     out = s.tick(16.0)
     verdicts = kinds(out, Verdict)
     assert verdicts and not verdicts[-1].passed and verdicts[-1].reason == "no face"
-    assert Hold("identity") in out and not kinds(out, Flag)
-    assert s.hold == "identity"
+    assert Hold("no_face") in out and not kinds(out, Flag)
+    assert s.hold == "no_face"
+    # Nobody needs to click anything: the check repeats once a face is seen again.
+    s.tick(17.0)
+    assert s.check is None
+    s.on_presence(30.0, [])
+    s.on_presence(31.0, [0.9])
+    assert s.need(31.5) is Need.IDENTITY
+    out = s.on_identity(good(32.0))
+    assert Attest(32.0, True, "identity") in out and Release(32.0) in out and s.hold is None
 
 
 def test_presence_attests_while_the_face_stays_and_absence_fails_after_grace():

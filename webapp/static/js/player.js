@@ -206,7 +206,7 @@
     if (!reason) { els.hold.hidden = true; play(); return; }
     video.pause();
     els.holdText.textContent = cfg["msgHold" + reason.charAt(0).toUpperCase() + reason.slice(1)] || cfg.msgHoldIdentity;
-    els.recheck.hidden = reason === "absent" || reason === "unverified";
+    els.recheck.hidden = reason === "absent" || reason === "unverified" || reason === "no_face";
     els.hold.hidden = false;
   }
 
