@@ -33,12 +33,18 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import threading
 import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+# mediapipe's native logging (glog/absl) prints an INFO line per model load to stderr; keep
+# warnings and errors only, unless the operator set a level.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .model_files import detector_path, dlib_model, landmarker_path
 
