@@ -14,6 +14,7 @@ lines; see bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -118,10 +119,8 @@ class Proc:
 
     def stop(self, timeout: float = 40.0) -> None:
         if self.process.is_alive():
-            try:
+            with contextlib.suppress(Exception):   # it is stopped below in any case
                 self.call("quit", timeout=timeout)
-            except Exception:  # noqa: BLE001 - it is stopped below in any case
-                pass
         self.process.join(10)
         if self.process.is_alive():
             self.process.terminate()

@@ -13,6 +13,7 @@ Both answer requests from the orchestrator over a multiprocessing pipe: (command
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -339,10 +340,8 @@ def client_main(conn, opts: dict) -> None:
 
     def quit_():
         for publisher in publishers.values():
-            try:
+            with contextlib.suppress(Exception):   # closing at the end, best effort
                 publisher.close()
-            except Exception:  # noqa: BLE001 - closing at the end, best effort
-                pass
         loop.stop()
 
     conn.send(("ok", {"kbps": kbps, "pid": os.getpid()}))
