@@ -13,6 +13,16 @@ from webapp.models import Assignment, Category, Course, User
 
 DEMO_PASSWORD = "Demo-Pass-2026"
 
+# Camera proctoring on, with checks fast enough for a test: samples 3/s, absence after 3 s,
+# the first identity check at once and the next ones far away, no liveness, no breakpoints.
+FAST_PROCTORING = {
+    "PROCTORING_REQUIRED": True,
+    "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
+    "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
+    "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
+    "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
+}
+
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):

@@ -129,3 +129,22 @@ def play(page):
 
 def current_time(page) -> float:
     return page.evaluate("() => document.getElementById('video').currentTime")
+
+
+def db_session(live):
+    """A session of the test's own on the live server's database."""
+    from sqlalchemy.orm import Session
+    return Session(live.app.extensions["db_engine"])
+
+
+def wait_for(predicate, timeout=20.0, step=0.2, message="condition", describe=None):
+    """Poll until `predicate()` is truthy and return its value; fail with `message` (and
+    `describe()`, e.g. the page's state) after `timeout` seconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {message} {describe() if describe else ''}".rstrip())

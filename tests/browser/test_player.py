@@ -5,26 +5,14 @@ import time
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from tests.browser.conftest import current_time, login, open_course, play
+from tests.browser.conftest import current_time, db_session, login, open_course, play, wait_for
 from webapp.models import CourseQuestion, CreditEntry, DroppedSegment, HeartbeatRejection, WatchProgress
 
 pytestmark = pytest.mark.browser
 
 
-def db_session(live) -> Session:
-    return Session(live.app.extensions["db_engine"])
-
-
-def wait_until(predicate, timeout=20.0, step=0.2, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {message}")
+wait_until = wait_for
 
 
 def answer_prompt(page, live):

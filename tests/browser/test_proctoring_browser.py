@@ -16,13 +16,12 @@ import time
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from proctoring.enrolment import assess
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene, write_y4m
 from proctoring.vision import thread_analyzer
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, login
-from tests.conftest import DEMO_PASSWORD
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, db_session, login, wait_for
+from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING
 from webapp import create_app, migrate
 from webapp.courses import persist_course
 from webapp.demo import load_demo
@@ -91,13 +90,8 @@ def proctored(tmp_path, sample_media, enrolled_embedding):
         "INSTANCE_DIR": str(tmp_path / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'proctored.db'}",
         "MEDIA_ROOT": str(media_root), "SECRET_KEY": "proctored-browser-secret",
-        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "PROCTORING_REQUIRED": True,
-        "HEARTBEAT_INTERVAL_S": 1.0,
-        "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
-        "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
-        # The first identity check runs at once; the next ones are far away.
-        "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
-        "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
+        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "HEARTBEAT_INTERVAL_S": 1.0,
+        **FAST_PROCTORING,
     })
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
@@ -119,19 +113,8 @@ def proctored(tmp_path, sample_media, enrolled_embedding):
 
 # --- helpers ------------------------------------------------------------------------------
 
-def db_session(live) -> Session:
-    return Session(live.app.extensions["db_engine"])
-
-
 def wait_until(predicate, timeout=20.0, step=0.25, message="condition", page=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    state = player_state(page) if page is not None else ""
-    raise AssertionError(f"timed out waiting for {message} {state}")
+    return wait_for(predicate, timeout, step, message, describe=(lambda: player_state(page)) if page else None)
 
 
 def player_state(page) -> dict:

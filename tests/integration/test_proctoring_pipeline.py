@@ -11,7 +11,6 @@ import json
 import os
 import time
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -20,9 +19,8 @@ from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
 from proctoring.vision import thread_analyzer
 from webapp import create_app, migrate
 from webapp.face_crypto import encrypt_embedding
-from webapp.models import (Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag,
-                           StudySession)
-from tests.conftest import DEMO_PASSWORD, Client, make_course, user
+from webapp.models import (Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag)
+from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
 from tests.rtc_peers import ClientLoop, FrameTrack, Publisher
 
 pytestmark = pytest.mark.slow
@@ -54,11 +52,7 @@ def make_app(tmp_path, **overrides):
         "INSTANCE_DIR": str(tmp_path / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'p.db'}",
         "MEDIA_ROOT": str(tmp_path / "media"), "SECRET_KEY": "pipeline-secret",
-        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "PROCTORING_REQUIRED": True,
-        "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
-        "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
-        "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
-        "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
+        "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, **FAST_PROCTORING,
     }
     cfg.update(overrides)
     app = create_app(cfg)
