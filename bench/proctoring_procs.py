@@ -215,17 +215,9 @@ def server_main(conn, opts: dict) -> None:
             count(stream_id, at)
         engine.on_sample = on_sample
         runner.start()
-        # Every sample worker loads its own models on its first analysis (seconds, holding the
-        # GIL); once per process in production too, so it is done here, before any stream.
-        barrier = threading.Barrier(rtc.workers)
-
-        def warm():
-            own = thread_analyzer()
-            own.identity(probe, [reference], threshold)
-            own.pose(probe)
-            barrier.wait(120)
-        for future in [engine._pool.submit(warm) for _ in range(rtc.workers)]:
-            future.result(180)
+        # Every sample worker and the identity process load their models once (seconds); the
+        # portal does the same at start-up, so it is done here, before any stream.
+        runner.warm()
 
         def open_(sid, offer):
             return runner.open(sid, 1, [reference], offer)

@@ -350,3 +350,27 @@ def thread_analyzer() -> Analyzer:
     if analyzer is None:
         analyzer = _local.analyzer = Analyzer()
     return analyzer
+
+
+# --- an identity worker process ------------------------------------------------------------
+# dlib's descriptor holds the GIL for its whole ~130 ms: run in a thread of the web process it
+# would stall every other Python thread, the WebRTC event loop included. These two functions
+# are the entry points of a separate worker process (webapp.check_runner starts it).
+
+def warm_up() -> None:
+    """Load every model of this thread's Analyzer once (seconds), before real work arrives."""
+    analyzer = thread_analyzer()
+    blank = np.zeros((240, 320, 3), np.uint8)
+    analyzer.presence_scores(blank)
+    analyzer.pose(blank)
+    analyzer.embed(blank, Box(100, 60, 120, 120))
+
+
+def identify_timed(rgb: np.ndarray, references: Sequence[np.ndarray],
+                   threshold: float = IDENTITY_THRESHOLD) -> tuple[IdentityResult, float]:
+    """`thread_analyzer().identity(...)` and the CPU milliseconds it took in this process."""
+    import time
+
+    started = time.thread_time()
+    result = thread_analyzer().identity(rgb, references, threshold)
+    return result, (time.thread_time() - started) * 1000

@@ -300,6 +300,13 @@ class MediaEngine:
         parsed = parse_candidate(candidate)
         self._call(self._add_candidate(stream_id, parsed))
 
+    def submit_work(self, fn, *args) -> concurrent.futures.Future:
+        """Run `fn(*args)` on the sample worker pool (e.g. to load models on every worker
+        thread before streams arrive). Not counted against the sample queue."""
+        if self._pool is None:
+            raise SignallingError("not_running", "the engine is not running")
+        return self._pool.submit(fn, *args)
+
     def set_burst(self, stream_id: str, seconds: float) -> None:
         """Sample at burst_fps for the next ``seconds`` (liveness challenges)."""
         if not (0 <= seconds <= 600):

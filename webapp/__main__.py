@@ -14,7 +14,13 @@ def main() -> None:
     if app.config["SCHEDULER_ENABLED"]:
         from .scheduler import start
         start(app)
-    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    if app.config["PROCTORING_REQUIRED"]:
+        # Load the face models (seconds) now, not when the first learner turns the camera on.
+        import threading
+
+        from .proctor_hub import runner
+        threading.Thread(target=lambda: runner(app).warm(), name="proctor-warm", daemon=True).start()
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,20 @@ persists the actions and tells the browser. Threads: frames arrive on the engine
 (never its event loop); a ticker thread advances the clocks of all sittings (absence without
 frames, challenge windows, scheduled checks). Each sitting has a lock, so its actions reach the
 sink in order.
+
+Identity embeddings run in a separate worker process (`identity_processes`): dlib holds the GIL
+for ~130 ms per face, which in this process would stall the WebRTC loop (bench.proctoring saw
+every other thread frozen for 133-458 ms per check). The cheap detector (~2 ms) and the
+landmarker (~4 ms) stay on the worker threads.
 """
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -19,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from proctoring.sitting import Burst, CheckPolicy, IdentitySample, Need, SittingChecks
-from proctoring.vision import IDENTITY_THRESHOLD, thread_analyzer
+from proctoring.vision import IDENTITY_THRESHOLD, identify_timed, thread_analyzer, warm_up
 from streaming.rtc import MediaEngine, RtcConfig, SignallingError, validate_offer
 
 log = logging.getLogger(__name__)
@@ -40,8 +48,10 @@ Sink = Callable[[Sitting, list, "np.ndarray | None"], None]
 
 class CheckRunner:
     def __init__(self, rtc: RtcConfig, policy: CheckPolicy, secret: bytes, sink: Sink,
-                 threshold: float = IDENTITY_THRESHOLD, tick_s: float = 0.5):
+                 threshold: float = IDENTITY_THRESHOLD, tick_s: float = 0.5, identity_processes: int = 1):
         self.policy, self.secret, self.sink, self.threshold, self.tick_s = policy, secret, sink, threshold, tick_s
+        self.identity_processes = identity_processes
+        self._identity_pool: ProcessPoolExecutor | None = None
         self.engine = MediaEngine(rtc, self._on_sample)
         self._sittings: dict[str, Sitting] = {}
         self._lock = threading.Lock()
@@ -51,6 +61,8 @@ class CheckRunner:
         self.cpu_ms: dict[str, deque] = {need.value: deque(maxlen=2000) for need in Need}
 
     def start(self) -> "CheckRunner":
+        if self.identity_processes > 0:
+            self._identity_pool = self._new_identity_pool()
         self.engine.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="proctor-ticker", daemon=True)
         self._ticker.start()
@@ -61,6 +73,35 @@ class CheckRunner:
         if self._ticker:
             self._ticker.join(5)
         self.engine.shutdown()
+        if self._identity_pool is not None:
+            self._identity_pool.shutdown(wait=False, cancel_futures=True)
+
+    def warm(self, timeout: float = 180.0) -> None:
+        """Load the models everywhere they run (seconds each) before the first stream."""
+        futures = [self.engine.submit_work(warm_up) for _ in range(self.engine.config.workers)]
+        if self._identity_pool is not None:
+            futures.append(self._identity_pool.submit(warm_up))
+        for future in futures:
+            future.result(timeout)
+
+    def _new_identity_pool(self) -> ProcessPoolExecutor:
+        # spawn: a fork of this multi-threaded process (mediapipe, aiortc, Flask) is unsafe
+        return ProcessPoolExecutor(self.identity_processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=warm_up)
+
+    def _identity(self, rgb, references):
+        if self._identity_pool is None:
+            started = time.thread_time()
+            result = thread_analyzer().identity(rgb, references, self.threshold)
+            return result, (time.thread_time() - started) * 1000
+        try:
+            return self._identity_pool.submit(identify_timed, rgb, list(references), self.threshold).result(60)
+        except BrokenProcessPool:
+            # The worker died (out of memory, killed): start another; this sample is lost, the
+            # check waits for the next one (and fails on its timeout if none comes).
+            log.error("identity worker process died; starting a new one")
+            self._identity_pool = self._new_identity_pool()
+            raise
 
     # --- facade for the signalling handlers -----------------------------------------------
 
@@ -129,7 +170,11 @@ class CheckRunner:
             analyzer = thread_analyzer()
             started = time.thread_time()
             if need is Need.IDENTITY:
-                result = analyzer.identity(rgb, sitting.references, self.threshold)
+                try:
+                    result, cpu_ms = self._identity(rgb, sitting.references)
+                except BrokenProcessPool:
+                    return
+                self.cpu_ms[need.value].append(cpu_ms)
                 verdict = result.verdict
                 sample = IdentitySample(at, result.faces, result.detector_score,
                                         verdict.distance if verdict else None, verdict.passed if verdict else None,
@@ -145,7 +190,8 @@ class CheckRunner:
                     actions = sitting.checks.on_pose(at, len(faces))
             else:
                 actions = sitting.checks.on_presence(at, analyzer.presence_scores(rgb))
-            self.cpu_ms[need.value].append((time.thread_time() - started) * 1000)
+            if need is not Need.IDENTITY:
+                self.cpu_ms[need.value].append((time.thread_time() - started) * 1000)
             sitting.last_frame = rgb
             self._emit(sitting, actions, rgb)
 

@@ -97,6 +97,7 @@ def from_env(**overrides) -> dict:
         "CAMERA_BURST_FPS": _float("CAMERA_BURST_FPS", 6.0),
         "RTC_MAX_STREAMS": int(os.environ.get("RTC_MAX_STREAMS", 400)),
         "RTC_WORKERS": int(os.environ.get("RTC_WORKERS", 2)),
+        "IDENTITY_PROCESSES": int(os.environ.get("IDENTITY_PROCESSES", 1)),  # 0: embed in-process
         # JSON list of RTCIceServer dicts, e.g. [{"urls": "turn:turn.example.org:3478", "username": "u",
         # "credential": "p"}]; empty: host candidates only (same network). See README "STUN/TURN".
         "ICE_SERVERS": os.environ.get("ICE_SERVERS", "[]"),

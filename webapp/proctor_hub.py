@@ -75,7 +75,8 @@ def runner(app: Flask | None = None) -> CheckRunner:
                 cfg = app.config
                 threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
                 found = CheckRunner(rtc_config(cfg), check_policy(cfg), cfg["SECRET_KEY"].encode(),
-                                    _Persist(app), threshold=threshold).start()
+                                    _Persist(app), threshold=threshold,
+                                    identity_processes=cfg["IDENTITY_PROCESSES"]).start()
                 app.extensions["proctor_runner"] = found
     return found
 
