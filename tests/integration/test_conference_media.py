@@ -1,0 +1,277 @@
+"""Conference media rooms (streaming.conference) against real aiortc peers: encode
+once and fan packets out, a three-level cascade, keyframes on request, refused
+signalling. Run under scripts/in-netns.sh (WebRTC traffic stays in a private
+network namespace; aioice ignores 127.0.0.1)."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from bench.conference import MarkerTrack, Viewer, read_marker, view
+from streaming.conference import AiortcRoom, MediaRoom, RoomConfig
+from streaming.rtc import SignallingError
+from tests.rtc_peers import ClientLoop, Publisher, photo_frames
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def usable_network():
+    from aioice.ice import get_host_addresses
+    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
+        pytest.fail("WebRTC tests must run inside a private network namespace: "
+                    "scripts/in-netns.sh .venv/bin/python -m pytest tests/integration/test_conference_media.py "
+                    "(or set RTC_TEST_HOST_NETWORK=1 where using the host's interfaces is allowed)")
+    if not get_host_addresses(use_ipv4=True, use_ipv6=False):
+        pytest.fail("no IPv4 address other than 127.0.0.1 for ICE (aioice ignores 127.0.0.1): "
+                    "run under scripts/in-netns.sh")
+
+
+@pytest.fixture(scope="module")
+def client_loop():
+    loop = ClientLoop()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def base():
+    return photo_frames(320, 240, count=8, photo="astronaut")
+
+
+@pytest.fixture
+def make_room():
+    rooms = []
+
+    def make(name, **overrides):
+        room = AiortcRoom(name, RoomConfig(**{"ice_servers": [], **overrides})).start()
+        rooms.append(room)
+        return room
+    yield make
+    for room in reversed(rooms):
+        room.shutdown()
+
+
+def publish(room, participant_id, track, client_loop) -> Publisher:
+    publisher = Publisher(client_loop, track)
+    publisher.accept(room.publish(participant_id, publisher.offer()))
+    publisher.wait_connected()
+    return publisher
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def correlation(a, b) -> float:
+    a = a.astype(np.float64).ravel() - a.mean()
+    b = b.astype(np.float64).ravel() - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+def test_aiortc_room_is_a_media_room():
+    assert issubclass(AiortcRoom, MediaRoom)
+
+
+def test_fan_out_encodes_once(make_room, client_loop, base):
+    room = make_room("province")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    viewers = [view(room, f"v{i}", "host", client_loop, read_markers=True) for i in range(5)]
+    for viewer in viewers:
+        viewer.wait_frames(20, timeout=15)
+    stats = room.stats()
+    source = stats["sources"]["host"]
+    assert stats["encoders"] == 1 and source["encoders"] == 1 and source["encoders_created"] == 1
+    assert source["subscribers"] == 5
+    # One encode per frame received, whatever the number of subscribers.
+    assert source["encodes"] <= source["frames_in"] <= source["encodes"] + 2
+    assert source["packets_out"] >= 20
+    sent = [stats["subscriptions"][f"v{i}->host"]["packets_sent"] for i in range(5)]
+    assert all(s >= 20 for s in sent), sent
+    for viewer in viewers:
+        assert viewer.size == (320, 240)
+        with viewer.lock:
+            rgb = viewer.last
+            markers = [m for _, m in viewer.markers]
+        # The picture is the photo (below the marker rows), and the markers count up.
+        assert max(correlation(rgb[40:], f[40:]) for f in base) > 0.9
+        assert all(b > a for a, b in zip(markers[-10:], markers[-9:])), markers[-10:]
+        assert markers[-1] < host.track.sent
+    for viewer in viewers:
+        viewer.close()
+    host.close()
+
+
+def test_three_level_cascade_carries_the_marker(make_room, client_loop, base):
+    province, city, township = make_room("province"), make_room("city"), make_room("township")
+    host = publish(province, "host", MarkerTrack(base, fps=15, value=lambda n: 1000 + n), client_loop)
+    assert city.relay_from(province, "host", "province-host") == "province-host"
+    township.relay_from(city, "province-host", "province-host")
+    assert township.sources() == ["province-host"]
+    viewer = view(township, "villager", "province-host", client_loop, read_markers=True)
+    viewer.wait_frames(15, timeout=15)
+    with viewer.lock:
+        markers = [m for _, m in viewer.markers]
+    assert all(1000 <= m < 1000 + host.track.sent for m in markers), markers[:20]
+    assert markers == sorted(markers) and len(set(markers)) == len(markers)
+    # Only the province encodes; the other levels forward packets.
+    assert province.stats()["encoders"] == 1
+    assert city.stats()["encoders"] == 0 and township.stats()["encoders"] == 0
+    assert city.stats()["sources"]["province-host"]["packets_out"] > 0
+    # Each room: its own participants plus one upstream relay; the province only sees the city.
+    assert province.stats()["sources"]["host"]["subscribers"] == 1
+    assert city.stats()["sources"]["province-host"]["subscribers"] == 1
+    # A keyframe request in the township reaches the province's encoder.
+    before = province.stats()["sources"]["host"]
+    township.request_keyframe("province-host")
+    wait_until(lambda: province.stats()["sources"]["host"]["keyframes"] > before["keyframes"], 5, "a keyframe")
+    assert province.stats()["sources"]["host"]["keyframe_requests"].get("relay", 0) >= 1
+    # When the host leaves, the relayed sources end down the chain.
+    province.close("host")
+    wait_until(lambda: township.sources() == [] and city.sources() == [], 5, "relays to end")
+    viewer.close()
+    host.close()
+
+
+def test_upward_relay_of_a_promoted_speaker(make_room, client_loop, base):
+    city, province = make_room("city"), make_room("province")
+    speaker = publish(city, "speaker", MarkerTrack(base, fps=15, value=lambda n: 7000 + n), client_loop)
+    province.relay_from(city, "speaker", "city-speaker")
+    viewer = view(province, "officer", "city-speaker", client_loop, read_markers=True)
+    viewer.wait_frames(10, timeout=15)
+    with viewer.lock:
+        assert all(7000 <= m < 7000 + speaker.track.sent for _, m in viewer.markers)
+    viewer.close()
+    speaker.close()
+
+
+def test_pli_from_a_late_subscriber_forces_a_keyframe(make_room, client_loop, base):
+    room = make_room("room", keyframe_interval_s=0.0)
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    early = view(room, "early", "host", client_loop)
+    early.wait_frames(10)
+    time.sleep(1.0)
+    settled = room.stats()["sources"]["host"]
+    time.sleep(1.0)
+    assert room.stats()["sources"]["host"]["keyframes"] == settled["keyframes"], "no keyframes unless asked"
+
+    late = view(room, "late", "host", client_loop)
+    late.wait_frames(3)   # the late subscriber got a picture promptly: its join forced a keyframe
+    joined = room.stats()["sources"]["host"]
+    assert joined["keyframes"] > settled["keyframes"]
+    assert joined["keyframe_requests"].get("new_subscriber", 0) >= 2
+    time.sleep(0.5)
+    before = room.stats()["sources"]["host"]
+    late.send_pli()
+    wait_until(lambda: room.stats()["sources"]["host"]["keyframes"] > before["keyframes"], 5, "the PLI's keyframe")
+    after = room.stats()
+    assert after["sources"]["host"]["keyframe_requests"].get("pli", 0) >= 1
+    assert after["subscriptions"]["late->host"]["keyframe_requests"] >= 1
+    assert after["encoders"] == 1 and after["sources"]["host"]["encoders_created"] == 1
+    frames = early.frames
+    early.wait_frames(frames + 5)
+    for peer in (early, late, host):
+        peer.close()
+
+
+def _offer(client_loop, *kinds, direction="sendonly") -> str:
+    async def make():
+        from aiortc import RTCConfiguration, RTCPeerConnection
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        for kind in kinds:
+            pc.addTransceiver(kind, direction=direction)
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+    return client_loop.run(make())
+
+
+def _code(call, *args) -> str:
+    with pytest.raises(SignallingError) as err:
+        call(*args)
+    return err.value.code
+
+
+def test_bad_signalling_is_refused_without_disturbing_the_room(make_room, client_loop, base):
+    room = make_room("room")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    viewer = view(room, "viewer", "host", client_loop)
+    viewer.wait_frames(5)
+    send_offer = _offer(client_loop, "video")
+    recv_offer = _offer(client_loop, "video", direction="recvonly")
+
+    for bad in ("this is not SDP", "", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video x\r\n",
+                viewer.pc.localDescription.sdp.replace("a=setup:actpass", "a=setup:active"),
+                send_offer + "".join(f"a=x-pad:{i:06d}{'z' * 90}\r\n" for i in range(220))):
+        assert _code(room.publish, "x", bad) == "bad_sdp"
+        assert _code(room.subscribe, "x", "host", bad) == "bad_sdp"
+    assert _code(room.publish, "x", _offer(client_loop, "audio")) == "no_video"
+    assert _code(room.subscribe, "x", "host", _offer(client_loop, "audio", direction="recvonly")) == "no_video"
+    assert _code(room.publish, "x", recv_offer) == "bad_sdp"          # does not send
+    assert _code(room.subscribe, "x", "host", send_offer) == "bad_sdp"  # does not receive
+    assert _code(room.publish, "x", _offer(client_loop, "video", "video")) == "bad_sdp"
+    assert _code(room.publish, "host", send_offer) == "exists"
+    assert _code(room.subscribe, "viewer", "host", recv_offer) == "exists"
+    assert _code(room.subscribe, "x", "nobody", recv_offer) == "unknown_source"
+    assert _code(room.publish, "", send_offer) == "bad_stream_id"
+    assert _code(room.request_keyframe, "nobody") == "unknown_source"
+    assert _code(room.close, "nobody") == "unknown_stream"
+    assert _code(room.relay_from, room, "host", "again") == "bad_stream_id"
+
+    stats = room.stats()
+    assert list(stats["sources"]) == ["host"] and list(stats["subscriptions"]) == ["viewer->host"]
+    frames = viewer.frames
+    viewer.wait_frames(frames + 10)
+    viewer.close()
+    host.close()
+
+
+def test_a_slow_subscriber_drops_packets_without_holding_up_others(make_room, client_loop, base):
+    room = make_room("room", queue_packets=4)
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    fast = view(room, "fast", "host", client_loop)
+    slow = Viewer(client_loop)
+    slow.accept(room.subscribe("slow", "host", slow.offer()))
+    fast.wait_frames(5)
+    slow.wait_frames(3)
+    # Stall the slow subscriber's sender: its track is not read for a while.
+    sub_track = next(t.sender.track for t in _server_transceivers(room, ("slow", "host")))
+    original = sub_track.recv
+
+    async def stalled():
+        import asyncio
+        await asyncio.sleep(2.0)
+        sub_track.recv = original
+        return await original()
+    sub_track.recv = stalled
+    frames = fast.frames
+    time.sleep(2.5)
+    assert fast.frames >= frames + 25, "the fast subscriber keeps its frame rate"
+    stats = room.stats()
+    assert stats["subscriptions"]["slow->host"]["dropped"] > 0
+    assert stats["sources"]["host"]["keyframe_requests"].get("slow_subscriber", 0) >= 1
+    frames = slow.frames
+    slow.wait_frames(frames + 5, timeout=5)   # it recovers at a keyframe
+    for peer in (fast, slow, host):
+        peer.close()
+
+
+def _server_transceivers(room, key):
+    async def get():
+        return room._subs[key].pc.getTransceivers()
+    return room._call(get())
+
+
+def test_marker_round_trip():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    from bench.conference import draw_marker
+    for value in (0, 1, 0xDEADBEEF, 123456789):
+        assert read_marker(draw_marker(frame, value)) == value
