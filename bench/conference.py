@@ -1,6 +1,21 @@
-"""Client peers for conference rooms (tests and bench/conference.py): a camera
-track with a number drawn into every frame, a reader for that number, and a
-subscriber peer that receives one stream of a room.
+"""Conference media benchmark (``python -m bench.conference``) and the client peers
+for conference rooms that it and tests/integration/test_conference_media.py use:
+a camera track with a number drawn into every frame, a reader for that number,
+and a viewer peer that receives one stream of a room.
+
+Prints key=value lines:
+
+- ``fanout_cost_ratio_100_vs_1``: CPU of the room's process (from /proc) per
+  second with one published stream and 100 subscribers / with 1 subscriber. The
+  room runs in its own process; the viewers in other processes; the publisher in
+  this one. Encode once: the 100-subscriber cost is 1 decode + 1 encode plus 100
+  packetize/SRTP/send paths, not 100 encodes.
+- ``hop_latency_ms``: added latency per cascade hop (province -> city ->
+  township, in-process relays), from CLOCK_MONOTONIC timestamps drawn into the
+  province host's frames and read back from viewers' decoded frames at each level:
+  (median township latency - median province latency) / 2.
+
+Runs itself inside a private network namespace (scripts/in-netns.sh).
 
 The marker: 32 bits as two rows of 16 black/white blocks (20x16 px each) across
 the top 32 rows of the frame; bit i is row i // 16, column i % 16, white = 1.
@@ -8,10 +23,16 @@ VP8 keeps blocks that size readable at ordinary bitrates.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import av
 import numpy as np
@@ -145,3 +166,235 @@ def view(room, participant_id: str, source_id: str, client_loop: ClientLoop, **k
     viewer = Viewer(client_loop, **kwargs)
     viewer.accept(room.subscribe(participant_id, source_id, viewer.offer()))
     return viewer
+
+
+# ---------------------------------------------------------------- the benchmark
+ROOT = Path(__file__).resolve().parent.parent
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def ensure_netns(argv: list[str]) -> None:
+    """Re-run under scripts/in-netns.sh unless already inside such a namespace."""
+    if os.environ.get("IN_NETNS"):
+        return
+    if os.environ.get("BENCH_CONFERENCE_REEXEC"):
+        print("error: could not enter a private network namespace (scripts/in-netns.sh needs root and "
+              "`ip netns`); WebRTC traffic must stay inside one, so the benchmark does not run", file=sys.stderr)
+        raise SystemExit(2)
+    script = ROOT / "scripts" / "in-netns.sh"
+    env = {**os.environ, "BENCH_CONFERENCE_REEXEC": "1"}
+    sys.stdout.flush()
+    os.chdir(ROOT)
+    os.execve(str(script), [str(script), sys.executable, "-m", "bench.conference", *argv], env)
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def _room_process(conn, bitrate: int) -> None:
+    """The room under test, alone in its process; driven over a pipe."""
+    from streaming.conference import AiortcRoom, RoomConfig
+    from streaming.rtc import SignallingError
+
+    room = AiortcRoom("bench", RoomConfig(ice_servers=[], bitrate=bitrate, max_subscriptions=1000)).start()
+    try:
+        while True:
+            op, *args = conn.recv()
+            if op == "stop":
+                break
+            try:
+                conn.send(("ok", getattr(room, op)(*args)))
+            except SignallingError as exc:
+                conn.send(("error", exc.code))
+    finally:
+        room.shutdown()
+        conn.send(("ok", None))
+
+
+def _viewer_process(conn, count: int) -> None:
+    """``count`` viewers in one process; offers out, answers in, frame counts on request."""
+    client = ClientLoop()
+    viewers = [Viewer(client) for _ in range(count)]
+    conn.send([v.offer() for v in viewers])
+    for viewer, answer in zip(viewers, conn.recv()):
+        viewer.accept(answer)
+    while True:
+        op = conn.recv()
+        if op == "frames":
+            conn.send([v.frames for v in viewers])
+        else:
+            break
+    for viewer in viewers:
+        viewer.close()
+    client.stop()
+    conn.send("done")
+
+
+class _Rig:
+    def __init__(self, ctx, bitrate):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_room_process, args=(child, bitrate), daemon=True)
+        self.proc.start()
+        self.viewers: list[tuple] = []   # (process, conn)
+
+    def call(self, *msg):
+        self.conn.send(msg)
+        status, value = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"room refused {msg[0]}: {value}")
+        return value
+
+    def add_viewers(self, ctx, count: int, first: int) -> None:
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(target=_viewer_process, args=(child, count), daemon=True)
+        proc.start()
+        offers = conn.recv()
+        conn.send([self.call("subscribe", f"v{first + i}", "host", offer) for i, offer in enumerate(offers)])
+        self.viewers.append((proc, conn))
+
+    def frames(self) -> list[int]:
+        out = []
+        for _, conn in self.viewers:
+            conn.send("frames")
+            out += conn.recv()
+        return out
+
+    def stop(self) -> None:
+        for proc, conn in self.viewers:
+            conn.send("stop")
+            conn.recv()
+            proc.join(10)
+        self.conn.send(("stop",))
+        self.conn.recv()
+        self.proc.join(10)
+
+
+def _window(rig: _Rig, seconds: float) -> tuple[float, float]:
+    """Room CPU seconds per second, and mean viewer frame rate, over a window."""
+    frames0, cpu0, t0 = rig.frames(), proc_cpu(rig.proc.pid), time.monotonic()
+    time.sleep(seconds)
+    frames1, cpu1, t1 = rig.frames(), proc_cpu(rig.proc.pid), time.monotonic()
+    rates = [(b - a) / (t1 - t0) for a, b in zip(frames0, frames1)]
+    return (cpu1 - cpu0) / (t1 - t0), statistics.mean(rates), min(rates)
+
+
+def fanout(args) -> dict:
+    from tests.rtc_peers import Publisher, photo_frames
+
+    ctx = mp.get_context("spawn")
+    rig = _Rig(ctx, args.bitrate)
+    client = ClientLoop()
+    base = photo_frames(args.width, args.height, count=8)
+    out: dict = {}
+    try:
+        publisher = Publisher(client, MarkerTrack(base, fps=args.fps))
+        publisher.accept(rig.call("publish", "host", publisher.offer()))
+        publisher.wait_connected()
+        rig.add_viewers(ctx, 1, 0)
+        time.sleep(args.settle_s)
+        cpu1, fps1, _ = _window(rig, args.window_s)
+        joined = 1
+        per_proc = -(-(args.subscribers - 1) // args.viewer_procs)
+        while joined < args.subscribers:
+            n = min(per_proc, args.subscribers - joined)
+            rig.add_viewers(ctx, n, joined)
+            joined += n
+        deadline = time.monotonic() + 60
+        while min(rig.frames()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(args.settle_s)
+        cpuN, fpsN, fps_min = _window(rig, args.window_s)
+        stats = rig.call("stats")
+        source = stats["sources"]["host"]
+        subs = stats["subscriptions"].values()
+        out.update({
+            "stream": f"{args.width}x{args.height}@{args.fps:g}fps VP8 {args.bitrate} bps",
+            "room_cpu_s_per_s_1": round(cpu1, 4),
+            f"room_cpu_s_per_s_{args.subscribers}": round(cpuN, 4),
+            f"fanout_cost_ratio_{args.subscribers}_vs_1": round(cpuN / cpu1, 2) if cpu1 else "nan",
+            "room_cpu_ms_per_subscriber_s": round((cpuN - cpu1) / (args.subscribers - 1) * 1000, 3),
+            "viewer_fps_1": round(fps1, 2),
+            f"viewer_fps_mean_{args.subscribers}": round(fpsN, 2),
+            f"viewer_fps_min_{args.subscribers}": round(fps_min, 2),
+            "room_encoders": stats["encoders"],
+            "room_encodes": source["encodes"],
+            "room_frames_in": source["frames_in"],
+            "room_keyframes": source["keyframes"],
+            "packets_sent_per_subscriber_min": min(s["packets_sent"] for s in subs),
+            "packets_dropped_total": sum(s["dropped"] for s in subs),
+        })
+        publisher.close()
+    finally:
+        rig.stop()
+        client.stop()
+    return out
+
+
+def hop_latency(args) -> dict:
+    from streaming.conference import AiortcRoom, RoomConfig
+    from tests.rtc_peers import Publisher, photo_frames
+
+    client = ClientLoop()
+    rooms = [AiortcRoom(name, RoomConfig(ice_servers=[], bitrate=args.bitrate)).start()
+             for name in ("province", "city", "township")]
+    try:
+        province, city, township = rooms
+        publisher = Publisher(client, MarkerTrack(photo_frames(320, 240, count=8), fps=15,
+                                                  value=lambda n: now_ms()))
+        publisher.accept(province.publish("host", publisher.offer()))
+        publisher.wait_connected()
+        city.relay_from(province, "host", "host")
+        township.relay_from(city, "host", "host")
+        viewers = [view(room, "viewer", "host", client, read_markers=True) for room in rooms]
+        for viewer in viewers:
+            viewer.wait_frames(10, timeout=20)
+        time.sleep(args.latency_s)
+        medians = []
+        for viewer in viewers:
+            with viewer.lock:
+                samples = [((int(at * 1000) & 0xFFFFFFFF) - marker) & 0xFFFFFFFF for at, marker in viewer.markers[5:]]
+            samples = [s for s in samples if s < 10_000]  # a misread marker would be wild
+            medians.append(statistics.median(samples))
+        for viewer in viewers:
+            viewer.close()
+        publisher.close()
+    finally:
+        for room in reversed(rooms):
+            room.shutdown()
+        client.stop()
+    return {"latency_ms_province": medians[0], "latency_ms_city": medians[1], "latency_ms_township": medians[2],
+            "hop_latency_ms": round((medians[2] - medians[0]) / 2, 2),
+            "hop_kind": "in-process relay (packets handed between room loops; no WebRTC hop)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description="conference media benchmark")
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--viewer-procs", type=int, default=4)
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=120)
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--bitrate", type=int, default=200_000)
+    parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument("--window-s", type=float, default=10.0)
+    parser.add_argument("--latency-s", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    ensure_netns(argv)
+    print("bench=conference")
+    print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
+    print(f"machine_cpus={os.cpu_count()}", flush=True)
+    began = time.monotonic()
+    for key, value in hop_latency(args).items():
+        print(f"{key}={value}", flush=True)
+    for key, value in fanout(args).items():
+        print(f"{key}={value}", flush=True)
+    print(f"bench_seconds={time.monotonic() - began:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -583,13 +583,14 @@ class AiortcRoom(MediaRoom):
             while True:
                 frame = await track.recv()
                 source.frames_in += 1
-                # Frames that queued up while encoding are stale: skip to the newest.
-                force = source.force_keyframe
-                source.force_keyframe = False
+                # Requests that come closer together than keyframe_min_gap_s share one
+                # keyframe (a burst of joins or PLIs must not turn every frame into one).
+                force = source.force_keyframe and (
+                    loop.time() - source.last_keyframe_at >= self.config.keyframe_min_gap_s)
+                if force:
+                    source.force_keyframe = False
                 packets = await loop.run_in_executor(source.executor, source.encoder.encode, frame, force)
                 source.encodes += 1
-                if force:
-                    source.last_keyframe_at = loop.time()
                 for packet in packets:
                     if packet.is_keyframe:
                         source.last_keyframe_at = loop.time()
