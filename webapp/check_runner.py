@@ -43,6 +43,10 @@ class Sitting:
     last_frame: np.ndarray | None = None
 
 
+# A sitting whose camera sent nothing for this long is dropped from memory (the learner
+# reconnecting opens a new stream anyway).
+FORGET_SILENT_AFTER_S = 600.0
+
 Sink = Callable[[Sitting, list, "np.ndarray | None"], None]
 
 
@@ -215,3 +219,7 @@ class CheckRunner:
             for sitting in list(self._sittings.values()):
                 with sitting.lock:
                     self._emit(sitting, sitting.checks.tick(now), sitting.last_frame)
+                last = sitting.checks.tracker.last_sample_at or sitting.checks.started_at
+                if now - last > max(FORGET_SILENT_AFTER_S, 2 * self.policy.presence.grace_s):
+                    # A camera gone for good (its absence was attested long ago): free the slot.
+                    self.close(sitting.id)

@@ -261,3 +261,19 @@ def test_a_live_person_who_follows_the_challenge_passes_liveness(rig):
     liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
     assert liveness[0], liveness
     assert not r.flags()
+
+
+def test_a_camera_gone_for_good_is_forgotten(rig, monkeypatch):
+    import webapp.check_runner
+    from webapp import proctor_hub
+
+    r = rig(frames_of(ENROLLED, 2))
+    r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
+    runner = proctor_hub.runner(r.app)
+    assert runner.sittings() == 1
+    monkeypatch.setattr(webapp.check_runner, "FORGET_SILENT_AFTER_S", 2.0)
+    r.publisher.close()
+    r.wait_for(lambda: runner.sittings() == 0, timeout=15.0, what="the silent sitting to be dropped")
+    # its absence was attested before it was dropped
+    assert r.db.scalar(select(Attestation.ok).where(Attestation.session_id == r.sid)
+                       .order_by(Attestation.id.desc()).limit(1)) is False
