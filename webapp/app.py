@@ -78,8 +78,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .officer import bp as officer_bp
     from .admin import bp as admin_bp
     from .proctor import bp as proctor_bp
+    from .conferences import bp as conferences_bp
     from .cli import register as register_cli
-    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp):
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp):
         app.register_blueprint(bp)
     register_cli(app)
 

@@ -5,11 +5,13 @@ role in that should stay out, or serves an object from another unit's subtree.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import DEMO_PASSWORD, csrf_from, make_course, user
-from webapp.models import OrgUnit, Role, User
+from webapp.models import Conference, OrgUnit, Role, User
 from webapp.security import hash_password
 
 ACTORS = ["anonymous", "admin", "admin_zj", "officer_zj", "officer_bs", "zhangsan"]
@@ -72,6 +74,23 @@ def world(app, db, client_for, clock):
         inside = "zhaoliu" if actor == "admin" else "zhangsan"
         params[actor]["flag_id"] = (flags[inside], flags[out] if out else None)
         params[actor]["evidence_id"] = (evidence[inside], evidence[out] if out else None)
+    confs = {}
+    start = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=2)
+    for key, unit_name, host, levels, supervisees in (
+            ("moj", "司法部", "officer_moj", "", False), ("zj", "浙江省司法厅", "officer_zj", "3,4,5", True),
+            ("bs", "北山街道司法所", "officer_bs", "", True), ("ly", "灵隐街道司法所", "officer_ly", "", True),
+            ("my", "梅园新村街道司法所", "officer_my", "", True)):
+        conf = Conference(host_unit_id=unit(db, unit_name).id, host_officer_id=user(db, host).id,
+                          title=f"会议 {key}", starts_at=start, duration_min=60, levels=levels,
+                          include_supervisees=supervisees)
+        db.add(conf)
+        db.flush()
+        confs[key] = conf.id
+    db.commit()
+    conference_ids = {"admin": ("moj", None), "admin_zj": ("zj", "my"), "officer_zj": ("zj", "my"),
+                      "officer_bs": ("bs", "ly"), "zhangsan": ("bs", "ly")}
+    for actor, (inside, out) in conference_ids.items():
+        params[actor]["conference_id"] = (confs[inside], confs[out] if out else None)
     params["anonymous"] = params["admin"]
     return {"params": params, "course": assigned}
 
@@ -157,7 +176,7 @@ def test_access_matrix(app, world, client_for):
     assert not failures, "\n".join(failures)
 
 
-LISTING_PAGES = ["/officer/", "/admin/units", "/admin/users"]
+LISTING_PAGES = ["/officer/", "/admin/units", "/admin/users", "/conferences/"]
 OUTSIDE_NAMES = {
     "officer_bs": ["王五", "赵六", "灵隐街道司法所", "梅园新村街道司法所"],
     "officer_zj": ["赵六", "梅园新村街道司法所", "江苏省司法厅"],
