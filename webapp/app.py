@@ -79,8 +79,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .admin import bp as admin_bp
     from .proctor import bp as proctor_bp
     from .conferences import bp as conferences_bp
+    from .attendance import bp as attendance_bp
     from .cli import register as register_cli
-    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp):
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp, attendance_bp):
         app.register_blueprint(bp)
     register_cli(app)
 

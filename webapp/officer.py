@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired
 
 from . import db
 from .access import STAFF, allow, unit_or_404, user_or_404
+from .attendance import records_of
 from .audit import audit
 from .models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit, Role,
                      StudySession, User, WatchProgress)
@@ -80,7 +81,8 @@ def supervisee(user_id: int):
     return render_template("officer/supervisee.html", learner=learner, progress=progress, entries=entries,
                            titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
-                           rejections=rejections, dropped_s=float(dropped_s or 0), form=form)
+                           rejections=rejections, dropped_s=float(dropped_s or 0), form=form,
+                           attendance=records_of(learner.id))
 
 
 @bp.route("/supervisee/<int:user_id>/assign", methods=["POST"])

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import DEMO_PASSWORD, csrf_from, make_course, user
-from webapp.models import Conference, OrgUnit, Role, User
+from webapp.models import AttendanceOutcome, AttendanceRecord, Conference, OrgUnit, RollCall, Role, User
 from webapp.security import hash_password
 
 ACTORS = ["anonymous", "admin", "admin_zj", "officer_zj", "officer_bs", "zhangsan"]
@@ -86,11 +86,24 @@ def world(app, db, client_for, clock):
         db.add(conf)
         db.flush()
         confs[key] = conf.id
+    # a roll call per conference with one attendance record of a supervisee of the host's subtree
+    rollcalls, records = {}, {}
+    for key, person in (("moj", "zhangsan"), ("zj", "zhangsan"), ("bs", "zhangsan"), ("ly", "wangwu"),
+                        ("my", "zhaoliu")):
+        call = RollCall(conference_id=confs[key], started_at=start)
+        db.add(call)
+        db.flush()
+        rec = AttendanceRecord(roll_call_id=call.id, user_id=ids[person], outcome=AttendanceOutcome.ABSENT)
+        db.add(rec)
+        db.flush()
+        rollcalls[key], records[key] = call.id, rec.id
     db.commit()
     conference_ids = {"admin": ("moj", None), "admin_zj": ("zj", "my"), "officer_zj": ("zj", "my"),
                       "officer_bs": ("bs", "ly"), "zhangsan": ("bs", "ly")}
     for actor, (inside, out) in conference_ids.items():
         params[actor]["conference_id"] = (confs[inside], confs[out] if out else None)
+        params[actor]["rollcall_id"] = (rollcalls[inside], rollcalls[out] if out else None)
+        params[actor]["record_id"] = (records[inside], records[out] if out else None)
     params["anonymous"] = params["admin"]
     return {"params": params, "course": assigned}
 
