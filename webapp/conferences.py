@@ -26,7 +26,8 @@ from proctoring.conference_rules import (MAX_LEVEL, TOWNSHIP, ConferenceScope, l
 from . import db
 from .access import STAFF, allow
 from .audit import audit
-from .models import Conference, ConferenceStatus, OrgUnit, Role, utcnow
+from .models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, ParticipantRole, Role,
+                     User, utcnow)
 
 bp = Blueprint("conferences", __name__, url_prefix="/conferences")
 
@@ -169,9 +170,22 @@ def detail(conference_id: int):
     units = db.session().scalars(select(OrgUnit).where(OrgUnit.path.startswith(conference.host_unit.path))
                                  .order_by(OrgUnit.path)).all()
     participants = participant_units(scope_of(conference), units)
+    may_manage = _may_cancel(conference)
+    mine = _participation(conference.id, current_user.id)
+    joined = []
+    if may_manage:   # who has joined: for the host and the staff of the host unit only
+        joined = db.session().execute(
+            select(ConferenceParticipant, User, OrgUnit).join(User, User.id == ConferenceParticipant.user_id)
+            .join(OrgUnit, OrgUnit.id == User.unit_id)
+            .where(ConferenceParticipant.conference_id == conference.id,
+                   ConferenceParticipant.joined_at.is_not(None))
+            .order_by(ConferenceParticipant.joined_at, ConferenceParticipant.id)).all()
     return render_template("conferences/detail.html", conference=conference, participants=participants,
                            levels=sorted(levels_from_text(conference.levels)), level_names=LEVEL_NAMES,
-                           status_names=STATUS_NAMES, to_local=to_local, may_cancel=_may_cancel(conference))
+                           status_names=STATUS_NAMES, to_local=to_local, may_cancel=may_manage,
+                           joined=joined, show_joined=may_manage,
+                           is_in=mine is not None and mine.joined_at is not None and mine.left_at is None,
+                           may_attend=conference.status in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE))
 
 
 def _may_cancel(conference: Conference) -> bool:
@@ -199,3 +213,50 @@ def cancel(conference_id: int):
     else:
         flash(_("This conference can no longer be cancelled."), "error")
     return redirect(url_for("conferences.detail", conference_id=conference.id)), 303
+
+
+def _participation(conference_id: int, user_id: int) -> ConferenceParticipant | None:
+    return db.session().scalar(select(ConferenceParticipant).where(
+        ConferenceParticipant.conference_id == conference_id, ConferenceParticipant.user_id == user_id))
+
+
+@bp.route("/<int:conference_id>/join", methods=["POST"])
+@allow(*EVERYONE)
+def join(conference_id: int):
+    """Records that the user joined (idempotent; joining again after leaving clears left_at).
+    Audio and video come later: for now joining records attendance only."""
+    conference = conference_or_404(conference_id)
+    if not CancelForm().validate_on_submit():
+        abort(400)
+    if conference.status not in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE):
+        flash(_("This conference is not open for joining."), "error")
+        return redirect(url_for("conferences.detail", conference_id=conference.id)), 303
+    with db.write_transaction() as session:
+        row = _participation(conference.id, current_user.id)
+        now = utcnow()
+        if row is None:
+            role = ParticipantRole.HOST if conference.host_officer_id == current_user.id else ParticipantRole.PARTICIPANT
+            session.add(ConferenceParticipant(conference_id=conference.id, user_id=current_user.id, role=role,
+                                              joined_at=now))
+        elif row.joined_at is None:
+            row.joined_at, row.left_at = now, None
+        elif row.left_at is not None:
+            row.left_at = None
+        session.commit()
+    flash(_("You have joined the conference."), "success")
+    return redirect(url_for("conferences.detail", conference_id=conference_id)), 303
+
+
+@bp.route("/<int:conference_id>/leave", methods=["POST"])
+@allow(*EVERYONE)
+def leave(conference_id: int):
+    conference = conference_or_404(conference_id)
+    if not CancelForm().validate_on_submit():
+        abort(400)
+    with db.write_transaction() as session:
+        row = _participation(conference.id, current_user.id)
+        if row is not None and row.joined_at is not None and row.left_at is None:
+            row.left_at = utcnow()
+            session.commit()
+    flash(_("You have left the conference."), "success")
+    return redirect(url_for("conferences.detail", conference_id=conference_id)), 303

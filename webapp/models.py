@@ -432,3 +432,14 @@ class AttendanceRecord(Base):
     @property
     def effective_outcome(self) -> AttendanceOutcome:
         return self.overridden_outcome or self.outcome
+
+
+class ConferenceReminderSent(Base):
+    """A conference reminder already sent (or passed over as stale): one row per conference and
+    offset, so the scheduler never sends the same reminder twice."""
+    __tablename__ = "conference_reminder_sent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conference_id: Mapped[int] = mapped_column(ForeignKey("conference.id", ondelete="CASCADE"))
+    before_s: Mapped[int] = mapped_column(Integer)      # seconds before the start
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("conference_id", "before_s", name="uq_conference_reminder_sent"),)

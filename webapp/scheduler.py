@@ -44,6 +44,14 @@ def purge_expired_evidence() -> int:
         return purge(session)
 
 
+def conference_reminders() -> int:
+    """Send the conference reminders whose time has come (webapp.conference_reminders)."""
+    from .conference_reminders import send_due_reminders
+    from .models import utcnow
+    with _app.app_context(), db.write_transaction() as session:
+        return send_due_reminders(session, utcnow())
+
+
 def start(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
@@ -52,6 +60,8 @@ def start(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(close_abandoned_sessions, "interval", minutes=5, id="close_abandoned_sessions",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(purge_expired_evidence, "interval", hours=1, id="purge_expired_evidence",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(conference_reminders, "interval", minutes=1, id="conference_reminders",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.start()
     log.info("scheduler started")

@@ -7,7 +7,9 @@
   const cfg = root.dataset;
   let kinds = {};
   try { kinds = JSON.parse(cfg.kinds || "{}"); } catch (e) { kinds = {}; }
-  const socket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 });
+  // One connection per page, shared with notices.js.
+  const socket = window.portalSocket ||
+    (window.portalSocket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }));
 
   function toast(alert) {
     const box = document.createElement("div");
