@@ -53,9 +53,9 @@ import concurrent.futures
 import fractions
 import itertools
 import logging
-import threading
 from dataclasses import dataclass, field
 
+from streaming.loop_thread import LoopOwner
 from streaming.rtc import (
     MAX_SDP_BYTES,
     SignallingError,
@@ -404,14 +404,14 @@ class _RelaySub(_Subscription):
 _room_names = itertools.count(1)
 
 
-class AiortcRoom(MediaRoom):
+class AiortcRoom(MediaRoom, LoopOwner):
     """A room on its own aiortc event loop (one thread). Thread-safe facade."""
 
     def __init__(self, name: str | None = None, config: RoomConfig | None = None):
         self.name = name or f"room{next(_room_names)}"
         self.config = config or RoomConfig()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        LoopOwner.__init__(self)
+        self._label = f"room {self.name}"
         self._sources: dict[str, _Source] = {}
         self._subs: dict[tuple[str, str], _Subscription] = {}    # (participant, source) -> sub
         self._relays: dict[str, RelayLink] = {}                  # child source id -> link
@@ -421,23 +421,9 @@ class AiortcRoom(MediaRoom):
 
     # ----- lifecycle
     def start(self) -> AiortcRoom:
-        if self._thread is not None:
-            raise RuntimeError("room already started")
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run_loop, args=(ready,), name=f"room-{self.name}", daemon=True)
-        self._thread.start()
-        ready.wait()
+        self._start_loop(f"room-{self.name}")
         self._call(self._init())
         return self
-
-    def _run_loop(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.call_soon(ready.set)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.close()
 
     async def _init(self) -> None:
         self._track_class = _make_track_class()
@@ -445,35 +431,13 @@ class AiortcRoom(MediaRoom):
             self._periodic = asyncio.ensure_future(self._periodic_keyframes())
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        if self._thread is None or self._loop is None or self._loop.is_closed():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout)
-        except Exception:
-            logger.exception("room %s: unclean shutdown", self.name)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
+        self._stop_loop(self._shutdown(), timeout)
 
-    def __enter__(self):
-        return self.start()
+    def _not_running(self) -> Exception:
+        return SignallingError("not_running", f"room {self.name} is not running")
 
-    def __exit__(self, *exc):
-        self.shutdown()
-
-    @property
-    def running(self) -> bool:
-        return self._loop is not None and self._loop.is_running()
-
-    def _call(self, coro, timeout: float | None = None):
-        if not self.running:
-            coro.close()
-            raise SignallingError("not_running", f"room {self.name} is not running")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result(timeout if timeout is not None else self.config.call_timeout_s)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise SignallingError("timeout", "the room did not answer in time") from None
+    def _timed_out(self) -> Exception:
+        return SignallingError("timeout", "the room did not answer in time")
 
     # ----- facade
     def publish(self, participant_id: str, offer_sdp: str) -> str:

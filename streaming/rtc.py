@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .loop_thread import LoopOwner
+
 logger = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 20_000
@@ -204,15 +206,14 @@ class _Stream:
                 "size": self.size}
 
 
-class MediaEngine:
+class MediaEngine(LoopOwner):
     """Synchronous facade over the engine's event loop. Thread-safe."""
 
     def __init__(self, config: RtcConfig, on_sample: SampleCallback, on_state: StateCallback | None = None):
         self.config = config
         self.on_sample = on_sample
         self.on_state = on_state
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        LoopOwner.__init__(self)
         self._streams: dict[str, _Stream] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._notify: concurrent.futures.ThreadPoolExecutor | None = None
@@ -235,55 +236,21 @@ class MediaEngine:
         self._pool = concurrent.futures.ThreadPoolExecutor(self.config.workers, thread_name_prefix="rtc-sample")
         self._notify = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rtc-state")
         self._slots = threading.BoundedSemaphore(self.config.workers + self.config.queue_limit)
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run_loop, args=(ready,), name="rtc-loop", daemon=True)
-        self._thread.start()
-        ready.wait()
+        self._start_loop("rtc-loop")
         self._call(self._start_lag_probe())
         return self
 
-    def _run_loop(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.call_soon(ready.set)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.close()
-
     def shutdown(self, timeout: float = 10.0) -> None:
         """Close every stream, stop the loop and the pools. Idempotent."""
-        if self._thread is None or self._loop is None or self._loop.is_closed():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout)
-        except Exception:
-            logger.exception("rtc engine: unclean shutdown")
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._notify.shutdown(wait=True)
+        if self._stop_loop(self._shutdown(), timeout):
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._notify.shutdown(wait=True)
 
-    def __enter__(self):
-        return self.start()
+    def _not_running(self) -> Exception:
+        return SignallingError("not_running", "the media engine is not running")
 
-    def __exit__(self, *exc):
-        self.shutdown()
-
-    @property
-    def running(self) -> bool:
-        return self._loop is not None and self._loop.is_running()
-
-    def _call(self, coro, timeout: float | None = None):
-        if not self.running:
-            coro.close()
-            raise SignallingError("not_running", "the media engine is not running")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result(timeout if timeout is not None else self.config.call_timeout_s)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise SignallingError("timeout", "the media engine did not answer in time") from None
+    def _timed_out(self) -> Exception:
+        return SignallingError("timeout", "the media engine did not answer in time")
 
     # ----- facade
     def open_ingest(self, stream_id: str, offer_sdp: str, sdp_type: str = "offer") -> str:
