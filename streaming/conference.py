@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 from streaming.loop_thread import LoopOwner
 from streaming.rtc import (
-    MAX_SDP_BYTES,
+    parse_offer,
     SignallingError,
     _check_stream_id,
     _ice_servers,
@@ -148,23 +148,7 @@ class RoomConfig:
 
 def validate_subscribe_offer(sdp: str, sdp_type: str = "offer") -> None:
     """An offer with exactly one video m-line that receives and offers VP8."""
-    from aiortc.sdp import SessionDescription
-
-    if sdp_type != "offer":
-        raise SignallingError("bad_sdp", f"expected an offer, got {sdp_type!r}")
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise SignallingError("bad_sdp", "empty SDP")
-    if len(sdp.encode("utf-8", "replace")) > MAX_SDP_BYTES:
-        raise SignallingError("bad_sdp", f"SDP longer than {MAX_SDP_BYTES} bytes")
-    lines = [line for line in sdp.replace("\r\n", "\n").split("\n") if line]
-    if not lines or lines[0] != "v=0":
-        raise SignallingError("bad_sdp", "SDP must start with v=0")
-    if any(len(line) < 2 or line[1] != "=" or not line[0].islower() for line in lines):
-        raise SignallingError("bad_sdp", "malformed SDP line")
-    try:
-        parsed = SessionDescription.parse(sdp)
-    except Exception as exc:  # noqa: BLE001 - aiortc's parser raises whatever
-        raise SignallingError("bad_sdp", f"SDP does not parse: {exc}") from None
+    parsed = parse_offer(sdp, sdp_type)
     kinds = [media.kind for media in parsed.media]
     if "video" not in kinds:
         raise SignallingError("no_video", "the offer has no video m-line")

@@ -88,9 +88,10 @@ class RtcConfig:
 _LINE = re.compile(r"^[a-z]=.*$")
 
 
-def validate_offer(sdp: str, sdp_type: str = "offer") -> None:
-    """Refuse anything but a plausible WebRTC offer with exactly one video m-line
-    that sends. Raises SignallingError(bad_sdp / no_video)."""
+def parse_offer(sdp: str, sdp_type: str = "offer"):
+    """The checks every offer gets (an offer, size, well-formed lines), then aiortc's parse.
+    aiortc's parser alone accepts nonsense (zero m-lines), hence the line checks.
+    Raises SignallingError(bad_sdp)."""
     from aiortc.sdp import SessionDescription
 
     if sdp_type != "offer":
@@ -108,9 +109,15 @@ def validate_offer(sdp: str, sdp_type: str = "offer") -> None:
     if not any(line.startswith("o=") for line in lines) or not any(line.startswith("s=") for line in lines):
         raise SignallingError("bad_sdp", "SDP lacks o= or s=")
     try:
-        parsed = SessionDescription.parse(sdp)
+        return SessionDescription.parse(sdp)
     except Exception as exc:  # noqa: BLE001 - aiortc's parser raises whatever int()/split() raise
         raise SignallingError("bad_sdp", f"SDP does not parse: {exc}") from None
+
+
+def validate_offer(sdp: str, sdp_type: str = "offer") -> None:
+    """Refuse anything but a plausible WebRTC offer with exactly one video m-line
+    that sends. Raises SignallingError(bad_sdp / no_video)."""
+    parsed = parse_offer(sdp, sdp_type)
     kinds = [media.kind for media in parsed.media]
     if "video" not in kinds:
         raise SignallingError("no_video", "the offer has no video m-line" + (f" (only {', '.join(kinds)})" if kinds else ""))

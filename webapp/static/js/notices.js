@@ -16,26 +16,8 @@
   }
 
   function toast(notice) {
-    const box = document.createElement("div");
-    box.className = "toast";
-    box.setAttribute("role", "alert");
-    const text = document.createElement("span");
-    text.textContent = cfg.reminder + String(notice.title || "") + " " + cfg.starts + " " + localTime(notice.starts_at);
-    box.appendChild(text);
-    if (typeof notice.url === "string" && notice.url.charAt(0) === "/" && notice.url.charAt(1) !== "/") {
-      const link = document.createElement("a");
-      link.href = notice.url;
-      link.textContent = cfg.open;
-      box.appendChild(link);
-    }
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "link";
-    close.textContent = "×";
-    close.setAttribute("aria-label", cfg.close);
-    close.addEventListener("click", function () { box.remove(); });
-    box.appendChild(close);
-    root.appendChild(box);
+    window.portalToast(root, cfg.reminder + String(notice.title || "") + " " + cfg.starts + " " +
+                       localTime(notice.starts_at), notice.url, cfg.open, cfg.close);
   }
 
   socket.on("conference_reminder", toast);

@@ -12,26 +12,8 @@
     (window.portalSocket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }));
 
   function toast(alert) {
-    const box = document.createElement("div");
-    box.className = "toast";
-    box.setAttribute("role", "alert");
-    const text = document.createElement("span");
-    text.textContent = cfg.title + String(alert.learner || "") + " " + (kinds[alert.kind] || String(alert.kind || ""));
-    box.appendChild(text);
-    if (typeof alert.url === "string" && alert.url.charAt(0) === "/" && alert.url.charAt(1) !== "/") {
-      const link = document.createElement("a");
-      link.href = alert.url;
-      link.textContent = cfg.open;
-      box.appendChild(link);
-    }
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "link";
-    close.textContent = "×";
-    close.setAttribute("aria-label", cfg.close);
-    close.addEventListener("click", function () { box.remove(); });
-    box.appendChild(close);
-    root.appendChild(box);
+    window.portalToast(root, cfg.title + String(alert.learner || "") + " " +
+                       (kinds[alert.kind] || String(alert.kind || "")), alert.url, cfg.open, cfg.close);
     const count = document.getElementById("open-flag-count");
     if (count) count.textContent = String((parseInt(count.textContent, 10) || 0) + 1);
   }
