@@ -121,3 +121,22 @@ def reminder_times(starts_at: datetime, now: datetime,
     A conference scheduled 30 minutes ahead gets only its 10-minute reminder."""
     out = {Reminder(b, starts_at - b) for b in before if b > timedelta(0) and now < starts_at - b}
     return sorted(out, key=lambda r: r.at)
+
+
+def room_chain(conference: ConferenceScope, user_ancestors: Sequence[tuple[str, int]]) -> list[str]:
+    """The media rooms from the host's down to the user's own: the host unit's room, then one room
+    per unit on the user's chain at an included level (levels left out are skipped, so a township
+    room of a province conference with levels {5} relays straight from the province room).
+
+    `user_ancestors` are (path, level) of the user's unit and every unit above it, in any order.
+    The last path is the room the user joins; a user outside the conference gets ValueError."""
+    chain = [conference.host_unit_path]
+    for path, level in sorted(user_ancestors, key=lambda pair: len(normalise_path(pair[0]))):
+        path = normalise_path(path)
+        if path != conference.host_unit_path and path.startswith(conference.host_unit_path) \
+                and level in conference.levels:
+            chain.append(path)
+    if not any(normalise_path(p) == conference.host_unit_path or
+               normalise_path(p).startswith(conference.host_unit_path) for p, _ in user_ancestors):
+        raise ValueError("the user is outside the conference's subtree")
+    return chain

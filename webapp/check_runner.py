@@ -93,6 +93,11 @@ class CheckRunner:
         return ProcessPoolExecutor(self.identity_processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=warm_up)
 
+    def identify(self, rgb, references):
+        """(IdentityResult, cpu_ms) of one frame against references, in the identity process:
+        also what a conference roll call uses, so the app keeps one identity worker."""
+        return self._identity(rgb, references)
+
     def _identity(self, rgb, references):
         if self._identity_pool is None:
             started = time.thread_time()

@@ -101,6 +101,13 @@ def from_env(**overrides) -> dict:
         # JSON list of RTCIceServer dicts, e.g. [{"urls": "turn:turn.example.org:3478", "username": "u",
         # "credential": "p"}]; empty: host candidates only (same network). See README "STUN/TURN".
         "ICE_SERVERS": os.environ.get("ICE_SERVERS", "[]"),
+        # Live conferences (issue 4): a called person's time to answer, people called at once,
+        # whether a liveness challenge follows the identity check, and how levels' rooms relay
+        # ("inprocess": packets between threads of this process; "webrtc": a real WebRTC hop).
+        "ROLLCALL_ANSWER_S": _float("ROLLCALL_ANSWER_S", 30.0),
+        "ROLLCALL_PARALLEL": int(os.environ.get("ROLLCALL_PARALLEL", 4)),
+        "ROLLCALL_LIVENESS": os.environ.get("ROLLCALL_LIVENESS", "1") not in ("0", "false", "no"),
+        "CONFERENCE_RELAY_TRANSPORT": os.environ.get("CONFERENCE_RELAY_TRANSPORT", "inprocess"),
     }
     cfg.update(overrides)
     from .face_crypto import load_keys

@@ -15,6 +15,7 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
 from . import db
+from . import conference_signalling  # noqa: F401  (registers the conference events)
 from .extensions import socketio
 from .learn import heartbeat_fields, heartbeat_response
 from .models import FaceEnrolment, Role, StudySession
@@ -35,8 +36,11 @@ def _connect(auth=None):
 
 @socketio.on("disconnect")
 def _disconnect(*_args):
+    from .conference_signalling import on_disconnect
+
     _learners.pop(request.sid, None)
     _rtc_budget.pop(request.sid, None)
+    on_disconnect(request.sid)
 
 
 def register_raw_handlers(app) -> None:

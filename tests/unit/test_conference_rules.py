@@ -107,3 +107,26 @@ def test_reminders_24h_1h_and_10min_before_only_future_ones():
     assert reminder_times(start, start + timedelta(minutes=1)) == []
     assert [r.before for r in reminder_times(start, start - timedelta(days=3), [timedelta(minutes=5)])] == [
         timedelta(minutes=5)]
+
+
+# --- room_chain: the media rooms from the host's down to a participant's ---------------------
+from proctoring.conference_rules import room_chain  # noqa: E402
+
+
+def test_room_chain_includes_only_the_included_levels():
+    scope = ConferenceScope("/1/2/", 2, frozenset({3, 5}), include_supervisees=True)
+    township = [("/1/", 1), ("/1/2/", 2), ("/1/2/3/", 3), ("/1/2/3/4/", 4), ("/1/2/3/4/5/", 5)]
+    assert room_chain(scope, township) == ["/1/2/", "/1/2/3/", "/1/2/3/4/5/"]
+    assert room_chain(scope, list(reversed(township))) == ["/1/2/", "/1/2/3/", "/1/2/3/4/5/"]
+    assert room_chain(scope, township[:2]) == ["/1/2/"]          # the host unit's own officer
+
+
+def test_room_chain_of_a_township_conference_is_one_room():
+    scope = ConferenceScope("/1/2/3/4/5/", 5, frozenset(), include_supervisees=True)
+    assert room_chain(scope, [("/1/", 1), ("/1/2/3/4/5/", 5)]) == ["/1/2/3/4/5/"]
+
+
+def test_room_chain_refuses_other_branches():
+    scope = ConferenceScope("/1/2/", 2, frozenset({3}))
+    with pytest.raises(ValueError):
+        room_chain(scope, [("/1/", 1), ("/1/7/", 2), ("/1/7/8/", 3)])
