@@ -1,10 +1,11 @@
 """Conference media rooms (streaming.conference) against real aiortc peers: encode
 once and fan packets out, a three-level cascade, keyframes on request, refused
-signalling. Run under scripts/in-netns.sh (WebRTC traffic stays in a private
+signalling, source events, frame taps, lazy encoding, per-participant limits. Run under scripts/in-netns.sh (WebRTC traffic stays in a private
 network namespace; aioice ignores 127.0.0.1)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -46,8 +47,8 @@ def base():
 def make_room():
     rooms = []
 
-    def make(name, **overrides):
-        room = AiortcRoom(name, RoomConfig(**{"ice_servers": [], **overrides})).start()
+    def make(name, listener=None, **overrides):
+        room = AiortcRoom(name, RoomConfig(**{"ice_servers": [], **overrides}), listener=listener).start()
         rooms.append(room)
         return room
     yield make
@@ -268,6 +269,129 @@ def _server_transceivers(room, key):
     async def get():
         return room._subs[key].pc.getTransceivers()
     return room._call(get())
+
+
+class Events:
+    """A room listener that records (event, source_id, thread name)."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event, source_id):
+        with self.lock:
+            self.seen.append((event, source_id, threading.current_thread().name))
+        if source_id == "boom":
+            raise RuntimeError("a broken listener must not hurt the room")
+
+    def events(self):
+        with self.lock:
+            return [(e, s) for e, s, _ in self.seen]
+
+
+def test_listener_reports_connect_and_end_off_the_loop(make_room, client_loop, base):
+    events = Events()
+    room = make_room("room", listener=events)
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    boom = publish(room, "boom", MarkerTrack(base, fps=15), client_loop)
+    wait_until(lambda: ("source_connected", "host") in events.events()
+               and ("source_connected", "boom") in events.events(), 5, "source_connected")
+    host.close()   # the publisher hangs up: its connection closes
+    wait_until(lambda: ("source_ended", "host") in events.events(), 10, "source_ended")
+    room.close("boom")
+    wait_until(lambda: ("source_ended", "boom") in events.events(), 5, "source_ended of boom")
+    assert sorted(events.events()) == sorted([("source_connected", "host"), ("source_connected", "boom"),
+                                              ("source_ended", "host"), ("source_ended", "boom")])
+    assert all(not name.startswith("room-") for _, _, name in events.seen), events.seen
+    assert room.sources() == []
+    boom.close()
+
+
+class Taps:
+    def __init__(self, delay_s: float = 0.0):
+        self.got: list[tuple[str, float, np.ndarray, str]] = []
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+
+    def __call__(self, source_id, at, rgb):
+        with self.lock:
+            self.got.append((source_id, at, rgb, threading.current_thread().name))
+        time.sleep(self.delay_s)
+
+    def count(self):
+        with self.lock:
+            return len(self.got)
+
+    def rate(self, since: int) -> float:
+        with self.lock:
+            stamps = [at for _, at, _, _ in self.got[since:]]
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def test_taps_sample_decoded_frames_at_the_requested_rate(make_room, client_loop, base):
+    room = make_room("room")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    taps = Taps()
+    room.tap("host", taps, 2)
+    wait_until(lambda: taps.count() >= 5, 6, "samples at 2 fps")
+    assert 1.4 <= taps.rate(1) <= 2.6, taps.rate(1)
+    source_id, at, rgb, thread = taps.got[-1]
+    assert source_id == "host" and abs(time.time() - at) < 2 and not thread.startswith("room-")
+    assert rgb.dtype == np.uint8 and rgb.shape == (240, 320, 3)
+    assert max(correlation(rgb[40:], f[40:]) for f in base) > 0.9   # the photo, below the marker rows
+
+    room.tap("host", taps, 6)   # a liveness challenge: faster
+    mark = taps.count()
+    wait_until(lambda: taps.count() >= mark + 11, 4, "samples at 6 fps")
+    assert 4.8 <= taps.rate(mark + 1) <= 7.2, taps.rate(mark + 1)
+
+    slow = Taps(delay_s=0.5)    # a callback slower than the rate: frames are dropped, not queued
+    room.tap("host", slow, 6)
+    time.sleep(1.2)
+    tap = room.stats()["sources"]["host"]["tap"]
+    assert tap["fps"] == 6 and tap["dropped"] >= 3 and slow.count() <= 3, (tap, slow.count())
+    room.untap("host")
+    time.sleep(0.5)
+    mark = slow.count() + taps.count()
+    time.sleep(0.5)
+    assert slow.count() + taps.count() == mark and room.stats()["sources"]["host"]["tap"] is None
+    assert _code(room.tap, "nobody", taps, 2) == "unknown_source"
+    host.close()
+
+
+def test_no_encoding_without_subscribers(make_room, client_loop, base):
+    room = make_room("room")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    taps = Taps()
+    room.tap("host", taps, 5)
+    wait_until(lambda: room.stats()["sources"]["host"]["frames_in"] >= 15, 5, "frames in")
+    source = room.stats()["sources"]["host"]
+    assert source["encodes"] == 0 and source["encoders"] == 0 and source["encodes_skipped"] >= 15
+    assert taps.count() >= 2   # decoded frames still reach the tap
+
+    viewer = view(room, "viewer", "host", client_loop)
+    viewer.wait_frames(10)     # the first subscriber starts the encoder, at a keyframe
+    source = room.stats()["sources"]["host"]
+    assert source["encodes"] >= 10 and source["encoders"] == 1 and source["keyframes"] >= 1
+    viewer.close()
+    wait_until(lambda: room.stats()["sources"]["host"]["subscribers"] == 0, 5, "the subscriber to leave")
+    encodes = room.stats()["sources"]["host"]["encodes"]
+    time.sleep(1.0)
+    assert room.stats()["sources"]["host"]["encodes"] == encodes
+    host.close()
+
+
+def test_subscriptions_per_participant_are_capped(make_room, client_loop):
+    room = make_room("room", max_subscriptions_per_participant=2)
+    # Sources need not be connected for signalling: offers only.
+    for i in range(3):
+        room.publish(f"p{i}", _offer(client_loop, "video"))
+    recv = [_offer(client_loop, "video", direction="recvonly") for _ in range(4)]
+    room.subscribe("watcher", "p0", recv[0])
+    room.subscribe("watcher", "p1", recv[1])
+    assert _code(room.subscribe, "watcher", "p2", recv[2]) == "too_many_streams"
+    room.subscribe("other", "p2", recv[3])    # the cap is per participant
+    assert len(room.stats()["subscriptions"]) == 3
 
 
 def test_marker_round_trip():
