@@ -260,3 +260,15 @@ def leave(conference_id: int):
             session.commit()
     flash(_("You have left the conference."), "success")
     return redirect(url_for("conferences.detail", conference_id=conference_id)), 303
+
+
+@bp.route("/<int:conference_id>/room")
+@allow(*EVERYONE)
+def room(conference_id: int):
+    """The live conference page: media, floor, chat and roll calls run over Socket.IO
+    (static/js/conference.js; protocol in webapp/conference_signalling.py)."""
+    conference = conference_or_404(conference_id)
+    return render_template("conferences/room.html", conference=conference,
+                           is_host=current_user.id == conference.host_officer_id,
+                           ice_servers=current_app.config["ICE_SERVERS"],
+                           closed=conference.status in (ConferenceStatus.ENDED, ConferenceStatus.CANCELLED))
