@@ -90,19 +90,26 @@ class MarkerTrack(VideoStreamTrack):
 
 class Viewer:
     """A client peer that receives one source: counts decoded frames and, when
-    ``read_markers``, reads the marker of each frame with its arrival time."""
+    ``read_markers``, reads the marker of each frame with its arrival time. With
+    ``audio`` it also asks for the source's audio (one recvonly audio m-line) and
+    counts decoded audio frames and their level."""
 
-    def __init__(self, client_loop: ClientLoop, read_markers: bool = False, keep: int = 2000):
+    def __init__(self, client_loop: ClientLoop, read_markers: bool = False, keep: int = 2000,
+                 audio: bool = False):
         self.client_loop = client_loop
         self.read_markers = read_markers
         self.keep = keep
+        self.audio = audio
         self.pc: RTCPeerConnection | None = None
         self.frames = 0
+        self.audio_frames = 0
+        self.audio_loud_frames = 0     # frames with an RMS level above silence
         self.markers: list[tuple[float, int]] = []   # (time.monotonic(), marker)
         self.last: np.ndarray | None = None
         self.size: tuple[int, int] | None = None
         self.lock = threading.Lock()
         self.task = None
+        self.audio_task = None
 
     def offer(self) -> str:
         return self.client_loop.run(self._offer())
@@ -110,10 +117,15 @@ class Viewer:
     async def _offer(self) -> str:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
 
         @self.pc.on("track")
         def on_track(track):
-            self.task = asyncio.ensure_future(self._read(track))
+            if track.kind == "audio":
+                self.audio_task = asyncio.ensure_future(self._listen(track))
+            else:
+                self.task = asyncio.ensure_future(self._read(track))
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
@@ -130,6 +142,17 @@ class Viewer:
                         self.last = rgb
                         self.markers.append((at, read_marker(rgb)))
                         del self.markers[:-self.keep]
+        except MediaStreamError:
+            pass
+
+    async def _listen(self, track) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.audio_frames += 1
+                samples = frame.to_ndarray().astype(np.float64)
+                if np.sqrt(np.mean(samples ** 2)) > 300:   # a tone at 0.3 full scale is ~7000
+                    self.audio_loud_frames += 1
         except MediaStreamError:
             pass
 

@@ -212,3 +212,48 @@ def photo_frames(width: int = 320, height: int = 240, count: int = 1, photo: str
         image = np.stack([image] * 3, axis=-1)
     base = (resize(image, (height + 8, width + 8), anti_aliasing=True) * 255).astype(np.uint8)
     return [np.ascontiguousarray(base[(i % 8):(i % 8) + height, (i % 8):(i % 8) + width]) for i in range(count)]
+
+
+AUDIO_RATE = 48_000
+AUDIO_SAMPLES = 960   # 20 ms
+AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+
+
+class ToneTrack(MediaStreamTrack):
+    """A microphone playing a sine tone: 20 ms frames of s16 stereo at 48 kHz, paced
+    in real time (aiortc's sender encodes them to Opus per peer)."""
+    kind = "audio"
+
+    def __init__(self, hz: float = 440.0, level: float = 0.3):
+        super().__init__()
+        self.hz = hz
+        self.level = level
+        self.pacer = _Pacer(AUDIO_RATE / AUDIO_SAMPLES)
+        self.sent = 0
+
+    async def recv(self):
+        await self.pacer.next()
+        t = (self.sent * AUDIO_SAMPLES + np.arange(AUDIO_SAMPLES)) / AUDIO_RATE
+        mono = (np.sin(2 * np.pi * self.hz * t) * self.level * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(np.repeat(mono, 2).reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self.sent * AUDIO_SAMPLES
+        frame.time_base = AUDIO_TIME_BASE
+        self.sent += 1
+        return frame
+
+
+class AvPublisher(Publisher):
+    """A Publisher that sends a microphone track besides its video track (one peer
+    connection, two m-lines: video first, then audio)."""
+
+    def __init__(self, client_loop: ClientLoop, track: MediaStreamTrack, audio_track: MediaStreamTrack):
+        super().__init__(client_loop, track)
+        self.audio_track = audio_track
+
+    async def _offer(self) -> str:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTransceiver(self.track, direction="sendonly")
+        self.pc.addTransceiver(self.audio_track, direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp

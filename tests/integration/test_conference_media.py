@@ -14,7 +14,7 @@ import pytest
 from bench.conference import MarkerTrack, Viewer, read_marker, view
 from streaming.conference import AiortcRoom, MediaRoom, RoomConfig
 from streaming.rtc import SignallingError
-from tests.rtc_peers import ClientLoop, Publisher, photo_frames
+from tests.rtc_peers import AvPublisher, ClientLoop, Publisher, ToneTrack, photo_frames
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,8 @@ def make_room():
         room.shutdown()
 
 
-def publish(room, participant_id, track, client_loop) -> Publisher:
-    publisher = Publisher(client_loop, track)
+def publish(room, participant_id, track, client_loop, audio_track=None) -> Publisher:
+    publisher = Publisher(client_loop, track) if audio_track is None else AvPublisher(client_loop, track, audio_track)
     publisher.accept(room.publish(participant_id, publisher.offer()))
     publisher.wait_connected()
     return publisher
@@ -219,6 +219,10 @@ def test_bad_signalling_is_refused_without_disturbing_the_room(make_room, client
     assert _code(room.publish, "x", recv_offer) == "bad_sdp"          # does not send
     assert _code(room.subscribe, "x", "host", send_offer) == "bad_sdp"  # does not receive
     assert _code(room.publish, "x", _offer(client_loop, "video", "video")) == "bad_sdp"
+    assert _code(room.publish, "x", _offer(client_loop, "video", "audio", "audio")) == "bad_sdp"
+    assert _code(room.publish, "x", send_offer.replace("VP8/90000", "XYZ/90000").replace(
+        "H264/90000", "XYZ/90000")) == "bad_sdp"
+    assert _code(room.subscribe, "x", "host", _offer(client_loop, "video", "audio")) == "bad_sdp"  # sends
     assert _code(room.publish, "host", send_offer) == "exists"
     assert _code(room.subscribe, "viewer", "host", recv_offer) == "exists"
     assert _code(room.subscribe, "x", "nobody", recv_offer) == "unknown_source"
@@ -392,6 +396,56 @@ def test_subscriptions_per_participant_are_capped(make_room, client_loop):
     assert _code(room.subscribe, "watcher", "p2", recv[2]) == "too_many_streams"
     room.subscribe("other", "p2", recv[3])    # the cap is per participant
     assert len(room.stats()["subscriptions"]) == 3
+
+
+def test_audio_is_encoded_once_and_muted_by_the_server(make_room, client_loop, base):
+    room = make_room("room")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop, audio_track=ToneTrack())
+    listeners = [view(room, f"l{i}", "host", client_loop, audio=True) for i in range(3)]
+    deaf = view(room, "deaf", "host", client_loop)   # a video-only offer to a source with audio
+    for peer in listeners:
+        wait_until(lambda peer=peer: peer.audio_frames >= 25, 10, "audio frames")
+    deaf.wait_frames(10)
+    stats = room.stats()
+    source = stats["sources"]["host"]
+    assert stats["audio_encoders"] == 1 and source["audio_encoders_created"] == 1 and source["audio"]
+    assert stats["encoders"] == 1
+    # One Opus encode per 20 ms frame in, whatever the number of listeners.
+    assert source["audio_encodes"] <= source["audio_frames_in"] <= source["audio_encodes"] + 60
+    assert all(stats["subscriptions"][f"l{i}->host"]["audio_packets_sent"] >= 25 for i in range(3))
+    assert stats["subscriptions"]["deaf->host"]["audio_packets_sent"] == 0 and deaf.audio_frames == 0
+    assert all(peer.audio_loud_frames >= 10 for peer in listeners)   # the tone, not silence
+
+    room.set_muted("host", True)
+    time.sleep(0.3)   # what was already on the wire
+    heard = [peer.audio_frames for peer in listeners]
+    frames = [peer.frames for peer in listeners]
+    time.sleep(1.0)
+    assert [peer.audio_frames for peer in listeners] == heard
+    assert all(peer.frames >= before + 10 for peer, before in zip(listeners, frames)), "video goes on"
+    source = room.stats()["sources"]["host"]
+    assert source["muted"] is True
+
+    room.set_muted("host", False)
+    for peer, before in zip(listeners, heard):
+        wait_until(lambda peer=peer, before=before: peer.audio_frames >= before + 20, 5, "audio after unmute")
+    assert room.stats()["sources"]["host"]["muted"] is False
+    assert _code(room.set_muted, "nobody", True) == "unknown_source"
+    for peer in (*listeners, deaf, host):
+        peer.close()
+
+
+def test_an_audio_offer_to_a_video_only_source_gets_video(make_room, client_loop, base):
+    room = make_room("room")
+    host = publish(room, "host", MarkerTrack(base, fps=15), client_loop)
+    viewer = view(room, "viewer", "host", client_loop, audio=True)
+    viewer.wait_frames(10)
+    assert "a=inactive" in viewer.pc.remoteDescription.sdp.split("m=audio")[1]
+    stats = room.stats()
+    assert stats["audio_encoders"] == 0 and not stats["sources"]["host"]["audio"]
+    assert not stats["subscriptions"]["viewer->host"]["audio"]
+    viewer.close()
+    host.close()
 
 
 def test_marker_round_trip():
