@@ -143,12 +143,26 @@ def test_three_level_cascade_carries_the_marker(make_room, client_loop, base):
 
 def test_upward_relay_of_a_promoted_speaker(make_room, client_loop, base):
     city, province = make_room("city"), make_room("province")
-    speaker = publish(city, "speaker", MarkerTrack(base, fps=15, value=lambda n: 7000 + n), client_loop)
+    speaker = publish(city, "speaker", MarkerTrack(base, fps=15, value=lambda n: 7000 + n), client_loop,
+                      audio_track=ToneTrack())
     province.relay_from(city, "speaker", "city-speaker")
-    viewer = view(province, "officer", "city-speaker", client_loop, read_markers=True)
+    viewer = view(province, "officer", "city-speaker", client_loop, read_markers=True, audio=True)
     viewer.wait_frames(10, timeout=15)
+    wait_until(lambda: viewer.audio_frames >= 20, 5, "relayed audio")
     with viewer.lock:
         assert all(7000 <= m < 7000 + speaker.track.sent for _, m in viewer.markers)
+    assert province.stats()["audio_encoders"] == 0   # in-process: packets only
+    # Taps on an in-process relay decode its packets (only while tapped).
+    taps = Taps()
+    province.tap("city-speaker", taps, 5)
+    wait_until(lambda: taps.count() >= 3, 5, "tapped frames of the relay")
+    assert max(correlation(taps.got[-1][2][40:], f[40:]) for f in base) > 0.85
+    # Muted at its own room, the speaker is silent upstream too.
+    city.set_muted("speaker", True)
+    time.sleep(0.3)
+    heard = viewer.audio_frames
+    time.sleep(0.8)
+    assert viewer.audio_frames == heard
     viewer.close()
     speaker.close()
 
@@ -446,6 +460,89 @@ def test_an_audio_offer_to_a_video_only_source_gets_video(make_room, client_loop
     assert not stats["subscriptions"]["viewer->host"]["audio"]
     viewer.close()
     host.close()
+
+
+def test_three_level_cascade_over_webrtc(make_room, client_loop, base):
+    events = Events()
+    province = make_room("province")
+    city = make_room("city", relay_transport="webrtc")
+    township = make_room("township", relay_transport="webrtc", listener=events)
+    host = publish(province, "host", MarkerTrack(base, fps=15, value=lambda n: 1000 + n), client_loop,
+                   audio_track=ToneTrack())
+    assert city.relay_from(province, "host", "province-host") == "province-host"
+    township.relay_from(city, "province-host", "province-host")
+    viewer = view(township, "villager", "province-host", client_loop, read_markers=True, audio=True)
+    viewer.wait_frames(15, timeout=15)
+    wait_until(lambda: viewer.audio_frames >= 25, 10, "audio through two hops")
+    with viewer.lock:
+        markers = [m for _, m in viewer.markers]
+        rgb = viewer.last
+    assert all(1000 <= m < 1000 + host.track.sent for m in markers), markers[:20]
+    assert markers == sorted(markers) and len(set(markers)) == len(markers)
+    assert max(correlation(rgb[40:], f[40:]) for f in base) > 0.85
+    assert viewer.audio_loud_frames >= 10
+    # Each hop is a real peer connection: the parent sees a subscriber; the child
+    # decodes once and encodes once (video and audio).
+    assert list(province.stats()["subscriptions"]) == ["relay:city:province-host->host"]
+    assert list(city.stats()["subscriptions"]) == ["relay:township:province-host->province-host"]
+    for room in (city, township):
+        stats = room.stats()
+        source = stats["sources"]["province-host"]
+        assert source["kind"] == "relay" and source["transport"] == "webrtc" and source["audio"]
+        assert stats["encoders"] == 1 and stats["audio_encoders"] == 1 and source["encodes"] > 0
+    assert ("source_connected", "province-host") in events.events()
+    # Taps work on a relayed source.
+    taps = Taps()
+    township.tap("province-host", taps, 5)
+    wait_until(lambda: taps.count() >= 3, 5, "tapped frames of the relay")
+    assert max(correlation(taps.got[-1][2][40:], f[40:]) for f in base) > 0.85
+    # A keyframe request of a township subscriber travels up to the province as PLIs.
+    time.sleep(0.5)
+    before = province.stats()["sources"]["host"]
+    city_before = city.stats()["sources"]["province-host"]["keyframe_requests"].get("pli", 0)
+    viewer.send_pli()
+    wait_until(lambda: city.stats()["sources"]["province-host"]["keyframe_requests"].get("pli", 0) > city_before,
+               5, "the PLI at the city")
+    wait_until(lambda: province.stats()["sources"]["host"]["keyframe_requests"].get("pli", 0)
+               > before["keyframe_requests"].get("pli", 0), 5, "the PLI at the province")
+    wait_until(lambda: province.stats()["sources"]["host"]["keyframes"] > before["keyframes"], 5, "a keyframe")
+    # When the host leaves, the relayed sources end down the chain.
+    province.close("host")
+    wait_until(lambda: township.sources() == [] and city.sources() == [], 10, "relays to end")
+    wait_until(lambda: ("source_ended", "province-host") in events.events(), 5, "source_ended")
+    assert city.stats()["subscriptions"] == {} and township.stats()["subscriptions"] == {}
+    viewer.close()
+    host.close()
+
+
+def test_relay_over_webrtc_to_any_parent_and_stop(make_room, client_loop, base):
+    city, province = make_room("city"), make_room("province")
+    speaker = publish(city, "speaker", MarkerTrack(base, fps=15, value=lambda n: 7000 + n), client_loop)
+    calls = []
+
+    def reach_city(offer_sdp):   # what a network call to the city's node would do
+        calls.append(threading.current_thread().name)
+        return city.subscribe("relay:province:city-speaker", "speaker", offer_sdp)
+    assert province.relay_over_webrtc(reach_city, "city-speaker") == "city-speaker"
+    assert calls and not calls[0].startswith("room-")
+    viewer = view(province, "officer", "city-speaker", client_loop, read_markers=True)
+    viewer.wait_frames(10, timeout=15)
+    with viewer.lock:
+        assert all(7000 <= m < 7000 + speaker.track.sent for _, m in viewer.markers)
+    assert not province.stats()["sources"]["city-speaker"]["audio"]
+    assert _code(province.relay_over_webrtc, reach_city, "city-speaker") == "exists"
+
+    def refuse(offer_sdp):
+        return city.subscribe("relay:province:x", "nobody", offer_sdp)
+    assert _code(province.relay_over_webrtc, refuse, "x") == "unknown_source"
+    assert province.sources() == ["city-speaker"]
+
+    province.stop_relay("city-speaker")
+    assert province.sources() == []
+    wait_until(lambda: city.stats()["subscriptions"] == {}, 10, "the city to see the relay go")
+    assert _code(province.stop_relay, "city-speaker") == "unknown_source"
+    viewer.close()
+    speaker.close()
 
 
 def test_marker_round_trip():
