@@ -11,9 +11,13 @@ Prints key=value lines:
   this one. Encode once: the 100-subscriber cost is 1 decode + 1 encode plus 100
   packetize/SRTP/send paths, not 100 encodes.
 - ``hop_latency_ms``: added latency per cascade hop (province -> city ->
-  township, in-process relays), from CLOCK_MONOTONIC timestamps drawn into the
-  province host's frames and read back from viewers' decoded frames at each level:
-  (median township latency - median province latency) / 2.
+  township) over the WebRTC relay transport: each room in its own process, each
+  hop a real peer connection over the namespace's network (UDP, DTLS-SRTP), the
+  child room decoding once and encoding once. From CLOCK_MONOTONIC timestamps
+  drawn into the province host's frames and read back from viewers' decoded
+  frames at each level: (median township latency - median province latency) / 2.
+- ``hop_latency_inprocess_ms``: the same with in-process relays (all rooms in
+  one process, packets handed between room loops: no network, no transcoding).
 
 Runs itself inside a private network namespace (scripts/in-netns.sh).
 
@@ -217,19 +221,32 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
-def _room_process(conn, bitrate: int) -> None:
-    """The room under test, alone in its process; driven over a pipe."""
+def _room_process(conn, bitrate: int, name: str = "bench") -> None:
+    """The room under test, alone in its process; driven over a pipe. For
+    ``("relay_over_webrtc", as_source_id)`` the room's subscribe callable asks the
+    driver for the parent's answer over the same pipe (the driver forwards the
+    offer to the parent room's process), as a network call to another node would."""
     from streaming.conference import AiortcRoom, RoomConfig
     from streaming.rtc import SignallingError
 
-    room = AiortcRoom("bench", RoomConfig(ice_servers=[], bitrate=bitrate, max_subscriptions=1000)).start()
+    def ask_parent(offer_sdp: str) -> str:   # in the room's executor thread
+        conn.send(("subscribe_request", offer_sdp))
+        status, value = conn.recv()
+        if status != "ok":
+            raise SignallingError(value, "the parent refused the relay")
+        return value
+
+    room = AiortcRoom(name, RoomConfig(ice_servers=[], bitrate=bitrate, max_subscriptions=1000)).start()
     try:
         while True:
             op, *args = conn.recv()
             if op == "stop":
                 break
             try:
-                conn.send(("ok", getattr(room, op)(*args)))
+                if op == "relay_over_webrtc":
+                    conn.send(("ok", room.relay_over_webrtc(ask_parent, *args)))
+                else:
+                    conn.send(("ok", getattr(room, op)(*args)))
             except SignallingError as exc:
                 conn.send(("error", exc.code))
     finally:
@@ -257,18 +274,36 @@ def _viewer_process(conn, count: int) -> None:
 
 
 class _Rig:
-    def __init__(self, ctx, bitrate):
+    def __init__(self, ctx, bitrate, name: str = "bench"):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_room_process, args=(child, bitrate), daemon=True)
+        self.proc = ctx.Process(target=_room_process, args=(child, bitrate, name), daemon=True)
         self.proc.start()
         self.viewers: list[tuple] = []   # (process, conn)
 
-    def call(self, *msg):
+    def call(self, *msg, on_request: Callable[[str], str] | None = None):
         self.conn.send(msg)
-        status, value = self.conn.recv()
+        while True:
+            status, value = self.conn.recv()
+            if status != "subscribe_request":
+                break
+            try:
+                self.conn.send(("ok", on_request(value)))
+            except RuntimeError as exc:
+                self.conn.send(("error", str(exc).rsplit(": ", 1)[-1]))
         if status != "ok":
             raise RuntimeError(f"room refused {msg[0]}: {value}")
         return value
+
+    def relay(self, parent: _Rig, parent_source_id: str, as_source_id: str, child_name: str) -> str:
+        """This room relays ``parent``'s source over WebRTC (the offer goes through the driver)."""
+        key = f"relay:{child_name}:{as_source_id}"
+        return self.call("relay_over_webrtc", as_source_id,
+                         on_request=lambda offer: parent.call("subscribe", key, parent_source_id, offer))
+
+    def stop_room(self) -> None:
+        self.conn.send(("stop",))
+        self.conn.recv()
+        self.proc.join(10)
 
     def add_viewers(self, ctx, count: int, first: int) -> None:
         conn, child = ctx.Pipe()
@@ -290,9 +325,7 @@ class _Rig:
             conn.send("stop")
             conn.recv()
             proc.join(10)
-        self.conn.send(("stop",))
-        self.conn.recv()
-        self.proc.join(10)
+        self.stop_room()
 
 
 def _window(rig: _Rig, seconds: float) -> tuple[float, float]:
@@ -356,17 +389,38 @@ def fanout(args) -> dict:
     return out
 
 
-def hop_latency(args) -> dict:
-    from streaming.conference import AiortcRoom, RoomConfig
+LEVELS = ("province", "city", "township")
+
+
+def _latencies(viewer: Viewer) -> list[int]:
+    """Arrival time - drawn time (ms) of the frames a viewer decoded, after the first few."""
+    with viewer.lock:
+        samples = [((int(at * 1000) & 0xFFFFFFFF) - marker) & 0xFFFFFFFF for at, marker in viewer.markers[5:]]
+    return [s for s in samples if s < 10_000]  # a misread marker would be wild
+
+
+def _hop_figures(viewers: list[Viewer], suffix: str) -> dict:
+    samples = [_latencies(v) for v in viewers]
+    medians = [statistics.median(s) for s in samples]
+    out = {f"latency_ms_{level}{suffix}": m for level, m in zip(LEVELS, medians)}
+    out[f"latency_ms_township_p90{suffix}"] = statistics.quantiles(samples[2], n=10)[-1]
+    out[f"hop_latency{suffix}_ms"] = round((medians[2] - medians[0]) / 2, 2)
+    return out
+
+
+def _marker_publisher(client: ClientLoop):
     from tests.rtc_peers import Publisher, photo_frames
+    return Publisher(client, MarkerTrack(photo_frames(320, 240, count=8), fps=15, value=lambda n: now_ms()))
+
+
+def hop_latency_inprocess(args) -> dict:
+    from streaming.conference import AiortcRoom, RoomConfig
 
     client = ClientLoop()
-    rooms = [AiortcRoom(name, RoomConfig(ice_servers=[], bitrate=args.bitrate)).start()
-             for name in ("province", "city", "township")]
+    rooms = [AiortcRoom(name, RoomConfig(ice_servers=[], bitrate=args.bitrate)).start() for name in LEVELS]
     try:
         province, city, township = rooms
-        publisher = Publisher(client, MarkerTrack(photo_frames(320, 240, count=8), fps=15,
-                                                  value=lambda n: now_ms()))
+        publisher = _marker_publisher(client)
         publisher.accept(province.publish("host", publisher.offer()))
         publisher.wait_connected()
         city.relay_from(province, "host", "host")
@@ -375,12 +429,7 @@ def hop_latency(args) -> dict:
         for viewer in viewers:
             viewer.wait_frames(10, timeout=20)
         time.sleep(args.latency_s)
-        medians = []
-        for viewer in viewers:
-            with viewer.lock:
-                samples = [((int(at * 1000) & 0xFFFFFFFF) - marker) & 0xFFFFFFFF for at, marker in viewer.markers[5:]]
-            samples = [s for s in samples if s < 10_000]  # a misread marker would be wild
-            medians.append(statistics.median(samples))
+        out = _hop_figures(viewers, "_inprocess")
         for viewer in viewers:
             viewer.close()
         publisher.close()
@@ -388,9 +437,50 @@ def hop_latency(args) -> dict:
         for room in reversed(rooms):
             room.shutdown()
         client.stop()
-    return {"latency_ms_province": medians[0], "latency_ms_city": medians[1], "latency_ms_township": medians[2],
-            "hop_latency_ms": round((medians[2] - medians[0]) / 2, 2),
-            "hop_kind": "in-process relay (packets handed between room loops; no WebRTC hop)"}
+    return out
+
+
+def hop_latency_webrtc(args) -> dict:
+    """Three rooms in three processes, chained by WebRTC relays; the publisher and one
+    viewer per level in this process. Also the CPU of the relaying rooms (decode +
+    encode of one stream, plus their two peer connections)."""
+    ctx = mp.get_context("spawn")
+    rigs = [_Rig(ctx, args.bitrate, name) for name in LEVELS]
+    client = ClientLoop()
+    out: dict = {}
+    try:
+        province, city, township = rigs
+        publisher = _marker_publisher(client)
+        publisher.accept(province.call("publish", "host", publisher.offer()))
+        publisher.wait_connected()
+        city.relay(province, "host", "host", "city")
+        township.relay(city, "host", "host", "township")
+        viewers = []
+        for rig in rigs:
+            viewer = Viewer(client, read_markers=True)
+            viewer.accept(rig.call("subscribe", "viewer", "host", viewer.offer()))
+            viewers.append(viewer)
+        for viewer in viewers:
+            viewer.wait_frames(10, timeout=20)
+        cpu0, t0 = [proc_cpu(r.proc.pid) for r in rigs], time.monotonic()
+        time.sleep(args.latency_s)
+        cpu1, t1 = [proc_cpu(r.proc.pid) for r in rigs], time.monotonic()
+        out.update(_hop_figures(viewers, ""))
+        for level, a, b in zip(LEVELS, cpu0, cpu1):
+            out[f"room_cpu_s_per_s_{level}"] = round((b - a) / (t1 - t0), 4)
+        stats = [rig.call("stats") for rig in rigs]
+        out["relay_encoders"] = [s["encoders"] for s in stats]
+        out["viewer_fps_township"] = round(len(_latencies(viewers[2])) / args.latency_s, 1)
+        out["hop_kind"] = ("WebRTC relay (each room its own process; a peer connection per hop over the "
+                           "namespace network; decode + VP8 encode per hop)")
+        for viewer in viewers:
+            viewer.close()
+        publisher.close()
+    finally:
+        for rig in reversed(rigs):
+            rig.stop_room()
+        client.stop()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
     print(f"machine_cpus={os.cpu_count()}", flush=True)
     began = time.monotonic()
-    for key, value in hop_latency(args).items():
+    for key, value in hop_latency_webrtc(args).items():
+        print(f"{key}={value}", flush=True)
+    for key, value in hop_latency_inprocess(args).items():
         print(f"{key}={value}", flush=True)
     for key, value in fanout(args).items():
         print(f"{key}={value}", flush=True)

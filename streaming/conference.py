@@ -165,6 +165,16 @@ class MediaRoom(abc.ABC):
         subscribers' connections close) and their subscriptions."""
 
     @abc.abstractmethod
+    def close_subscription(self, participant_id: str, source_id: str) -> None:
+        """End one subscription (a viewer leaving a page of tiles); unknown_stream
+        if there is none. (Janus: detach that subscriber handle.)"""
+
+    @abc.abstractmethod
+    def unpublish(self, participant_id: str) -> None:
+        """End the participant's published camera only (a new camera replaces it);
+        their subscriptions go on. (Janus: ``unpublish`` on the publisher handle.)"""
+
+    @abc.abstractmethod
     def relay_from(self, parent: MediaRoom, source_id: str, as_source_id: str) -> str:
         """Make ``parent``'s source available here as ``as_source_id`` (one
         subscription to the parent, re-published here); returns the new id."""
@@ -193,7 +203,8 @@ class RoomConfig:
     ``relay_transport``: how :meth:`AiortcRoom.relay_from` reaches its parent,
     "inprocess" (both rooms in this process, packets handed over) or "webrtc" (a
     real peer connection to the parent's room). ``tap_workers``: threads shared by
-    every tap of the room."""
+    every tap of the room. ``low_latency_receive``: the room's receivers hand a
+    frame on as soon as it is complete (see :class:`_CompleteFrameJitterBuffer`)."""
     ice_servers: list[dict] = field(default_factory=list)
     max_publishers: int = 50
     max_subscriptions: int = 500
@@ -207,6 +218,7 @@ class RoomConfig:
     keyframe_min_gap_s: float = 0.25   # requests closer together than this share a keyframe
     relay_transport: str = "inprocess"
     tap_workers: int = 2
+    low_latency_receive: bool = True
     call_timeout_s: float = 15.0
     connect_timeout_s: float = 30.0
 
@@ -366,6 +378,61 @@ class _Vp8Decoder:
         except av.error.FFmpegError:
             self.waiting_keyframe = True
             return []
+
+
+def _make_jitter_buffer_class():
+    from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+
+    class _CompleteFrameJitterBuffer(JitterBuffer):
+        """aiortc's jitter buffer hands a frame on only when a packet of the *next*
+        frame arrives (video), or four frames later (audio): every aiortc receiver
+        adds one frame interval (67 ms at 15 fps) or 80 ms. A room is no playout
+        point (the viewer's own jitter buffer absorbs jitter), so its receivers hand
+        a frame on as soon as it is complete and in order: a video frame at its RTP
+        marker bit (RFC 7741: the last packet of a frame), an Opus packet at once
+        (one packet is one frame). Reordering and NACK waits stay as in aiortc."""
+
+        def add(self, packet):
+            pli_flag, frame = super().add(packet)
+            if frame is None and self._origin is not None:
+                frame = self._remove_first_if_complete()
+            return pli_flag, frame
+
+        def _remove_first_if_complete(self):
+            """The oldest frame, if all its packets are here in order up to its marker."""
+            packets = []
+            for count in range(self.capacity):
+                packet = self._packets[(self._origin + count) % self.capacity]
+                if packet is None or (packets and packet.timestamp != packets[0].timestamp):
+                    return None     # a gap, or the next frame before a marker: wait (aiortc's way)
+                packets.append(packet)
+                if packet.marker or not self._is_video:
+                    break
+            else:
+                return None
+            self.remove(len(packets))
+            return JitterFrame(data=b"".join(p._data for p in packets), timestamp=packets[0].timestamp)
+
+    return _CompleteFrameJitterBuffer
+
+
+_jitter_buffer_class = None
+
+
+def _receive_low_latency(transceiver) -> None:
+    """Give a receiver of ours the complete-frame jitter buffer (before any packet
+    arrives). aiortc has no public hook for it; if its internals change, the
+    receiver keeps aiortc's buffer (one frame interval slower) and we say so."""
+    global _jitter_buffer_class
+    receiver = transceiver.receiver
+    attribute = "_RTCRtpReceiver__jitter_buffer"
+    current = getattr(receiver, attribute, None)
+    if current is None or not hasattr(current, "_is_video"):
+        logger.warning("aiortc internals changed: room receivers keep aiortc's jitter buffer")
+        return
+    if _jitter_buffer_class is None:
+        _jitter_buffer_class = _make_jitter_buffer_class()
+    setattr(receiver, attribute, _jitter_buffer_class(capacity=current.capacity, is_video=current._is_video))
 
 
 # ---------------------------------------------------------------- taps
@@ -746,6 +813,23 @@ class AiortcRoom(MediaRoom, LoopOwner):
     def close(self, participant_id: str) -> None:
         self._call(self._close_participant(participant_id, strict=True))
 
+    def close_subscription(self, participant_id: str, source_id: str) -> None:
+        self._call(self._close_subscription(participant_id, source_id))
+
+    def unpublish(self, participant_id: str) -> None:
+        self._call(self._unpublish(participant_id))
+
+    async def _close_subscription(self, participant_id: str, source_id: str) -> None:
+        if (participant_id, source_id) not in self._subs:
+            raise SignallingError("unknown_stream", f"{participant_id!r} does not receive {source_id!r}")
+        await self._end_sub((participant_id, source_id))
+
+    async def _unpublish(self, participant_id: str) -> None:
+        source = self._sources.get(participant_id)
+        if source is None or source.kind != "camera":
+            raise SignallingError("unknown_stream", f"{participant_id!r} publishes nothing here")
+        await self._end_source(participant_id)
+
     def relay_from(self, parent: MediaRoom, source_id: str, as_source_id: str) -> str:
         """With ``relay_transport="webrtc"`` this subscribes to ``parent`` over a
         real peer connection (see :meth:`relay_over_webrtc`); with "inprocess"
@@ -842,6 +926,11 @@ class AiortcRoom(MediaRoom, LoopOwner):
             elif source.state in ("failed", "closed"):
                 await self._end_source(source.id)
 
+    def _tune_receivers(self, transceivers) -> None:
+        if self.config.low_latency_receive:
+            for transceiver in transceivers:
+                _receive_low_latency(transceiver)
+
     def _start_media(self, source: _Source, track) -> None:
         if track.kind == "video":
             source.tasks.append(asyncio.ensure_future(self._video_loop(source, track)))
@@ -873,9 +962,10 @@ class AiortcRoom(MediaRoom, LoopOwner):
         pc.on("track", lambda track: self._start_media(source, track))
         self._watch_pc(pc, source)
         try:
-            pc.addTransceiver("video", direction="recvonly")
+            receiving = [pc.addTransceiver("video", direction="recvonly")]
             if with_audio:
-                pc.addTransceiver("audio", direction="recvonly")
+                receiving.append(pc.addTransceiver("audio", direction="recvonly"))
+            self._tune_receivers(receiving)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # noqa: BLE001 - any negotiation error refuses the offer
@@ -1224,6 +1314,7 @@ class AiortcRoom(MediaRoom, LoopOwner):
             audio = pc.addTransceiver("audio", direction="recvonly")
             audio.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
                                        if c.mimeType == "audio/opus"])
+            self._tune_receivers([video, audio])
             await pc.setLocalDescription(await pc.createOffer())
             # The parent may be far away: its answer is awaited off the loop.
             answer = await asyncio.get_running_loop().run_in_executor(None, subscribe, pc.localDescription.sdp)

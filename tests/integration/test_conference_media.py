@@ -545,6 +545,24 @@ def test_relay_over_webrtc_to_any_parent_and_stop(make_room, client_loop, base):
     speaker.close()
 
 
+def test_close_one_subscription_and_unpublish(make_room, client_loop):
+    events = Events()
+    room = make_room("room", listener=events)
+    for i in range(2):
+        room.publish(f"p{i}", _offer(client_loop, "video"))
+    recv = [_offer(client_loop, "video", direction="recvonly") for _ in range(3)]
+    room.subscribe("p0", "p1", recv[0])
+    room.subscribe("p1", "p0", recv[1])
+    room.subscribe("w", "p0", recv[2])
+    room.close_subscription("w", "p0")
+    assert sorted(room.stats()["subscriptions"]) == ["p0->p1", "p1->p0"]
+    assert _code(room.close_subscription, "w", "p0") == "unknown_stream"
+    room.unpublish("p0")   # p0's camera ends (and who watched it); p0 still watches p1
+    assert room.sources() == ["p1"] and list(room.stats()["subscriptions"]) == ["p0->p1"]
+    assert _code(room.unpublish, "p0") == "unknown_stream"
+    wait_until(lambda: ("source_ended", "p0") in events.events(), 5, "source_ended")
+
+
 def test_marker_round_trip():
     frame = np.zeros((240, 320, 3), np.uint8)
     from bench.conference import draw_marker
