@@ -135,7 +135,7 @@ class LiveConference:
         room = self._member_media(user_id)
         source = source_of(user_id)
         if source in room.sources():
-            room.close(source)       # a new camera replaces the old one (reload, device change)
+            room.unpublish(source)   # a new camera replaces the old one (device change)
         return room.publish(source, offer_sdp)
 
     def subscribe(self, user_id: int, source_id: object, offer_sdp: str) -> str:
@@ -145,8 +145,8 @@ class LiveConference:
         if source_id == source_of(user_id):
             raise LiveError("bad_field", "one does not subscribe to oneself")
         try:
-            room.close_subscription(source_of(user_id), source_id)
-        except (SignallingError, AttributeError):
+            room.close_subscription(source_of(user_id), source_id)   # a page reloaded: the new one wins
+        except SignallingError:
             pass
         return room.subscribe(source_of(user_id), source_id, offer_sdp)
 

@@ -106,7 +106,8 @@ def _call(step):
     except LiveError as exc:
         return _error(exc.code if exc.code in MESSAGES else "bad_field", exc.message)
     except SignallingError as exc:
-        code = exc.code if exc.code in ("too_many_streams", "unknown_source") else "media"
+        code = {"too_many_streams": "too_many_streams", "unknown_source": "unknown_source",
+                "unknown_stream": "not_found"}.get(exc.code, "media")
         return _error(code, f"{exc.code}: {exc.message}")
 
 

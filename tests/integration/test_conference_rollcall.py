@@ -27,6 +27,7 @@ from webapp.models import (AttendanceOutcome, AttendanceRecord, AuditLog, Confer
                            FaceEnrolment, OrgUnit, ProctorFlag, RollCall, Role, User, utcnow)
 from webapp.security import hash_password
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, user
+from bench.conference import MarkerTrack, Viewer
 from tests.rtc_peers import ClientLoop, FrameTrack, Publisher
 
 pytestmark = pytest.mark.slow
@@ -81,12 +82,20 @@ class Member:
         assert ack.get("ok"), ack
         return ack
 
-    def publish(self, photo: str | None):
-        self.publisher = Publisher(self.rig.client_loop, FrameTrack(frames_of(photo), fps=8.0))
+    def publish(self, photo: str | None, track=None):
+        self.publisher = Publisher(self.rig.client_loop, track or FrameTrack(frames_of(photo), fps=8.0))
         ack = self.emit("conf_publish", sdp=self.publisher.offer(), type="offer")
         assert ack.get("ok"), ack
         self.publisher.accept(ack["sdp"])
         self.publisher.wait_connected()
+
+    def watch(self, source_id: str) -> Viewer:
+        viewer = Viewer(self.rig.client_loop, read_markers=True)
+        ack = self.emit("conf_subscribe", source_id=source_id, sdp=viewer.offer(), type="offer")
+        assert ack.get("ok"), ack
+        viewer.accept(ack["sdp"])
+        self.rig.viewers.append(viewer)
+        return viewer
 
     def conf_events(self) -> list[dict]:
         if self.sio.is_connected():
@@ -101,7 +110,7 @@ class Member:
 
 
 class Rig:
-    def __init__(self, tmp_path, client_loop, enrolled_embedding, **overrides):
+    def __init__(self, tmp_path, client_loop, enrolled_embedding, host="officer_bs", levels="", **overrides):
         cfg = {"INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'c.db'}",
                "MEDIA_ROOT": str(tmp_path / "media"), "SECRET_KEY": "conference-secret", "RATELIMIT_ENABLED": False,
                "SCHEDULER_ENABLED": False, **FAST_PROCTORING, "ROLLCALL_ANSWER_S": 8.0, "ROLLCALL_PARALLEL": 1,
@@ -126,13 +135,15 @@ class Rig:
         for name in ("zhangsan", "lisi", "wanger"):
             self.db.add(FaceEnrolment(user_id=user(self.db, name).id, embedding_enc=sealed,
                                       source="upload", quality_json="{}", active=True))
-        conference = Conference(host_unit_id=township.id, host_officer_id=user(self.db, "officer_bs").id,
+        host_user = user(self.db, host)
+        conference = Conference(host_unit_id=host_user.unit_id, host_officer_id=host_user.id,
                                 title="月度点验", starts_at=utcnow() + timedelta(minutes=5), duration_min=60,
-                                levels="", include_supervisees=True, status=ConferenceStatus.SCHEDULED)
+                                levels=levels, include_supervisees=True, status=ConferenceStatus.SCHEDULED)
         self.db.add(conference)
         self.db.commit()
         self.conference_id = conference.id
         self.members: list[Member] = []
+        self.viewers: list[Viewer] = []
 
     def member(self, username: str) -> Member:
         m = Member(self, username)
@@ -155,6 +166,8 @@ class Rig:
 
     def close(self):
         from webapp import conference_live, proctor_hub
+        for viewer in self.viewers:
+            viewer.close()
         for m in self.members:
             if m.publisher is not None:
                 m.publisher.close()
@@ -269,3 +282,53 @@ def test_bad_input_gets_clear_errors(rig):
     assert any(e["type"] == "removed" for e in member.conf_events())
     assert member.emit("conf_enter")["error"] == "removed"
     assert r.db.scalar(select(AuditLog).where(AuditLog.action == "conference_participant_removed")) is not None
+
+
+def test_levels_cascade_the_host_down_and_a_speaker_up(rig):
+    """A province conference with the city and township levels: the province host's frames reach
+    a township supervisee through the city's room (a marker drawn into each frame is read back),
+    and a township participant put in the spotlight is relayed up to the province's room."""
+    r = rig(host="officer_zj", levels="3,5")
+    host = r.member("officer_zj")
+    host.enter()
+    host.publish(None, track=MarkerTrack(frames_of(ENROLLED, 8), fps=10))
+    city = r.member("officer_hz")
+    city.enter()
+    township = r.member("zhangsan")
+    entered = township.enter()
+    live = r.app.extensions["conference_live"][r.conference_id]
+    assert sorted(live.rooms) == sorted(["/1/2/", "/1/2/3/", "/1/2/3/4/5/"]), sorted(live.rooms)
+    r.wait_for(lambda: "host" in live.rooms["/1/2/3/4/5/"].sources(), what="the host relayed to the township")
+    viewer = township.watch("host")
+    viewer.wait_frames(15, timeout=20)
+    with viewer.lock:
+        markers = [m for _, m in viewer.markers]
+    assert markers[-1] > markers[0] and all(b > a for a, b in zip(markers[-8:], markers[-7:])), markers[-8:]
+    assert markers[-1] < host.publisher.track.sent
+    # the same stream went through the city: one room per level, none carries the tree
+    assert "host" in live.rooms["/1/2/3/"].sources()
+    assert "u%d" % user(r.db, "zhangsan").id not in live.rooms["/1/2/"].sources()
+
+    township.publish(ENROLLED)
+    zhang = user(r.db, "zhangsan").id
+    r.wait_for(lambda: live.floor.members[zhang].publishing, what="zhangsan publishing")
+    assert host.emit("conf_host", action="spotlight", user_id=zhang)["ok"]
+    r.wait_for(lambda: "speaker" in live.rooms["/1/2/"].sources(), what="the speaker relayed up")
+    assert any(s["source_id"] == "speaker" and s["user_id"] == zhang
+               for e in host.conf_events() if e["type"] == "sources" for s in e["sources"])
+    speaker = host.watch("speaker")
+    speaker.wait_frames(5, timeout=20)
+    with speaker.lock:
+        seen = speaker.last
+    reference = frames_of(ENROLLED, 1)[0]
+    a = seen.astype(float).ravel() - seen.mean()
+    b = reference.astype(float).ravel() - reference.mean()
+    assert float(a @ b / np.sqrt((a @ a) * (b @ b))) > 0.8
+    assert host.emit("conf_unsubscribe", source_id="speaker")["ok"]
+    assert host.emit("conf_unsubscribe", source_id="speaker")["error"] == "not_found"
+    # a new camera replaces the old one without ending what the publisher watches
+    township.publisher.close()
+    township.publish(ENROLLED)
+    viewer.wait_frames(viewer.frames + 5, timeout=20)
+    assert host.emit("conf_host", action="unspotlight", user_id=zhang)["ok"]
+    r.wait_for(lambda: "speaker" not in live.rooms["/1/2/"].sources(), what="the speaker relay ended")
