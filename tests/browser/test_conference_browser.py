@@ -53,9 +53,10 @@ def enrolled_camera(tmp_path_factory):
 
 
 @pytest.fixture
-def portal(tmp_path, enrolled_embedding):
+def portal(request, tmp_path, enrolled_embedding):
     """The portal with 张三 enrolled and a conference of 北山街道司法所 (supervisees included)
-    scheduled to start now; the host's entering makes it live."""
+    scheduled to start now; the host's entering makes it live. Config overrides come from
+    indirect parametrization."""
     from webapp import conference_live, proctor_hub
     from webapp import db as webdb
     from webapp.face_crypto import encrypt_embedding
@@ -66,6 +67,7 @@ def portal(tmp_path, enrolled_embedding):
         "SECRET_KEY": "conference-browser-secret",
         "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False,
         "ROLLCALL_LIVENESS": False, "ROLLCALL_ANSWER_S": 20.0,
+        **getattr(request, "param", {}),
     })
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
@@ -278,3 +280,84 @@ def test_hands_spotlight_reconnect_and_removal(portal, chromium):
     wait_room(member, "() => document.getElementById('room').dataset.state === 'removed'", "the refusal")
     assert member.inner_text("#room-status") == "您已被主持人移出会议"
     assert room_state(host)["toasts"] == []
+
+
+@pytest.mark.parametrize("portal", [{"ROLLCALL_LIVENESS": True, "LIVENESS_WINDOW_S": 2.5,
+                                     "LIVENESS_ACTIONS": "turn_left,turn_right"}], indirect=True)
+def test_a_still_photo_sees_the_challenge_and_is_present_unverified(portal, chromium):
+    """With liveness on, the called person's page shows the challenge step by step; the fake
+    camera's still photo cannot turn its head, so the server decides 到场未核验 (with a flag)."""
+    from webapp.models import ProctorFlag
+
+    ids = portal.app.config["TEST_IDS"]
+    host, member = enter_both(portal, chromium)
+    member.evaluate("""() => { window.__seen = []; const o = document.getElementById('call-overlay');
+        new MutationObserver(() => { const t = document.getElementById('call-action').textContent;
+            if (t && window.__seen[window.__seen.length - 1] !== t) window.__seen.push(t); })
+          .observe(o, {subtree: true, childList: true, characterData: true}); }""")
+    member.evaluate("""() => { window.__events = [];
+        window.portalSocket.on('conf', ev => { if (String(ev.type).startsWith('rollcall_'))
+            window.__events.push(Object.assign({received_at: Date.now() / 1000}, ev)); }); }""")
+    # Roll call over the ticked people only (张三).
+    host.check(f"#participants li[data-user-id='{ids['zhangsan']}'] input.rc-pick")
+    host.click("#rollcall-start-checked")
+    member.wait_for_selector("#call-overlay:not([hidden])")
+    assert member.inner_text("#call-text") == "张三，请面向摄像头应答"
+    wait_room(member, "() => document.getElementById('room').dataset.myOutcome", "the outcome", 60)
+    seen = member.evaluate("() => window.__seen")
+    print("challenge texts seen:", seen, "; events:", *member.evaluate("() => window.__events"), sep="\n  ")
+    actions = [t for t in seen if t in ("转头向左", "转头向右")]
+    assert actions and set(actions) <= {"转头向左", "转头向右"}, seen
+    # (the "get ready" line shows only while the first window has not begun: it may be gone
+    # by the time the challenge reaches the page, when the identity check took a while)
+    assert all(t in ("转头向左", "转头向右") or t.startswith("活体检测") for t in seen), seen
+    assert member.get_attribute("#room", "data-my-outcome") == "present_unverified"
+    assert "到场未核验" in member.inner_text("#call-outcome")
+    row = host.locator(f"#rollcall-records li[data-user-id='{ids['zhangsan']}']")
+    row.wait_for()
+    assert "到场未核验" in row.inner_text()
+    wait_for(lambda: records(portal), timeout=10, message="the attendance row")
+    assert records(portal) == [(ids["zhangsan"], AttendanceOutcome.PRESENT_UNVERIFIED)]
+    with db_session(portal) as s:
+        kinds = s.scalars(select(ProctorFlag.kind).where(ProctorFlag.learner_id == ids["zhangsan"])).all()
+    assert kinds and kinds[0].startswith("liveness"), kinds
+
+
+def test_the_host_pages_through_tiles_nine_at_a_time(portal, chromium):
+    """Twelve sources announced to the host: one page holds nine tiles, and only the page's
+    sources are asked for; the next page asks for the other three and drops the first nine.
+    (The sources are injected into the page's own event handler; the server answers each
+    subscription to a source it does not have with unknown_source, which the page shows.)"""
+    ids = portal.app.config["TEST_IDS"]
+    host = person_page(chromium, portal, "officer_bs")
+    host.goto(f"{portal.url}/conferences/{ids['conference']}/room")
+    wait_room(host, "() => document.getElementById('room').dataset.state === 'live'", "the host to be in")
+    # Once the host's own camera is connected, the server has no more source news for this page.
+    host.wait_for_selector(f"#participants li[data-user-id='{ids['host']}'][data-publishing='1']")
+    host.wait_for_timeout(1000)
+    host.evaluate("""() => { window.__asked = []; const s = window.portalSocket; const emit = s.emit;
+        s.emit = function (event, body) { if (event === 'conf_subscribe') window.__asked.push(body.source_id);
+                                          return emit.apply(this, arguments); }; }""")
+
+    def asked():
+        return host.evaluate("() => window.__asked")
+    host.evaluate("""(cid) => { const sources = [];
+        for (let i = 1; i <= 12; i++) sources.push({source_id: 'u' + (9000 + i), user_id: 9000 + i, name: 'P' + i, kind: 'camera'});
+        window.portalSocket.listeners('conf').forEach(f => f({conference_id: cid, type: 'sources', sources: sources})); }""",
+                  ids["conference"])
+    host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 9")
+    assert host.inner_text("#tiles-page") == "第 1 / 2 页"
+    assert host.is_disabled("#tiles-prev") and host.is_enabled("#tiles-next")
+    host.wait_for_function("() => window.__asked.length >= 9")
+    host.wait_for_timeout(1000)
+    assert asked() == [f"u{9000 + i}" for i in range(1, 10)]
+    host.click("#tiles-next")
+    host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 3")
+    assert host.inner_text("#tiles-page") == "第 2 / 2 页"
+    assert [host.get_attribute(f"#tiles .tile >> nth={i}", "data-source-id") for i in range(3)] == \
+        ["u9010", "u9011", "u9012"]
+    host.wait_for_function("() => window.__asked.length >= 12")
+    host.wait_for_timeout(1000)
+    assert asked()[9:] == ["u9010", "u9011", "u9012"]
+    # The server's refusals came back as the Chinese message of the ack.
+    assert "该视频已不可用。" in room_state(host)["toasts"]

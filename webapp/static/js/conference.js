@@ -525,6 +525,7 @@
       li.dataset.userId = String(p.user_id);
       li.dataset.hand = p.hand ? "1" : "0";
       li.dataset.muted = p.muted ? "1" : "0";
+      li.dataset.publishing = p.publishing ? "1" : "0";
       const mine = p.user_id === me;
       if (isHost && !mine) {
         const pick = document.createElement("input");
