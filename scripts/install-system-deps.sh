@@ -5,7 +5,9 @@
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
-[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)   # also the VR subtitles
+# Panda3D's software renderer (p3tinydisplay: VR scene tests, gallery, bench.vr) links libX11 even offscreen
+ldconfig -p | grep -q 'libX11.so.6 ' || need+=(libx11-6)
 # opencv-contrib-python (mediapipe's OpenCV) links libGL and glib even when no window is shown
 ldconfig -p | grep -q 'libGL.so.1 ' || need+=(libgl1)
 ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || need+=(libglib2.0-0)

@@ -1,0 +1,1 @@
+"""One module per scene; vr_scenes.registry finds them."""

@@ -1,0 +1,373 @@
+"""Rendering a scene with Panda3D: desktop mono or side-by-side stereo, the vision effects, the comfort
+vignette, the Chinese subtitles and screenshots.
+
+Layout per eye (one eye in mono, two in stereo): a 3D display region drawn straight into the window,
+or, while a vision effect is on, into a power-of-two texture buffer that the eye's overlay shows as
+layered cards (blur and double vision are offset translucent copies, distortion a scale wobble,
+tremor a jitter of the image, never of the camera). Above it the overlay: colour flash, tunnel /
+comfort vignette, fade, subtitles. Stereo is two display regions with stereo channels on one lens with
+an interocular distance. No shaders are used, so the software renderer (p3tinydisplay) runs it all.
+
+ShowBase exists once per process (``base()``): a Viewer adds its regions and nodes to it and
+``close()`` removes them again, so one process can render several scenes.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .core import Inputs, Scene
+from .fonts import load_cjk_font
+
+BACKENDS = {"tiny": "p3tinydisplay", "headlessgl": "p3headlessgl", "gl": "pandagl"}
+_base = None
+_config: dict = {}
+
+
+def configure(size: tuple[int, int] = (1280, 720), backend: str = "tiny", offscreen: bool = True,
+              title: str = "VR") -> None:
+    """Panda3D settings; must run before the first ``base()`` of the process."""
+    if _base is not None:
+        if (size, backend, offscreen) != (_config["size"], _config["backend"], _config["offscreen"]):
+            raise RuntimeError("Panda3D is already open in this process with other settings")
+        return
+    from panda3d.core import load_prc_file_data
+
+    _config.update(size=size, backend=backend, offscreen=offscreen)
+    load_prc_file_data("vr_scenes", "\n".join([
+        f"load-display {BACKENDS[backend]}",
+        "aux-display p3tinydisplay" if backend != "tiny" else "",
+        f"window-type {'offscreen' if offscreen else 'onscreen'}",
+        f"win-size {size[0]} {size[1]}",
+        f"window-title {title}",
+        "audio-library-name null",
+        "sync-video false",
+        "framebuffer-multisample false",
+        "notify-level-device fatal",       # no /dev/input here: silence the joystick probe
+        "notify-level-x11display fatal",   # offscreen: the X pipe is probed first and finds no display
+        "textures-power-2 down",
+        "default-directnotify-level warning",
+        "show-frame-rate-meter false",
+    ]))
+
+
+def base():
+    global _base
+    if _base is None:
+        if not _config:
+            configure()
+        from direct.showbase.ShowBase import ShowBase
+
+        _base = ShowBase(windowType="offscreen" if _config["offscreen"] else "onscreen")
+        if _base.win is None:
+            raise RuntimeError(f"Panda3D could not open a {_config['backend']} window")
+        for region in _base.win.get_display_regions():   # ShowBase's own cameras stay unused
+            region.set_active(False)
+        _base.disable_mouse()
+    return _base
+
+
+def _pot_below(n: int) -> int:
+    return 1 << max(6, int(math.log2(max(64, n))))
+
+
+@dataclass
+class _Eye:
+    region: object            # 3D DisplayRegion on the window
+    buffer: object            # texture buffer used while effects are on
+    buffer_region: object
+    overlay: object           # NodePath: the eye's 2D scene
+    overlay_region: object
+    aspect: float
+    cards: list               # post cards: [base, ghosts...]
+    flash: object
+    grey: object
+    vignette: object
+    fade: object
+    subtitle: object
+    goal: object
+    title: object
+
+
+class Viewer:
+    def __init__(self, scene: Scene, stereo: bool = False, comfort: bool | None = None, ipd: float = 0.064,
+                 hfov: float | None = None, effects: bool = True, subtitles: bool = True):
+        from panda3d.core import Camera, PerspectiveLens
+
+        from .world import World
+
+        self.scene = scene
+        self.stereo = stereo
+        self.comfort = scene.comfort if comfort is None else comfort
+        self.effects = effects
+        self.subtitles = subtitles
+        self.b = base()
+        self.font = load_cjk_font()
+        self.root = self.b.render.attach_new_node(f"scene-{scene.key}")
+        self.world = World(self.root, self.font)
+        import time
+        t0 = time.perf_counter()
+        scene.build(self.world)
+        self.world.finish()
+        self.build_s = time.perf_counter() - t0
+
+        win = self.b.win
+        w, h = win.get_x_size(), win.get_y_size()
+        eye_w = w // 2 if stereo else w
+        self.lens = PerspectiveLens()
+        self.lens.set_near_far(0.05, 800.0)
+        self.lens.set_fov(hfov or (95.0 if stereo else 80.0))
+        self.lens.set_aspect_ratio(eye_w / h)
+        if stereo:
+            self.lens.set_interocular_distance(ipd)
+            self.lens.set_convergence_distance(1000.0)     # parallel eyes, as in an HMD
+        self.head = self.root.attach_new_node("head")
+        self.camera = self.head.attach_new_node(Camera("vr-camera", self.lens))
+        self.eyes: list[_Eye] = []
+        layout = [(0.0, 0.5, 1), (0.5, 1.0, 2)] if stereo else [(0.0, 1.0, 0)]   # SC_left=1, SC_right=2
+        for left, right, channel in layout:
+            self.eyes.append(self._make_eye(left, right, channel, eye_w / h, eye_w, h))
+        self._effects_on = False
+        self._last_subtitle: tuple[str, str, str] | None = None
+        self.frames = 0
+
+    # --- set-up --------------------------------------------------------------------------------------
+    def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
+        from panda3d.core import CardMaker, NodePath, OrthographicLens, SamplerState, TextNode, Texture, TransparencyAttrib
+        from panda3d.core import Camera as PCamera
+
+        from . import procgen
+
+        win = self.b.win
+        sky = self.scene_clear_color()
+        region = win.make_display_region(left, right, 0, 1)
+        region.set_camera(self.camera)
+        region.set_stereo_channel(channel)
+        region.set_clear_color_active(True)
+        region.set_clear_color(sky)
+        region.set_clear_depth_active(True)
+        region.set_sort(0)
+
+        tex = Texture("eye")
+        bw, bh = _pot_below(eye_w), _pot_below(h)
+        buffer = win.make_texture_buffer(f"eye-{channel}", bw, bh, tex, False)
+        buffer_region = buffer.make_display_region()
+        buffer_region.set_camera(self.camera)
+        buffer_region.set_stereo_channel(channel)
+        buffer.set_clear_color_active(True)
+        buffer.set_clear_color(sky)
+        buffer.set_active(False)
+
+        overlay = NodePath(f"overlay-{channel}")
+        overlay.set_depth_test(False)
+        overlay.set_depth_write(False)
+        olens = OrthographicLens()
+        olens.set_film_size(2 * aspect, 2)
+        olens.set_near_far(-10, 10)
+        ocam = overlay.attach_new_node(PCamera("overlay-cam", olens))
+        overlay_region = win.make_display_region(left, right, 0, 1)
+        overlay_region.set_camera(ocam)
+        overlay_region.set_sort(10)
+        overlay_region.set_clear_depth_active(True)
+
+        cm = CardMaker("card")
+        cm.set_frame(-aspect, aspect, -1, 1)
+        cards = []
+        for i in range(6):      # base image + blur (4) + double vision (1)
+            card = overlay.attach_new_node(cm.generate())
+            card.set_y(5)
+            card.set_texture(tex)
+            card.set_bin("fixed", i)
+            if i:
+                card.set_transparency(TransparencyAttrib.M_alpha)
+            card.hide()
+            cards.append(card)
+
+        def full_card(name, color, sort, texture=None):
+            card = overlay.attach_new_node(cm.generate())
+            card.set_name(name)
+            card.set_transparency(TransparencyAttrib.M_alpha)
+            card.set_color(*color)
+            card.set_bin("fixed", sort)
+            if texture is not None:
+                card.set_texture(texture)
+            card.hide()
+            return card
+
+        grey = full_card("grey", (0.55, 0.55, 0.58, 0.0), 20)
+        flash = full_card("flash", (0, 0, 0, 0), 21)
+        vtex = self.world.texture("vignette", lambda: procgen.radial_alpha(256, 0.45, 1.0))
+        vtex.set_wrap_u(SamplerState.WM_clamp)
+        vtex.set_wrap_v(SamplerState.WM_clamp)
+        vignette = overlay.attach_new_node(cm.generate())
+        vignette.set_texture(vtex)
+        vignette.set_transparency(TransparencyAttrib.M_alpha)
+        vignette.set_bin("fixed", 22)
+        vignette.hide()
+        fade = full_card("fade", (0, 0, 0, 0), 30)
+
+        def text(scale, z, color, wrap_chars, align=TextNode.A_center, x=0.0):
+            node = TextNode("text")
+            node.set_font(self.font)
+            node.set_align(align)
+            node.set_text_color(*color)
+            node.set_shadow(0.04, 0.04)
+            node.set_shadow_color(0, 0, 0, 1)
+            node.set_wordwrap(wrap_chars)
+            tnp = overlay.attach_new_node(node)
+            tnp.set_scale(scale)
+            tnp.set_pos(x, 0, z)
+            tnp.set_bin("fixed", 40)
+            return tnp
+
+        wrap = 2 * aspect * 0.86 / 0.075
+        subtitle = text(0.075, -0.72, (1, 1, 1, 1), wrap)
+        subtitle.node().set_card_color(0, 0, 0, 0.55)
+        subtitle.node().set_card_as_margin(0.4, 0.4, 0.25, 0.25)
+        goal = text(0.055, -0.93, (1.0, 0.85, 0.3, 1), 2 * aspect * 0.9 / 0.055)
+        title = text(0.09, 0.82, (1, 1, 1, 1), wrap)
+        return _Eye(region, buffer, buffer_region, overlay, overlay_region, aspect, cards, flash, grey,
+                    vignette, fade, subtitle, goal, title)
+
+    def scene_clear_color(self):
+        return getattr(self.scene, "sky", (0.05, 0.05, 0.06, 1))
+
+    # --- per frame -----------------------------------------------------------------------------------
+    def update(self, dt: float, inputs: Inputs | None = None) -> None:
+        """Advance the scene logic by dt and bring the view to it (the interactive loop then renders)."""
+        if dt > 0:
+            self.scene.step(dt, inputs or Inputs())
+        self.sync()
+
+    def sync(self) -> None:
+        scene = self.scene
+        scene.sync(self.world)
+        body = scene.body
+        self.head.set_pos(body.x, body.y, body.eye)
+        self.head.set_hpr(body.gaze_h, body.pitch, getattr(scene, "roll", 0.0) if not self.comfort else 0.0)
+        for eye in self.eyes:
+            eye.region.set_clear_color(self.scene_clear_color())
+            eye.buffer.set_clear_color(self.scene_clear_color())
+        self._apply_effects()
+        self._apply_overlay()
+
+    def _apply_effects(self) -> None:
+        v = self.scene.vision if self.effects else None
+        on = bool(v and v.any)
+        if on != self._effects_on:
+            for eye in self.eyes:
+                eye.region.set_active(not on)
+                eye.buffer.set_active(on)
+                for card in eye.cards:
+                    card.show() if on else card.hide()
+            self._effects_on = on
+        if not on:
+            return
+        t = self.scene.clock.now()
+        jitter = v.tremor * (0.5 if self.comfort else 1.0)
+        jx = jitter * math.sin(t * 53.0) * 2
+        jz = jitter * math.cos(t * 47.0) * 2
+        zoom = 1.0 + 0.05 * v.distortion * math.sin(t * 1.3)
+        blur = 0.012 * v.blur
+        offsets = [(blur, 0), (-blur, 0), (0, blur), (0, -blur)]
+        for eye in self.eyes:
+            a = eye.aspect
+            base_card, ghosts = eye.cards[0], eye.cards[1:]
+            base_card.set_pos(jx * a, 5, jz)
+            base_card.set_scale(zoom, 1, zoom * (1.0 + 0.03 * v.distortion * math.cos(t * 0.9)))
+            for i, (dx, dz) in enumerate(offsets):
+                ghosts[i].set_pos(jx * a + dx * 2 * a, 5, jz + dz * 2)
+                ghosts[i].set_scale(zoom)
+                ghosts[i].set_alpha_scale(0.5 / (i + 1) ** 0.5 if v.blur > 1e-3 else 0.0)
+            ghosts[4].set_pos(jx * a + v.double * 2 * a, 5, jz)
+            ghosts[4].set_scale(zoom)
+            ghosts[4].set_alpha_scale(0.45 if v.double > 1e-4 else 0.0)
+
+    def _apply_overlay(self) -> None:
+        from panda3d.core import TextureStage
+
+        scene = self.scene
+        v = scene.vision if self.effects else None
+        tunnel = v.tunnel if v else 0.0
+        comfort_vignette = 0.55 * scene.moving if self.comfort else 0.0
+        narrow = max(tunnel, comfort_vignette)
+        grey = 0.6 * v.desaturate if v else 0.0
+        flash = scene.flash
+        subtitle = scene.subtitle() if self.subtitles else ""
+        goal = scene.goal() if self.subtitles else ""
+        title = scene.stage.title if (self.subtitles and scene.t_stage < 5.0) else ""
+        for eye in self.eyes:
+            if narrow > 1e-3:
+                eye.vignette.show()
+                k = 1.0 + 1.2 * narrow        # texture scale >1 shrinks the clear centre
+                eye.vignette.set_tex_scale(TextureStage.get_default(), k, k)
+                eye.vignette.set_tex_offset(TextureStage.get_default(), 0.5 - 0.5 * k, 0.5 - 0.5 * k)
+                eye.vignette.set_alpha_scale(min(1.0, 0.6 + narrow))
+            else:
+                eye.vignette.hide()
+            self._card(eye.grey, (0.55, 0.55, 0.58, grey))
+            self._card(eye.flash, flash)
+            self._card(eye.fade, (0, 0, 0, scene.fade))
+        if (subtitle, goal, title) != self._last_subtitle:
+            for eye in self.eyes:
+                eye.subtitle.node().set_text(subtitle)
+                eye.subtitle.show() if subtitle else eye.subtitle.hide()
+                eye.goal.node().set_text(goal)
+                eye.title.node().set_text(title)
+            self._last_subtitle = (subtitle, goal, title)
+
+    @staticmethod
+    def _card(card, color) -> None:
+        if color[3] > 1e-3:
+            card.show()
+            card.set_color(*color)
+        else:
+            card.hide()
+
+    # --- offscreen use -------------------------------------------------------------------------------
+    def render(self) -> None:
+        self.b.graphics_engine.render_frame()
+        self.frames += 1
+
+    def image(self) -> np.ndarray:
+        """The last rendered frame as an RGB uint8 array (rows top to bottom)."""
+        tex = self.b.win.get_screenshot()
+        if tex is None:
+            raise RuntimeError("no screenshot")
+        data = tex.get_ram_image_as("RGB")
+        arr = np.frombuffer(bytes(data), dtype=np.uint8).reshape(tex.get_y_size(), tex.get_x_size(), 3)
+        return arr[::-1].copy()
+
+    def save(self, path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+        from PIL import Image
+
+        arr = self.image()
+        img = Image.fromarray(arr)
+        if size and img.size != size:
+            img = img.resize(size, Image.LANCZOS)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        img.save(path, optimize=True)
+        return arr
+
+    def draw_geoms(self) -> int:
+        """Geoms under the scene root that are not stashed: what a frame can draw (an upper bound on
+        draw calls from the scene; view-frustum culling only lowers it)."""
+        count = 0
+        for node in self.root.find_all_matches("**/+GeomNode"):
+            count += node.node().get_num_geoms()
+        return count
+
+    def close(self) -> None:
+        win = self.b.win
+        for eye in self.eyes:
+            win.remove_display_region(eye.region)
+            win.remove_display_region(eye.overlay_region)
+            self.b.graphics_engine.remove_window(eye.buffer)
+            eye.overlay.remove_node()
+        self.root.clear_light()
+        self.b.render.clear_light()
+        self.root.remove_node()
+        self.eyes = []
