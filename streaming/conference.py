@@ -1363,6 +1363,13 @@ class AiortcRoom(MediaRoom, LoopOwner):
             await self._end_source(source_id)
         if self._periodic is not None:
             self._periodic.cancel()
+        # Stragglers (connection-state handlers, aiortc's own tasks of closed peer
+        # connections) end here rather than being destroyed pending with the loop.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=2.0)
 
 
 def _m_section(sdp: str, kind: str) -> str:
