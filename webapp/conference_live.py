@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
@@ -223,7 +224,8 @@ class LiveConference:
             participants = [Participant(uid, names[uid], connected=members[uid].publishing) for uid in chosen]
             run = RollCallRun(secret, f"rollcall:{rollcall_id}", participants, policy)
             sink = _RollCallSink(self, rollcall_id)
-            driver = RollCallDriver(run, references, identify, sink, self._set_rate, threshold)
+            driver = RollCallDriver(run, references, identify, sink, self._set_rate, threshold,
+                                    executor=analysis_pool(self.app))
             self.rollcall = ActiveRollCall(rollcall_id, driver, names, chosen, table_url_for(rollcall_id))
         driver.start()
         self.broadcast_rollcall()
@@ -564,6 +566,26 @@ def room_config(cfg) -> RoomConfig:
     return RoomConfig(**{k: v for k, v in wanted.items() if k in known})
 
 
+def analysis_pool(app: Flask) -> ThreadPoolExecutor:
+    """The app's roll-call analysis threads (detector, landmarker), their models loaded as soon
+    as the first conference goes live, so that a roll call started later finds them warm."""
+    with _registry_lock:
+        pool = app.extensions.get("conference_analysis")
+        if pool is None:
+            workers = app.config["ROLLCALL_WORKERS"]
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="rollcall-analysis")
+            for _ in range(workers):
+                pool.submit(_warm_slowly)
+            app.extensions["conference_analysis"] = pool
+        return pool
+
+
+def _warm_slowly() -> None:
+    from proctoring.vision import warm_up
+    warm_up()
+    time.sleep(0.2)   # keep this thread busy a moment, so the next warm-up lands on another thread
+
+
 def live_conferences(app: Flask) -> dict[int, LiveConference]:
     return app.extensions.setdefault("conference_live", {})
 
@@ -578,7 +600,8 @@ def open_live(app: Flask, conference_id: int, host_id: int, host_path: str) -> L
         if found is None or found.closed:
             found = LiveConference(app, conference_id, host_id, host_path, room_config(app.config))
             live_conferences(app)[conference_id] = found
-        return found
+    analysis_pool(app)
+    return found
 
 
 def close_live(app: Flask, conference_id: int) -> None:
@@ -591,3 +614,6 @@ def close_live(app: Flask, conference_id: int) -> None:
 def shutdown(app: Flask) -> None:
     for conference_id in list(live_conferences(app)):
         close_live(app, conference_id)
+    pool = app.extensions.pop("conference_analysis", None)
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -27,7 +27,7 @@ from . import db
 from .access import STAFF, allow
 from .audit import audit
 from .models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, ParticipantRole, Role,
-                     User, utcnow)
+                     RollCall, User, utcnow)
 
 bp = Blueprint("conferences", __name__, url_prefix="/conferences")
 
@@ -172,6 +172,10 @@ def detail(conference_id: int):
     participants = participant_units(scope_of(conference), units)
     may_manage = _may_cancel(conference)
     mine = _participation(conference.id, current_user.id)
+    # officers see the roll calls (each table shows them only the rows of their own subtree)
+    rollcalls = db.session().scalars(select(RollCall).where(RollCall.conference_id == conference.id)
+                                     .order_by(RollCall.started_at.desc())).all() \
+        if current_user.role in STAFF else []
     joined = []
     if may_manage:   # who has joined: for the host and the staff of the host unit only
         joined = db.session().execute(
@@ -185,7 +189,8 @@ def detail(conference_id: int):
                            status_names=STATUS_NAMES, to_local=to_local, may_cancel=may_manage,
                            joined=joined, show_joined=may_manage,
                            is_in=mine is not None and mine.joined_at is not None and mine.left_at is None,
-                           may_attend=conference.status in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE))
+                           may_attend=conference.status in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE),
+                           rollcalls=rollcalls)
 
 
 def _may_cancel(conference: Conference) -> bool:
@@ -224,7 +229,8 @@ def _participation(conference_id: int, user_id: int) -> ConferenceParticipant | 
 @allow(*EVERYONE)
 def join(conference_id: int):
     """Records that the user joined (idempotent; joining again after leaving clears left_at).
-    Audio and video come later: for now joining records attendance only."""
+    The conference room page (conf_enter over Socket.IO) records joining too; this form is the
+    way to say one is there without a camera."""
     conference = conference_or_404(conference_id)
     if not CancelForm().validate_on_submit():
         abort(400)

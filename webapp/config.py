@@ -106,6 +106,7 @@ def from_env(**overrides) -> dict:
         # ("inprocess": packets between threads of this process; "webrtc": a real WebRTC hop).
         "ROLLCALL_ANSWER_S": _float("ROLLCALL_ANSWER_S", 30.0),
         "ROLLCALL_PARALLEL": int(os.environ.get("ROLLCALL_PARALLEL", 4)),
+        "ROLLCALL_WORKERS": int(os.environ.get("ROLLCALL_WORKERS", 2)),   # analysis threads
         "ROLLCALL_LIVENESS": os.environ.get("ROLLCALL_LIVENESS", "1") not in ("0", "false", "no"),
         "CONFERENCE_RELAY_TRANSPORT": os.environ.get("CONFERENCE_RELAY_TRANSPORT", "inprocess"),
     }

@@ -8,6 +8,10 @@ go through one lock; the slow part (the identity embedding, ~130 ms in the ident
 runs outside it, and its sample is fed afterwards (the run ignores a sample that arrives after
 the person was decided).
 
+Analysis runs on `executor` (the app's warmed analysis threads: a tap worker thread would load
+the landmarker on its first challenge frame, seconds in which the challenge window passes), at
+most one frame per person in flight; frames that come while one is analysed are dropped.
+
 Frame rates: nobody is sampled until called; a called person at `call_fps`; during a liveness
 challenge `challenge_fps` (the challenge verifies head turns and blinks over a few frames);
 nothing once decided. `set_rate(person, fps)` (0: stop) is how the shell tells the room's tap.
@@ -37,10 +41,13 @@ class RollCallDriver:
     def __init__(self, run: RollCallRun, references: dict[Hashable, Sequence[np.ndarray]], identify: Identify,
                  sink: Sink, set_rate: Callable[[Hashable, float], None], threshold: float,
                  call_fps: float = 3.0, challenge_fps: float = 6.0, tick_s: float = 0.25,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, executor=None):
         self.run, self.references, self.identify, self.sink = run, references, identify, sink
         self.set_rate, self.threshold = set_rate, threshold
         self.call_fps, self.challenge_fps, self.tick_s, self.clock = call_fps, challenge_fps, tick_s, clock
+        self.executor = executor
+        self._busy: set = set()
+        self.dropped = 0
         self.frames: dict[Hashable, np.ndarray] = {}
         self.cpu_ms: list[float] = []
         self._lock = threading.RLock()
@@ -81,6 +88,22 @@ class RollCallDriver:
 
     def on_frame(self, person: Hashable, at: float, rgb: np.ndarray) -> None:
         """A sampled frame of `person` (on a tap worker thread)."""
+        if self.executor is None:
+            self._analyse(person, at, rgb)
+            return
+        with self._lock:
+            if person in self._busy or self.run.need(person, at) is None:
+                self.dropped += person in self._busy
+                return
+            self._busy.add(person)
+        try:
+            future = self.executor.submit(self._analyse, person, at, rgb)
+        except RuntimeError:      # the pool is shut down: the app is stopping
+            self._busy.discard(person)
+            return
+        future.add_done_callback(lambda _f, p=person: self._busy.discard(p))
+
+    def _analyse(self, person: Hashable, at: float, rgb: np.ndarray) -> None:
         with self._lock:
             need = self.run.need(person, at)
             if need is None:
@@ -123,6 +146,10 @@ class RollCallDriver:
             return None
         self.cpu_ms.append(cpu_ms)
         verdict = result.verdict
+        # Dated when the verdict is known, not when the frame was taken: a liveness challenge
+        # starts `challenge_lead_s` after this, and the person must still get that lead to
+        # read it (the embedding alone takes ~130 ms, more under load).
+        at = max(at, self.clock())
         return IdentitySample(at, result.faces, result.detector_score, verdict.distance if verdict else None,
                               verdict.passed if verdict else None, self.threshold)
 

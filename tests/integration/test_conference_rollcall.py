@@ -236,6 +236,10 @@ def test_roll_call_three_outcomes_and_a_cut_connection(rig):
     # the table link works for the host afterwards, and shows the three rows
     page = host.web.get(f"/conferences/{r.conference_id}/rollcalls/{started['rollcall_id']}")
     assert page.status_code == 200 and "王二" in page.get_data(as_text=True)
+    detail = host.web.get(f"/conferences/{r.conference_id}").get_data(as_text=True)
+    assert f"/conferences/{r.conference_id}/rollcalls/{started['rollcall_id']}" in detail
+    # a supervisee's detail page lists no roll-call tables
+    assert "/rollcalls/" not in members["lisi"].web.get(f"/conferences/{r.conference_id}").get_data(as_text=True)
 
 
 def test_bad_input_gets_clear_errors(rig):
@@ -332,3 +336,49 @@ def test_levels_cascade_the_host_down_and_a_speaker_up(rig):
     viewer.wait_frames(viewer.frames + 5, timeout=20)
     assert host.emit("conf_host", action="unspotlight", user_id=zhang)["ok"]
     r.wait_for(lambda: "speaker" not in live.rooms["/1/2/"].sources(), what="the speaker relay ended")
+
+
+def test_roll_call_liveness_challenge(rig):
+    """With liveness on, a verified face must then follow a drawn challenge. zhangsan's client
+    turns the head as asked (a real photo re-rendered as turned, proctoring.sample_faces.turn)
+    inside each window; lisi's camera shows the right face as a still photo and fails it."""
+    from proctoring.sample_faces import turn
+
+    size = (640, 480)
+    neutral = [scene(ENROLLED, size, seed=0)]
+    turned = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)]}
+    r = rig(ROLLCALL_LIVENESS=True, ROLLCALL_PARALLEL=2, ROLLCALL_ANSWER_S=20.0,
+            LIVENESS_ACTIONS="turn_left,turn_right", LIVENESS_WINDOW_S=3.0)
+    host = r.member("officer_bs")
+    host.enter()
+    live_one, still = r.member("zhangsan"), r.member("lisi")
+    tracks = {}
+    for m in (live_one, still):
+        m.enter()
+        tracks[m.username] = FrameTrack(list(neutral), fps=8.0)
+        m.publish(None, track=tracks[m.username])
+    started = host.emit("rollcall_start")
+    assert started.get("ok"), started
+
+    deadline = time.monotonic() + 25
+    challenge = None
+    while challenge is None and time.monotonic() < deadline:
+        challenge = next((e for e in live_one.conf_events() if e["type"] == "rollcall_challenge"), None)
+        time.sleep(0.05)
+    assert challenge is not None, live_one.conf_events()
+    received = time.monotonic()
+    for step, action in enumerate(challenge["actions"]):
+        window_start = received + challenge["starts_in_s"] + step * challenge["window_s"]
+        time.sleep(max(0.0, window_start + 1.0 - time.monotonic()))
+        tracks["zhangsan"].frames = turned[action]
+        time.sleep(1.2)
+        tracks["zhangsan"].frames = neutral
+
+    r.wait_for(lambda: len(r.records()) == 2, timeout=30, what="both outcomes")
+    rows = r.records()
+    assert rows["zhangsan"].outcome == AttendanceOutcome.PRESENT_VERIFIED, rows["zhangsan"].scores_json
+    steps = json.loads(rows["zhangsan"].scores_json)["steps"]
+    assert [s["action"] for s in steps] == challenge["actions"] and all(s["passed"] for s in steps)
+    assert rows["lisi"].outcome == AttendanceOutcome.PRESENT_UNVERIFIED
+    assert r.db.get(ProctorFlag, rows["lisi"].flag_id).kind == "liveness_failed"
+    assert any(e["type"] == "rollcall_challenge" for e in still.conf_events())

@@ -244,7 +244,7 @@ def test_a_live_person_who_follows_the_challenge_passes_liveness(rig):
 
     size = (640, 480)
     neutral = [scene(ENROLLED, size, seed=0)]
-    turned = {"turn_left": [turn(neutral[0], 45.0)], "turn_right": [turn(neutral[0], -45.0)]}
+    turned = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)]}
     r = rig(neutral, LIVENESS_SHARE=1.0, LIVENESS_ACTIONS="turn_left,turn_right", LIVENESS_WINDOW_S=3.0,
             IDENTITY_MIN_S=3.0, IDENTITY_MEAN_S=3.0, IDENTITY_MAX_S=3.0)
     r.wait_for(lambda: any(e.get("state") == "challenge" for e in r.proctor_events()), timeout=25.0,
