@@ -5,7 +5,8 @@
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
-[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)   # also the VR subtitles
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+# (fonts-noto-cjk above also carries the VR scenes' Chinese subtitles: vr_scenes/fonts.py)
 # Panda3D's software renderer (p3tinydisplay: VR scene tests, gallery, bench.vr) links libX11 even offscreen
 ldconfig -p | grep -q 'libX11.so.6 ' || need+=(libx11-6)
 # opencv-contrib-python (mediapipe's OpenCV) links libGL and glib even when no window is shown

@@ -267,6 +267,12 @@ class Scene:
                 return self.look_at(event.pos)
         return 0.0, 0.0
 
+    def walk_to(self, target: tuple[float, float], radius: float = 0.35, **extra) -> Inputs:
+        """The scripted learner's walk: face ``target`` and walk until within ``radius``."""
+        yaw, _ = self.look_at((target[0], target[1], self.body.eye))
+        move = 0.0 if self.near(target, radius) else 1.0
+        return Inputs(move=move, yaw=yaw, **extra)
+
     def near(self, xy: tuple[float, float], radius: float) -> bool:
         return math.hypot(self.body.x - xy[0], self.body.y - xy[1]) <= radius
 

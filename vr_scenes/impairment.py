@@ -117,7 +117,7 @@ def withdrawal_vision(severity: float, t: float) -> VisionEffects:
     return VisionEffects(
         blur=0.45 * s,
         double=0.006 * s * (1 + math.sin(2.3 * t)),
-        tunnel=0.85 * s,
+        tunnel=0.7 * s,
         tremor=0.006 * s * (0.6 + 0.4 * math.sin(7.0 * t)),
         distortion=0.8 * s * (0.5 + 0.5 * math.sin(0.7 * t)),
         desaturate=0.7 * s,

@@ -131,6 +131,23 @@ class Mesh:
                     self.tris.add_vertices(j[0], j[1], j[2])
         return self
 
+    def disc(self, center, radius: float, color: Color, facing: str = "-y", segments: int = 16) -> Mesh:
+        """A flat disc in the x-z plane seen from ``facing`` ("-y": from the -y side, or "+y")."""
+        cx, cy, cz = center
+        c = rgba(color)
+        n = (0.0, -1.0, 0.0) if facing == "-y" else (0.0, 1.0, 0.0)
+        mid = self._vertex(center, n, c, (0.5, 0.5))
+        ring = [self._vertex((cx + radius * math.cos(a), cy, cz + radius * math.sin(a)), n, c,
+                             (0.5 + 0.5 * math.cos(a), 0.5 + 0.5 * math.sin(a)))
+                for a in (2 * math.pi * k / segments for k in range(segments))]
+        for k in range(segments):
+            a, b = ring[k], ring[(k + 1) % segments]
+            if facing == "-y":
+                self.tris.add_vertices(mid, b, a)
+            else:
+                self.tris.add_vertices(mid, a, b)
+        return self
+
     def sphere(self, center, radius: float, color: Color, rings: int = 6, segments: int = 10,
                squash: float = 1.0) -> Mesh:
         cx, cy, cz = center

@@ -1,6 +1,8 @@
 """Furniture and rooms shared by the scenes, written into batched meshes (see procgen.Mesh)."""
 from __future__ import annotations
 
+import math
+
 from .procgen import Color, Mesh
 
 
@@ -72,9 +74,10 @@ def window(m: Mesh, light: Mesh, x: float, y: float, z: float, w: float, h: floa
 
 
 def clock_face(m: Mesh, x: float, y: float, z: float, r: float = 0.25, facing: int = -1) -> None:
-    m.cylinder((x, y + 0.02 * -facing, z), r, 0.03, (0.95, 0.95, 0.92), segments=16, axis="y")
+    """A wall clock on a wall at ``y``, readable from the side ``facing`` (-1: from -y)."""
+    m.disc((x, y + 0.01 * facing, z), r * 1.08, (0.2, 0.2, 0.2), facing="-y" if facing < 0 else "+y")
+    m.disc((x, y + 0.02 * facing, z), r, (0.95, 0.95, 0.92), facing="-y" if facing < 0 else "+y")
     for k in range(12):
-        import math
         a = 2 * math.pi * k / 12
         m.box((x + 0.8 * r * math.sin(a), y + 0.025 * facing, z + 0.8 * r * math.cos(a)), (0.02, 0.01, 0.05), (0.1, 0.1, 0.1))
 

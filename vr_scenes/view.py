@@ -302,10 +302,10 @@ class Viewer:
         for eye in self.eyes:
             if narrow > 1e-3:
                 eye.vignette.show()
-                k = 1.0 + 1.2 * narrow        # texture scale >1 shrinks the clear centre
+                k = 1.0 + 1.0 * narrow        # texture scale >1 shrinks the clear centre
                 eye.vignette.set_tex_scale(TextureStage.get_default(), k, k)
                 eye.vignette.set_tex_offset(TextureStage.get_default(), 0.5 - 0.5 * k, 0.5 - 0.5 * k)
-                eye.vignette.set_alpha_scale(min(1.0, 0.6 + narrow))
+                eye.vignette.set_alpha_scale(min(0.93, 0.55 + 0.5 * narrow))
             else:
                 eye.vignette.hide()
             self._card(eye.grey, (0.55, 0.55, 0.58, grey))

@@ -69,8 +69,8 @@ def test_every_stage_of_every_scene_has_a_key_frame_that_is_not_blank(frames):
                 view3d = img[: int(img.shape[0] * 0.6)]          # above the subtitles
                 grey = view3d.mean(axis=2)
                 assert grey.std() > 12, f"{f['path']}: nearly uniform (std {grey.std():.1f})"
-                colours = len(np.unique(view3d.reshape(-1, 3), axis=0))
-                assert colours > 50, f"{f['path']}: only {colours} colours"
+                levels = len(np.unique(grey.astype(int)))
+                assert levels > 12, f"{f['path']}: only {levels} grey levels"
                 assert 15 < grey.mean() < 245, f"{f['path']}: black or white ({grey.mean():.0f})"
                 assert f["subtitle"], f"{f['path']}: no narration at the key frame"
 
@@ -120,8 +120,6 @@ def test_drunk_vision_changes_the_image_against_sober(frames):
 
 
 def test_withdrawal_vision_is_drawn_in_rehab(frames):
-    if "rehab" not in registry.scenes():
-        pytest.skip("the rehab scene is not written yet")
     f = frame_of(frames["mono"], "rehab", "withdrawal")
     assert f["effects"]
     assert np.abs(load(f["path"]) - load(f["reference"])).mean() > 15
