@@ -143,9 +143,9 @@ class Mesh:
         for k in range(segments):
             a, b = ring[k], ring[(k + 1) % segments]
             if facing == "-y":
-                self.tris.add_vertices(mid, b, a)
-            else:
                 self.tris.add_vertices(mid, a, b)
+            else:
+                self.tris.add_vertices(mid, b, a)
         return self
 
     def sphere(self, center, radius: float, color: Color, rings: int = 6, segments: int = 10,
@@ -331,6 +331,30 @@ def radial_alpha(size: int = 256, inner: float = 0.55, outer: float = 1.0, color
     img[..., :3] = color
     img[..., 3] = a
     return (img * 255).astype(np.uint8)
+
+
+def vignette_meshes(inner: float = 1.0, outer: float = 2.2, far: float = 8.0, bands: int = 5,
+                    segments: int = 40) -> tuple[Mesh, Mesh]:
+    """The vignette in overlay space (x right, z up) for a unit clear radius: a ring whose alpha rises
+    from 0 at ``inner`` to 1 at ``outer``, and an opaque black ring from ``outer`` to ``far``. Scaling
+    the node narrows or widens the clear field."""
+    ring, solid = Mesh("vignette-ring"), Mesh("vignette-solid")
+    n = (0.0, -1.0, 0.0)
+
+    def band(mesh: Mesh, r0: float, r1: float, a0: float, a1: float) -> None:
+        for k in range(segments):
+            t0, t1 = 2 * math.pi * k / segments, 2 * math.pi * (k + 1) / segments
+            p = [(r0 * math.cos(t0), 0.0, r0 * math.sin(t0)), (r0 * math.cos(t1), 0.0, r0 * math.sin(t1)),
+                 (r1 * math.cos(t1), 0.0, r1 * math.sin(t1)), (r1 * math.cos(t0), 0.0, r1 * math.sin(t0))]
+            idx = [mesh._vertex(q, n, (0, 0, 0, a), (0, 0)) for q, a in zip(p, (a0, a0, a1, a1), strict=True)]
+            mesh.tris.add_vertices(idx[0], idx[2], idx[1])
+            mesh.tris.add_vertices(idx[0], idx[3], idx[2])
+
+    for b in range(bands):
+        f0, f1 = b / bands, (b + 1) / bands
+        band(ring, inner + (outer - inner) * f0, inner + (outer - inner) * f1, f0 ** 1.5, f1 ** 1.5)
+    band(solid, outer * 0.98, far, 1.0, 1.0)     # overlaps the ring a little: no cracks between them
+    return ring, solid
 
 
 # --- lights ------------------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ import numpy as np
 from .core import Inputs, Scene
 from .fonts import load_cjk_font
 
+def NodePath_from(node):  # noqa: N802 (a NodePath around a bare node)
+    from panda3d.core import NodePath
+
+    return NodePath(node)
+
+
 BACKENDS = {"tiny": "p3tinydisplay", "headlessgl": "p3headlessgl", "gl": "pandagl"}
 _base = None
 _config: dict = {}
@@ -84,7 +90,6 @@ class _Eye:
     aspect: float
     cards: list               # post cards: [base, ghosts...]
     flash: object
-    grey: object
     vignette: object
     fade: object
     subtitle: object
@@ -136,7 +141,7 @@ class Viewer:
 
     # --- set-up --------------------------------------------------------------------------------------
     def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
-        from panda3d.core import CardMaker, NodePath, OrthographicLens, SamplerState, TextNode, Texture, TransparencyAttrib
+        from panda3d.core import CardMaker, NodePath, OrthographicLens, TextNode, Texture, TransparencyAttrib
         from panda3d.core import Camera as PCamera
 
         from . import procgen
@@ -176,7 +181,7 @@ class Viewer:
         cm = CardMaker("card")
         cm.set_frame(-aspect, aspect, -1, 1)
         cards = []
-        for i in range(6):      # base image + blur (4) + double vision (1)
+        for i in range(3):      # base image + blur + double vision
             card = overlay.attach_new_node(cm.generate())
             card.set_y(5)
             card.set_texture(tex)
@@ -197,15 +202,14 @@ class Viewer:
             card.hide()
             return card
 
-        grey = full_card("grey", (0.55, 0.55, 0.58, 0.0), 20)
         flash = full_card("flash", (0, 0, 0, 0), 21)
-        vtex = self.world.texture("vignette", lambda: procgen.radial_alpha(256, 0.45, 1.0))
-        vtex.set_wrap_u(SamplerState.WM_clamp)
-        vtex.set_wrap_v(SamplerState.WM_clamp)
-        vignette = overlay.attach_new_node(cm.generate())
-        vignette.set_texture(vtex)
-        vignette.set_transparency(TransparencyAttrib.M_alpha)
-        vignette.set_bin("fixed", 22)
+        vignette = overlay.attach_new_node("vignette")
+        ring, solid = procgen.vignette_meshes()
+        soft = ring.attach(vignette, lit=False)
+        soft.set_transparency(TransparencyAttrib.M_alpha)     # only the gradient ring is blended ...
+        soft.set_bin("fixed", 22)
+        hard = solid.attach(vignette, lit=False)              # ... the black beyond it is opaque (cheap)
+        hard.set_bin("fixed", 23)
         vignette.hide()
         fade = full_card("fade", (0, 0, 0, 0), 30)
 
@@ -229,7 +233,7 @@ class Viewer:
         subtitle.node().set_card_as_margin(0.4, 0.4, 0.25, 0.25)
         goal = text(0.055, -0.93, (1.0, 0.85, 0.3, 1), 2 * aspect * 0.9 / 0.055)
         title = text(0.09, 0.82, (1, 1, 1, 1), wrap)
-        return _Eye(region, buffer, buffer_region, overlay, overlay_region, aspect, cards, flash, grey,
+        return _Eye(region, buffer, buffer_region, overlay, overlay_region, aspect, cards, flash,
                     vignette, fade, subtitle, goal, title)
 
     def scene_clear_color(self):
@@ -261,8 +265,10 @@ class Viewer:
             for eye in self.eyes:
                 eye.region.set_active(not on)
                 eye.buffer.set_active(on)
-                for card in eye.cards:
-                    card.show() if on else card.hide()
+                eye.cards[0].show() if on else eye.cards[0].hide()
+                if not on:
+                    for card in eye.cards[1:]:
+                        card.hide()
             self._effects_on = on
         if not on:
             return
@@ -271,30 +277,35 @@ class Viewer:
         jx = jitter * math.sin(t * 53.0) * 2
         jz = jitter * math.cos(t * 47.0) * 2
         zoom = 1.0 + 0.05 * v.distortion * math.sin(t * 1.3)
-        blur = 0.012 * v.blur
-        offsets = [(blur, 0), (-blur, 0), (0, blur), (0, -blur)]
+        blur = 0.008 * v.blur
+        offsets = [(-blur, blur * 0.6)]      # an offset copy: a cheap blur (the double image adds to it)
         for eye in self.eyes:
             a = eye.aspect
             base_card, ghosts = eye.cards[0], eye.cards[1:]
             base_card.set_pos(jx * a, 5, jz)
             base_card.set_scale(zoom, 1, zoom * (1.0 + 0.03 * v.distortion * math.cos(t * 0.9)))
             for i, (dx, dz) in enumerate(offsets):
-                ghosts[i].set_pos(jx * a + dx * 2 * a, 5, jz + dz * 2)
-                ghosts[i].set_scale(zoom)
-                ghosts[i].set_alpha_scale(0.5 / (i + 1) ** 0.5 if v.blur > 1e-3 else 0.0)
-            ghosts[4].set_pos(jx * a + v.double * 2 * a, 5, jz)
-            ghosts[4].set_scale(zoom)
-            ghosts[4].set_alpha_scale(0.45 if v.double > 1e-4 else 0.0)
+                self._ghost(ghosts[i], v.blur > 1e-3, jx * a + dx * 2 * a, jz + dz * 2, zoom, 0.5)
+            self._ghost(ghosts[1], v.double > 1e-4, jx * a + v.double * 2 * a, jz, zoom, 0.4)
+
+    @staticmethod
+    def _ghost(card, on: bool, x: float, z: float, zoom: float, alpha: float) -> None:
+        """A translucent offset copy of the eye's image (hidden, not drawn at alpha 0, when off)."""
+        if not on:
+            card.hide()
+            return
+        card.show()
+        card.set_pos(x, 5, z)
+        card.set_scale(zoom)
+        card.set_alpha_scale(alpha)
 
     def _apply_overlay(self) -> None:
-        from panda3d.core import TextureStage
-
         scene = self.scene
         v = scene.vision if self.effects else None
         tunnel = v.tunnel if v else 0.0
         comfort_vignette = 0.55 * scene.moving if self.comfort else 0.0
         narrow = max(tunnel, comfort_vignette)
-        grey = 0.6 * v.desaturate if v else 0.0
+        grey = v.desaturate if v else 0.0
         flash = scene.flash
         subtitle = scene.subtitle() if self.subtitles else ""
         goal = scene.goal() if self.subtitles else ""
@@ -302,13 +313,13 @@ class Viewer:
         for eye in self.eyes:
             if narrow > 1e-3:
                 eye.vignette.show()
-                k = 1.0 + 1.0 * narrow        # texture scale >1 shrinks the clear centre
-                eye.vignette.set_tex_scale(TextureStage.get_default(), k, k)
-                eye.vignette.set_tex_offset(TextureStage.get_default(), 0.5 - 0.5 * k, 0.5 - 0.5 * k)
-                eye.vignette.set_alpha_scale(min(0.93, 0.55 + 0.5 * narrow))
+                radius = 0.8 / (1.0 + 1.2 * narrow)      # the clear centre, in half-heights
+                eye.vignette.set_scale(eye.aspect * radius, 1, radius)
             else:
                 eye.vignette.hide()
-            self._card(eye.grey, (0.55, 0.55, 0.58, grey))
+            # loss of colour: a cold, dim tint of the image (a blended grey card costs a full-screen
+            # blend in the software renderer; a colour scale on the opaque image is free)
+            eye.cards[0].set_color_scale(1 - 0.35 * grey, 1 - 0.3 * grey, 1 - 0.15 * grey, 1)
             self._card(eye.flash, flash)
             self._card(eye.fade, (0, 0, 0, scene.fade))
         if (subtitle, goal, title) != self._last_subtitle:
@@ -352,13 +363,35 @@ class Viewer:
         img.save(path, optimize=True)
         return arr
 
-    def draw_geoms(self) -> int:
-        """Geoms under the scene root that are not stashed: what a frame can draw (an upper bound on
-        draw calls from the scene; view-frustum culling only lowers it)."""
-        count = 0
-        for node in self.root.find_all_matches("**/+GeomNode"):
-            count += node.node().get_num_geoms()
-        return count
+    def draw_calls(self) -> int:
+        """Draw calls of the current frame, counted like Panda3D issues them (one per Geom that survives
+        culling): per eye, the scene's Geoms whose bounds meet the view frustum (stashed sets are not
+        traversed), plus the overlay's visible cards and text. Stereo counts both eyes."""
+        from panda3d.core import BoundingVolume, GeomNode, TextNode
+
+        def geoms(node) -> int:
+            if isinstance(node.node(), GeomNode):
+                return node.node().get_num_geoms()
+            if isinstance(node.node(), TextNode) and node.node().get_text():
+                generated = NodePath_from(node.node().generate())
+                return sum(g.node().get_num_geoms() for g in generated.find_all_matches("**/+GeomNode"))
+            return 0
+
+        frustum = self.lens.make_bounds()
+        scene_calls = 0
+        for node in self.root.find_all_matches("**/+PandaNode"):
+            count = geoms(node)
+            if not count or node.is_hidden():
+                continue
+            bounds = node.node().get_bounds().make_copy()
+            bounds.xform(node.get_transform(self.camera).get_mat())
+            if frustum.contains(bounds) != BoundingVolume.IF_no_intersection:
+                scene_calls += count
+        overlay_calls = 0
+        for node in self.eyes[0].overlay.find_all_matches("**/+PandaNode"):
+            if not node.is_hidden():
+                overlay_calls += geoms(node)
+        return (scene_calls + overlay_calls) * len(self.eyes) + (len(self.eyes) if self._effects_on else 0)
 
     def close(self) -> None:
         win = self.b.win
