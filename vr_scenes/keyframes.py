@@ -22,7 +22,8 @@ from .core import fast_forward
 
 
 def render_scene(key: str, out_dir: str, stereo: bool = False, comfort: bool = False, dt: float = 1 / 30,
-                 save_size: tuple[int, int] | None = None, reference: bool = True) -> dict:
+                 save_size: tuple[int, int] | None = None, reference: bool = True,
+                 stages: tuple[str, ...] | None = None, suffix: str = "", palette: bool = False) -> dict:
     scene = registry.create(key, comfort=comfort)
     t0 = time.perf_counter()
     viewer = view.Viewer(scene, stereo=stereo)
@@ -33,13 +34,15 @@ def render_scene(key: str, out_dir: str, stereo: bool = False, comfort: bool = F
             if scene.finished:
                 break
             fast_forward(scene, dt=dt, until_stage=stage.key, until_t=stage.keyframe_s)
+            if stages is not None and stage.key not in stages:
+                continue
             if scene.stage.key != stage.key:
                 raise RuntimeError(f"{key}: the scripted learner left stage {stage.key} before its key frame "
                                    f"at {stage.keyframe_s} s")
             viewer.sync()
             viewer.render()
-            path = os.path.join(out_dir, f"{key}-{stage.key}.png")
-            viewer.save(path, save_size)
+            path = os.path.join(out_dir, f"{key}-{stage.key}{suffix}.png")
+            viewer.save(path, save_size, palette)
             entry = {"scene": key, "stage": stage.key, "title": stage.title, "path": path,
                      "t_scene": round(scene.clock.now(), 2), "effects": scene.vision.any,
                      "subtitle": scene.subtitle()}
@@ -47,8 +50,8 @@ def render_scene(key: str, out_dir: str, stereo: bool = False, comfort: bool = F
                 viewer.effects = False
                 viewer.sync()
                 viewer.render()
-                ref = os.path.join(out_dir, f"{key}-{stage.key}-noeffects.png")
-                viewer.save(ref, save_size)
+                ref = os.path.join(out_dir, f"{key}-{stage.key}{suffix}-noeffects.png")
+                viewer.save(ref, save_size, palette)
                 entry["reference"] = ref
                 viewer.effects = True
                 viewer.sync()

@@ -551,7 +551,6 @@ def _build(scene: DrunkDrivingScene, world) -> None:
     walls_m, floor_m, furn, light = pg.Mesh("walls"), pg.Mesh("floor"), pg.Mesh("furniture"), pg.Mesh("light")
     props.room(walls_m, floor_m, (300, 2, 0), 5, 6, 2.8, wall_color=(0.82, 0.9, 0.88), floor_color=(0.75, 0.8, 0.8))
     props.bed(furn, 300, 3.0, along_y=False, sheet=(0.7, 0.8, 0.95))
-    pg.person(furn, 300.2, 3.0, heading=0, shirt=(0.6, 0.7, 0.9), height=1.2, seated=False)
     furn.box((301.3, 3.6, 0.8), (0.1, 0.1, 1.6), (0.7, 0.7, 0.7))
     furn.box((301.3, 3.6, 1.5), (0.5, 0.3, 0.4), (0.2, 0.2, 0.22))
     light.quad((301.1, 3.44, 1.38), (301.5, 3.44, 1.38), (301.5, 3.44, 1.62), (301.1, 3.44, 1.62), (0.1, 0.5, 0.2))
@@ -562,6 +561,9 @@ def _build(scene: DrunkDrivingScene, world) -> None:
     floor_m.attach(hs, tiles)
     furn.attach(hs)
     light.attach(hs, lit=False)
+    patient = pg.person(pg.Mesh("patient"), 0, 0, heading=0, shirt=(0.6, 0.7, 0.9), height=1.2).attach(hosp)
+    patient.set_pos(299.5, 3.0, 0.8)
+    patient.set_hpr(0, 0, 90)          # lying on the bed, head on the pillow
     pulse = pg.Mesh("pulse").box((0, 0, 0), (0.04, 0.01, 0.05), (0.3, 1, 0.4))
     world.nodes["pulse"] = pulse.attach(hosp, lit=False)
     world.nodes["pulse"].set_pos(301.1, 3.43, 1.5)

@@ -43,7 +43,7 @@ STAGES = (
         Cue(45, "心理咨询师说：“想用毒品的念头还会来。重要的是你怎么面对它。”"),
     ), goal="", min_s=60.0,
         key_events=tuple(KeyEvent(name, (xy[0], xy[1], 1.0)) for name, xy in STATIONS.items()),
-        keyframe_s=20.0),
+        keyframe_s=3.0),
     Stage("temptation", "诱惑时刻", 45.0, (
         Cue(0, "出所后的一个傍晚，你在街角遇到了以前一起吸毒的朋友。"),
         Cue(8, "他掏出一小包东西：“就一口，没人知道。”"),

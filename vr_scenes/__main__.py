@@ -1,0 +1,72 @@
+"""Run a scene for a learner: ``python -m vr_scenes --scene drunk [--stereo] [--comfort] [--xr]``.
+
+Opens a window (OpenGL) and plays the scene in real time with keyboard and mouse-look, or with an HMD
+through OpenXR (``--xr``, needs panda3d-openxr and a runtime). ``--autopilot`` lets the scripted learner
+play (a demonstration); ``--offscreen`` renders without a window (software renderer). At the end the
+session's telemetry is printed as JSON (the station client will post it to the portal).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import registry, view
+from .controls import DesktopControls, OpenXRHead
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="VR warning-education scenes")
+    parser.add_argument("--scene", default="prison", choices=list(registry.scenes()))
+    parser.add_argument("--stereo", action="store_true", help="side-by-side stereo for an HMD used as a display")
+    parser.add_argument("--comfort", action="store_true", help="vignette while moving, no camera roll")
+    parser.add_argument("--xr", action="store_true", help="head tracking and HMD output through OpenXR")
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--backend", default="gl", choices=sorted(view.BACKENDS))
+    parser.add_argument("--offscreen", action="store_true")
+    parser.add_argument("--autopilot", action="store_true", help="the scripted learner plays")
+    parser.add_argument("--speed", type=float, default=1.0, help="scene time per real second")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: at the end)")
+    args = parser.parse_args(argv)
+
+    w, h = (int(v) for v in args.size.split("x"))
+    view.configure((w, h), backend="tiny" if args.offscreen and args.backend == "gl" else args.backend,
+                   offscreen=args.offscreen, title=registry.get(args.scene).title)
+    scene = registry.create(args.scene, comfort=args.comfort)
+    viewer = view.Viewer(scene, stereo=args.stereo)
+    b = view.base()
+    controls = DesktopControls(b, mouse=not args.autopilot)
+    head = None
+    if args.xr:
+        try:
+            head = OpenXRHead(viewer)
+        except Exception as exc:  # no package or no runtime: say so and stay on the desktop
+            print(f"OpenXR unavailable ({exc}); using keyboard and mouse", file=sys.stderr)
+    frames = 0
+
+    from direct.showbase.ShowBaseGlobal import globalClock
+
+    def tick(task):
+        nonlocal frames
+        dt = min(0.1, globalClock.get_dt()) if not args.offscreen else 1 / 60
+        dt *= args.speed
+        inputs = scene.autopilot() if args.autopilot else controls.read(dt)
+        if head is not None:
+            inputs = head.apply(inputs)
+        viewer.update(dt, inputs)
+        frames += 1
+        if scene.finished or (args.max_frames and frames >= args.max_frames):
+            b.task_mgr.stop()
+            return task.done
+        return task.cont
+
+    b.task_mgr.add(tick, "vr-scene")
+    b.run()
+    summary = scene.telemetry.summary()
+    summary["frames"] = frames
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

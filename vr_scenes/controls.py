@@ -1,0 +1,109 @@
+"""Learner input devices turned into :class:`vr_scenes.core.Inputs`: keyboard and mouse-look on the
+desktop, and the head pose of an HMD through OpenXR (panda3d-openxr) where a runtime exists.
+
+Keys: W/S or Up/Down walk (or throttle/brake), A/D or Left/Right strafe (or steer), the mouse looks
+around (or Q/Z, and the arrow keys with Shift), E or Space is the action, 1 and 2 are choices.
+"""
+from __future__ import annotations
+
+from .core import Inputs
+
+OPENXR_PACKAGE = "panda3d-openxr==0.1.2"
+
+
+class DesktopControls:
+    def __init__(self, base, sensitivity: float = 0.12, mouse: bool = True):
+        from panda3d.core import WindowProperties
+
+        self.b = base
+        self.sensitivity = sensitivity
+        self.mouse = mouse and base.win is not None and not base.win.is_of_type(_offscreen_type())
+        self.yaw = 0.0
+        self.pitch = 0.0
+        self._was_down: dict[str, bool] = {}
+        if self.mouse:
+            props = WindowProperties()
+            props.set_cursor_hidden(True)
+            props.set_mouse_mode(WindowProperties.M_relative)
+            base.win.request_properties(props)
+            self._center()
+
+    def _center(self) -> None:
+        win = self.b.win
+        win.move_pointer(0, win.get_x_size() // 2, win.get_y_size() // 2)
+
+    def _down(self, *names: str) -> bool:
+        from panda3d.core import KeyboardButton
+
+        watcher = getattr(self.b, "mouseWatcherNode", None)
+        if watcher is None:
+            return False
+        for name in names:
+            # single characters are ASCII keys; "up", "down", "left", "right", "space" are named keys
+            button = KeyboardButton.ascii_key(name) if len(name) == 1 else getattr(KeyboardButton, name)()
+            if watcher.is_button_down(button):
+                return True
+        return False
+
+    def _pressed(self, name: str, *keys: str) -> bool:
+        down = self._down(*keys)
+        was = self._was_down.get(name, False)
+        self._was_down[name] = down
+        return down and not was
+
+    def read(self, dt: float) -> Inputs:
+        if self.mouse:
+            pointer = self.b.win.get_pointer(0)
+            cx, cy = self.b.win.get_x_size() // 2, self.b.win.get_y_size() // 2
+            self.yaw -= (pointer.get_x() - cx) * self.sensitivity
+            self.pitch -= (pointer.get_y() - cy) * self.sensitivity
+            self._center()
+        turn = 90.0 * dt
+        if self._down("q"):
+            self.yaw += turn
+        if self._down("z"):
+            self.yaw -= turn
+        self.yaw = max(-170.0, min(170.0, self.yaw))
+        self.pitch = max(-80.0, min(80.0, self.pitch))
+        forward = 1.0 if self._down("w", "up") else 0.0
+        back = 1.0 if self._down("s", "down") else 0.0
+        right = 1.0 if self._down("d", "right") else 0.0
+        left = 1.0 if self._down("a", "left") else 0.0
+        choice = 1 if self._pressed("1", "1") else (2 if self._pressed("2", "2") else None)
+        return Inputs(move=forward - back, strafe=right - left, yaw=self.yaw, pitch=self.pitch,
+                      steer=right - left, throttle=forward, brake=back,
+                      action=self._pressed("action", "e", "space"), choice=choice)
+
+
+def _offscreen_type():
+    from panda3d.core import GraphicsBuffer
+
+    return GraphicsBuffer.get_class_type()
+
+
+class OpenXRHead:
+    """Head tracking and the HMD's own stereo rendering through panda3d-openxr (optional: not installed
+    by requirements.txt, and it needs an OpenXR runtime such as Monado or SteamVR and an OpenGL window).
+    The learner's body position still comes from the scene; the HMD adds the head's rotation."""
+
+    def __init__(self, viewer):
+        try:
+            from p3dopenxr.p3dopenxr import P3DOpenXR
+        except ImportError as exc:
+            raise RuntimeError(f"OpenXR needs {OPENXR_PACKAGE} (pip install {OPENXR_PACKAGE}) and an "
+                               "OpenXR runtime") from exc
+        self.viewer = viewer
+        self.xr = P3DOpenXR()
+        self.xr.init()
+        # the HMD's tracking space follows the learner's body; our own eye regions are not needed
+        self.xr.tracking_space.reparent_to(viewer.root)
+        for eye in viewer.eyes:
+            eye.region.set_active(False)
+
+    def apply(self, inputs: Inputs) -> Inputs:
+        body = self.viewer.scene.body
+        self.xr.tracking_space.set_pos(body.x, body.y, 0)
+        self.xr.tracking_space.set_h(body.heading)
+        hpr = self.xr.hmd_anchor.get_hpr(self.xr.tracking_space)
+        inputs.yaw, inputs.pitch = hpr[0], hpr[1]
+        return inputs
