@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vr_scenes import registry, view  # noqa: E402
-from vr_scenes.core import fast_forward  # noqa: E402
+from vr_scenes import registry, view
+from vr_scenes.core import fast_forward
 
 
 def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
@@ -60,12 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20, help="frames rendered per stage")
     parser.add_argument("--scenes", default="all")
     parser.add_argument("--stages", action="store_true", help="also print each stage's fps")
+    parser.add_argument("--egl-device", type=int, default=None, help="headlessgl: which EGL device (GPU)")
     args = parser.parse_args(argv)
     if args.eye:
         ew, eh = (int(v) for v in args.eye.split("x"))
         size = (2 * ew, eh)
     else:
         size = tuple(int(v) for v in args.size.split("x"))
+    if args.backend != "tiny":
+        # GL queues commands: without glFinish after every frame a frame "ends" before the GPU drew it
+        from panda3d.core import load_prc_file_data
+
+        load_prc_file_data("bench.vr", "gl-finish true")
+        if args.egl_device is not None:
+            load_prc_file_data("bench.vr", f"egl-device-index {args.egl_device}")
     view.configure(size, backend=args.backend)
     b = view.base()
     gsg = b.win.get_gsg()

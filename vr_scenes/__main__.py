@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.xr:
         try:
             head = OpenXRHead(viewer)
-        except Exception as exc:  # no package or no runtime: say so and stay on the desktop
+        except Exception as exc:  # noqa: BLE001 (no package, no runtime, no GL: say so, stay on the desktop)
             print(f"OpenXR unavailable ({exc}); using keyboard and mouse", file=sys.stderr)
     frames = 0
 

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
             os.remove(os.path.join(args.out, name))
     view.configure((640, 360))
     lines = ["# VR scenes: key frames", "",
-             "Made by `python -m vr_scenes.gallery` (software renderer, 640x360; the scripted learner plays "
-             "each scene and one frame is taken in every stage). Geometry, textures and lighting are all "
-             "built in code (`vr_scenes/procgen.py`, `vr_scenes/props.py`).", ""]
+             ("Made by `python -m vr_scenes.gallery` (software renderer, 640x360; the scripted learner plays "
+              "each scene and one frame is taken in every stage). Geometry, textures and lighting are all "
+              "built in code (`vr_scenes/procgen.py`, `vr_scenes/props.py`)."), ""]
     for key, cls in registry.scenes().items():
         result = render_scene(key, args.out, palette=True)
         stereo_stages = STEREO_STAGES.get(key, (cls.stages[0].key,))
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", f"Stereo side-by-side (left eye, right eye), stage `{frame['stage']}`:", "",
                       f"![stereo]({os.path.basename(frame['path'])})"]
         t = result["telemetry"]
-        lines += ["", f"Scripted run: {t['seconds_total'] / 60:.1f} min, {t['stages_completed']} of "
-                      f"{len(cls.stages)} stages completed by the learner's action (the rest run their time).", ""]
+        lines += ["", (f"Scripted run: {t['seconds_total'] / 60:.1f} min, {t['stages_completed']} of "
+                       f"{len(cls.stages)} stages completed by the learner's action (the rest run their time)."), ""]
         print(f"{key}: {len(result['frames'])} key frames")
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

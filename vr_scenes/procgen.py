@@ -203,7 +203,7 @@ def person(mesh: Mesh, x: float, y: float, heading: float = 0.0, shirt: Color = 
     h = math.radians(heading)
     ca, sa = math.cos(h), math.sin(h)
 
-    def at(u: float, v: float, z: float):  # noqa: F811 (z: height above the figure's feet)
+    def at(u: float, v: float, z: float):
         # u: to the figure's right, v: to its front
         return (x + u * ca - v * sa, y + u * sa + v * ca, z0 + z)
 
@@ -315,7 +315,7 @@ def grass(size: int = 128, seed: int = 5) -> np.ndarray:
 
 def wood(size: int = 128, seed: int = 6, base=(0.55, 0.38, 0.22)) -> np.ndarray:
     n = noise(size, seed, octaves=2)
-    yy, xx = np.mgrid[0:size, 0:size]
+    _yy, xx = np.mgrid[0:size, 0:size]
     grain = 0.5 + 0.5 * np.sin(xx / size * 40 + n * 12)
     img = np.array(base)[None, None, :] * (0.8 + 0.3 * grain[..., None])
     return np.clip(img * 255, 0, 255).astype(np.uint8)

@@ -22,7 +22,8 @@ import numpy as np
 from .core import Inputs, Scene
 from .fonts import load_cjk_font
 
-def NodePath_from(node):  # noqa: N802 (a NodePath around a bare node)
+
+def NodePath_from(node):
     from panda3d.core import NodePath
 
     return NodePath(node)
@@ -141,8 +142,8 @@ class Viewer:
 
     # --- set-up --------------------------------------------------------------------------------------
     def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
-        from panda3d.core import CardMaker, NodePath, OrthographicLens, TextNode, Texture, TransparencyAttrib
         from panda3d.core import Camera as PCamera
+        from panda3d.core import CardMaker, NodePath, OrthographicLens, TextNode, Texture, TransparencyAttrib
 
         from . import procgen
 
@@ -157,7 +158,9 @@ class Viewer:
         region.set_sort(0)
 
         tex = Texture("eye")
-        bw, bh = _pot_below(eye_w), _pot_below(h)
+        # the software renderer needs power-of-two textures (the effects image is then a bit softer);
+        # GPU backends render it at the eye's own size
+        bw, bh = (_pot_below(eye_w), _pot_below(h)) if _config.get("backend") == "tiny" else (eye_w, h)
         buffer = win.make_texture_buffer(f"eye-{channel}", bw, bh, tex, False)
         buffer_region = buffer.make_display_region()
         buffer_region.set_camera(self.camera)

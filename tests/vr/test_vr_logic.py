@@ -13,8 +13,8 @@ from vr_scenes.fonts import CJKFontMissing, find_cjk_font
 from vr_scenes.impairment import (
     ALCOHOL_G_PER_LIANG,
     DelayLine,
-    Impairment,
     ImpairedControls,
+    Impairment,
     VisionEffects,
     bac_mg_per_100ml,
     withdrawal_vision,
@@ -48,7 +48,7 @@ def test_sober_controls_pass_through_and_drunk_controls_lag_and_drift():
     assert first["sober"] == pytest.approx(5.0, abs=1 / 60)
     assert first["drunk"] - first["sober"] == pytest.approx(0.8, abs=1 / 30)
     # drift: with the wheel held straight the drunk car's steering wanders, the sober one's does not
-    drifts = [Impairment(1.0).drift(t) for t in range(0, 60)]
+    drifts = [Impairment(1.0).drift(t) for t in range(60)]
     assert max(abs(d) for d in drifts) > 0.1 and Impairment(0.0).drift(12.0) == 0.0
     assert min(drifts) < 0 < max(drifts)
 
@@ -163,7 +163,7 @@ def test_registry_finds_the_three_scenes():
 
 
 def test_cjk_font_found_or_error_names_the_package(monkeypatch, tmp_path):
-    path, index = find_cjk_font()
+    path, _index = find_cjk_font()
     assert path.endswith((".ttc", ".ttf", ".otf"))
     monkeypatch.setattr("vr_scenes.fonts.CANDIDATES", (("/nonexistent/font.ttc", 0, "fonts-noto-cjk"),))
     with pytest.raises(CJKFontMissing, match="fonts-noto-cjk"):

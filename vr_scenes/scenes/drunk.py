@@ -18,8 +18,8 @@ from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage
 from ..impairment import (
     ALCOHOL_G_PER_LIANG,
     DRUNK_DRIVING_MG,
-    Impairment,
     ImpairedControls,
+    Impairment,
     bac_mg_per_100ml,
 )
 from ..telemetry import Reaction
@@ -237,10 +237,9 @@ class DrunkDrivingScene(Scene):
                 self.breath_tested = True
             blink = math.sin(self.t_stage * 2 * math.pi * 0.8) > 0      # slow police lights, no strobe
             self.flash = (0.9, 0.1, 0.1, 0.08) if blink else (0.1, 0.2, 0.9, 0.08)
-        elif k == "court":
-            if pressed:
-                self.stood = True
-                self.body.eye = EYE_STANDING
+        elif k == "court" and pressed:
+            self.stood = True
+            self.body.eye = EYE_STANDING
         for i, y in enumerate(self.oncoming):          # oncoming traffic loops along the road
             y -= 10.0 * dt
             self.oncoming[i] = y + 1360.0 if y < -60.0 else y
@@ -371,16 +370,15 @@ class DrunkDrivingScene(Scene):
 
     def _autodrive(self) -> Inputs:
         now = self.clock.now()
-        drunk = self.lap == "drunk"
         reaction = self.autopilot_reaction_s * (1.0 + 0.5 * self.impairment.severity)
         err = self.car_x - LANE_X
-        steer = max(-1.0, min(1.0, -0.12 * err + 0.05 * self.car_h - (0.0 if not drunk else 0.0)))
+        steer = max(-1.0, min(1.0, -0.12 * err + 0.05 * self.car_h))
         throttle = max(0.0, min(1.0, 0.5 * (CRUISE - self.speed)))
         brake = 0.0
         for hz in self.hazards:
-            if hz.onset is not None and not hz.resolved and now - hz.onset >= reaction:
-                if hz.kind == "walker" or self.light_state() != "green":
-                    throttle, brake = 0.0, 1.0
+            noticed = hz.onset is not None and not hz.resolved and now - hz.onset >= reaction
+            if noticed and (hz.kind == "walker" or self.light_state() != "green"):
+                throttle, brake = 0.0, 1.0
         if self.crashed:
             throttle, brake = 0.0, 1.0
         return Inputs(steer=steer, throttle=throttle, brake=brake)

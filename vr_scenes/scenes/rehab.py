@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage
+from ..core import EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage
 from ..impairment import VisionEffects, withdrawal_vision
 
 ROOM_X, CENTRE_X, YARD_X, STREET_X, HOME_X = 0.0, 100.0, 200.0, 300.0, 400.0
