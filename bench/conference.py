@@ -18,6 +18,8 @@ Prints key=value lines:
   frames at each level: (median township latency - median province latency) / 2.
 - ``hop_latency_inprocess_ms``: the same with in-process relays (all rooms in
   one process, packets handed between room loops: no network, no transcoding).
+- ``rollcall_cpu_pct``: CPU of one roll call with 1 host and 100 participants, as a
+  share of a 2-core machine (bench/conference_rollcall.py explains the set-up).
 
 Runs itself inside a private network namespace (scripts/in-netns.sh).
 
@@ -495,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle-s", type=float, default=3.0)
     parser.add_argument("--window-s", type=float, default=10.0)
     parser.add_argument("--latency-s", type=float, default=8.0)
+    parser.add_argument("--rollcall-participants", type=int, default=100)
+    parser.add_argument("--rollcall-fps", type=float, default=5.0)
+    parser.add_argument("--skip-rollcall", action="store_true")
     args = parser.parse_args(argv)
     ensure_netns(argv)
     print("bench=conference")
@@ -507,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}={value}", flush=True)
     for key, value in fanout(args).items():
         print(f"{key}={value}", flush=True)
+    if not args.skip_rollcall:
+        from bench.conference_rollcall import rollcall
+        for key, value in rollcall(args.rollcall_participants, args.rollcall_fps).items():
+            print(f"{key}={value}", flush=True)
     print(f"bench_seconds={time.monotonic() - began:.0f}")
     return 0
 

@@ -48,7 +48,7 @@ def _tree_cpu(pid: int) -> float:
 def server_main(conn, opts: dict) -> None:
     _quiet_logs()
     import multiprocessing as mp_
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     from proctoring.enrolment import assess
     from proctoring.rollcall import Done, Participant, Record, RollCallPolicy, RollCallRun
@@ -60,6 +60,10 @@ def server_main(conn, opts: dict) -> None:
     reference = assess(scene(ENROLLED, (640, 480)), thread_analyzer()).embedding
     pool = ProcessPoolExecutor(1, mp_context=mp_.get_context("spawn"), initializer=warm_up)
     pool.submit(warm_up).result(180)
+    # the portal's warmed analysis threads (webapp.conference_live.analysis_pool)
+    analysis = ThreadPoolExecutor(2, thread_name_prefix="rollcall-analysis")
+    for future in [analysis.submit(warm_up) for _ in range(2)]:
+        future.result(180)
     connected: set[str] = set()
     room = AiortcRoom("bench-rollcall", RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5,
                                                    max_subscriptions=4 * opts["n"] + 20),
@@ -87,7 +91,8 @@ def server_main(conn, opts: dict) -> None:
     def start(ids):
         run = RollCallRun(b"bench", "bench-rollcall", [Participant(i, i, connected=i in connected) for i in ids],
                           RollCallPolicy(answer_within_s=opts["answer_s"], parallel=opts["parallel"], liveness=False))
-        driver = RollCallDriver(run, {i: [reference] for i in ids}, identify, sink, set_rate, IDENTITY_THRESHOLD)
+        driver = RollCallDriver(run, {i: [reference] for i in ids}, identify, sink, set_rate, IDENTITY_THRESHOLD,
+                                executor=analysis)
         state["driver"] = driver
         state["first_call"] = time.time()
         driver.start()
