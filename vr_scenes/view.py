@@ -124,7 +124,7 @@ class Viewer:
         w, h = win.get_x_size(), win.get_y_size()
         eye_w = w // 2 if stereo else w
         self.lens = PerspectiveLens()
-        self.lens.set_near_far(0.05, 800.0)
+        self.lens.set_near_far(0.1, 2500.0)      # everything of a scene inside: the software clipper mangles far-plane crossings
         self.lens.set_fov(hfov or (95.0 if stereo else 80.0))
         self.lens.set_aspect_ratio(eye_w / h)
         if stereo:

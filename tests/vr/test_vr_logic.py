@@ -267,3 +267,55 @@ def test_driving_controls_respond_to_the_learner():
         scene.step(1 / 30, Inputs(brake=1.0))
     assert scene.speed == 0.0
     assert math.isfinite(scene.car_y)
+
+
+def test_a_fourth_scene_is_one_more_file(tmp_path, monkeypatch):
+    """Drop one module with a Scene subclass into the scenes package: the registry lists it and the
+    shared machinery (stages, telemetry, fast-forward) runs it."""
+    import json
+
+    import vr_scenes.scenes
+
+    (tmp_path / "court_visit.py").write_text('''
+from vr_scenes.core import Cue, Inputs, KeyEvent, Scene, Stage
+
+
+class CourtVisit(Scene):
+    key = "court_visit"
+    title = "旁听庭审"
+    order = 4
+    stages = (
+        Stage("hall", "法庭", 200.0, (Cue(0, "请入座。"),), goal="按 E 键入座", min_s=5.0,
+              key_events=(KeyEvent("judge", (0.0, 8.0, 2.0)),)),
+        Stage("verdict", "宣判", 150.0, (Cue(0, "全体起立。"),)),
+    )
+
+    def __init__(self, **kw):
+        self.sat = False
+        super().__init__(**kw)
+
+    def on_step(self, stage, dt, inputs):
+        self.sat = self.sat or inputs.action
+
+    def stage_complete(self, stage):
+        return stage.key == "hall" and self.sat
+
+    def autopilot(self):
+        return Inputs(action=self.t_stage > 6)
+''', encoding="utf-8")
+    monkeypatch.setattr(vr_scenes.scenes, "__path__", [*vr_scenes.scenes.__path__, str(tmp_path)])
+    monkeypatch.setattr(registry, "_registry", None)
+    try:
+        assert list(registry.scenes()) == ["prison", "drunk", "rehab", "court_visit"]
+        scene = registry.create("court_visit")
+        fast_forward(scene, dt=0.1)
+        summary = scene.telemetry.summary()
+        assert [s["key"] for s in summary["stages"]] == ["hall", "verdict"]
+        assert summary["stages"][0]["completed"] and summary["attention"]["judge"] == 1.0
+        json.dumps(summary)                                  # what the station will post: plain JSON
+    finally:
+        import sys
+        sys.modules.pop("vr_scenes.scenes.court_visit", None)
+    monkeypatch.undo()
+    registry._registry = None
+    assert "court_visit" not in registry.scenes()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage, heading_to
+from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage, angle_between, heading_to
 from ..impairment import (
     ALCOHOL_G_PER_LIANG,
     DRUNK_DRIVING_MG,
@@ -376,7 +376,11 @@ class DrunkDrivingScene(Scene):
         throttle = max(0.0, min(1.0, 0.5 * (CRUISE - self.speed)))
         brake = 0.0
         for hz in self.hazards:
-            noticed = hz.onset is not None and not hz.resolved and now - hz.onset >= reaction
+            if hz.onset is None or hz.resolved:
+                continue
+            # a hazard outside the (narrowed) attention cone is noticed later
+            off_axis = angle_between(self.body.gaze(), self.body.pos, (hz.start_x, hz.y, 1.0))
+            noticed = now - hz.onset >= reaction + self.impairment.notice_delay_s(off_axis)
             if noticed and (hz.kind == "walker" or self.light_state() != "green"):
                 throttle, brake = 0.0, 1.0
         if self.crashed:
