@@ -100,7 +100,7 @@ STAGES = (
     Stage("crash", "事故", 20.0, (
         Cue(0, "刹车来得太晚了。"),
         Cue(5, "清醒时你能停下来的距离，喝酒后你停不下来。"),
-    ), key_events=(KeyEvent("victim", (LANE_X + 0.5, 1100.0, 0.2)),), keyframe_s=3.0),
+    ), key_events=(KeyEvent("victim", (LANE_X + 0.5, 1106.0, 0.2)),), keyframe_s=3.0),
     Stage("police", "交警到场", 40.0, (
         Cue(0, "交警赶到现场，对你进行呼气酒精检测。"),
         Cue(12, "血液酒精含量达到每百毫升80毫克以上即属醉酒驾驶，构成危险驾驶罪。"),
@@ -330,7 +330,14 @@ class DrunkDrivingScene(Scene):
             return "green"
         return "yellow" if self.clock.now() - hz.onset < 1.0 else "red"
 
+    def victim_pos(self) -> tuple[float, float, float]:
+        """Where the child lies after the crash: thrown a few metres ahead of the car."""
+        child = self.hazards[2]
+        return (child.x + 0.4, max(child.y, self.car_y) + 6.0, 0.2)
+
     def event_pos(self, event: KeyEvent) -> tuple[float, float, float]:
+        if event.name == "victim":
+            return self.victim_pos()
         for hz in self.hazards:
             if hz.name == event.name and hz.kind == "walker":
                 return (hz.x, hz.y, event.pos[2])
@@ -576,9 +583,10 @@ def _build(scene: DrunkDrivingScene, world) -> None:
     props.room(walls_m, floor_m, (400, 3, 0), 12, 10, 5.0, wall_color=(0.95, 0.92, 0.85), floor_color=(0.5, 0.35, 0.25))
     furn.box((400, 7.2, 0.3), (7, 2.6, 0.6), (0.4, 0.25, 0.14))            # the raised floor of the bench
     furn.box((400, 6.3, 0.95), (6, 0.8, 0.7), (0.45, 0.28, 0.15))           # the bench
-    furn.box((400, 7.9, 2.4), (6.5, 0.1, 2.6), (0.6, 0.15, 0.12))
+    furn.box((400, 7.9, 2.4), (6.5, 0.1, 2.6), (0.42, 0.26, 0.15))
     for x in (398.2, 400.0, 401.8):
-        pg.person(furn, x, 7.0, heading=180, shirt=(0.1, 0.1, 0.12), seated=True, z=0.6)
+        pg.person(furn, x, 7.0, heading=180, shirt=(0.1, 0.1, 0.12), seated=True, z=0.9)
+        furn.box((x, 6.86, 1.88), (0.16, 0.02, 0.1), (0.75, 0.1, 0.1))                 # the robe's red collar
     furn.box((400, 1.3, 0.45), (1.6, 0.08, 0.9), (0.5, 0.32, 0.18))         # the dock's rail
     for x in (397.0, 403.0):
         props.table(furn, x, 4.0, w=2.0, d=0.7, color=(0.45, 0.28, 0.15))
@@ -628,8 +636,8 @@ def _sync(scene: DrunkDrivingScene, world) -> None:
         child_node = world.nodes["child"]
         child_node.set_pos(child.x, child.y, 0)
         if key in ("crash", "police") and child.hit:
-            child_node.set_pos(child.x + 1.2, child.y + 3.0, 0.15)
-            child_node.set_hpr(90, 0, 90)
+            child_node.set_pos(*scene.victim_pos()[:2], 0.15)
+            child_node.set_hpr(60, 0, 90)
         else:
             child_node.set_hpr(0, 0, 0)
         for node, y in zip(world.nodes["oncoming"], scene.oncoming, strict=True):

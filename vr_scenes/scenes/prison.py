@@ -370,9 +370,8 @@ def _build(scene: PrisonScene, world) -> None:
         furn.box((VISIT_X + x, 0.9, 1.9), (0.08, 0.5, 2.0), (0.4, 0.4, 0.42))         # booth dividers
     glass.quad((VISIT_X - 4, 0.9, 0.9), (VISIT_X + 4, 0.9, 0.9), (VISIT_X + 4, 0.9, 2.9), (VISIT_X - 4, 0.9, 2.9),
                (0.7, 0.82, 0.9, 0.35))
-    for z in (0.92, 2.2, 2.95):                                                        # the glass's frame
+    for z in (0.92, 2.95):                                                             # the glass's frame
         furn.box((VISIT_X, 0.88, z), (8.0, 0.06, 0.05), (0.35, 0.35, 0.38))
-    furn.box((VISIT_X, 0.85, 1.25), (0.25, 0.02, 0.04), (0.2, 0.2, 0.2))               # the no-contact slot
     pg.person(furn, VISIT_X - 0.4, 1.8, heading=180, shirt=(0.6, 0.3, 0.35), skin=(0.8, 0.68, 0.58), seated=True,
               height=1.62)
     pg.person(furn, VISIT_X + 0.45, 1.6, heading=180, shirt=(0.9, 0.7, 0.2), pants=(0.3, 0.4, 0.7), height=1.1)
@@ -409,8 +408,8 @@ def _sync(scene: PrisonScene, world) -> None:
     if k == "visiting":
         h = world.nodes["handset"]
         if scene.phone:
-            h.set_pos(VISIT_X - 0.25, 0.25, 1.45)
-            h.set_hpr(0, 70, 0)
+            h.set_pos(VISIT_X - 0.2, 0.3, 0.92)      # in the learner's hand, low in the view
+            h.set_hpr(-20, 60, 0)
         else:
             h.set_pos(VISIT_X - 0.6, 0.75, 0.95)
             h.set_hpr(0, 0, 0)
