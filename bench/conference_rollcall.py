@@ -65,10 +65,27 @@ def server_main(conn, opts: dict) -> None:
     for future in [analysis.submit(warm_up) for _ in range(2)]:
         future.result(180)
     connected: set[str] = set()
-    room = AiortcRoom("bench-rollcall", RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5,
+    ended: list[tuple[float, str]] = []
+
+    def on_source(event, sid):
+        if event == "source_connected":
+            connected.add(sid)
+        else:
+            connected.discard(sid)
+            ended.append((time.time(), sid))
+    room = AiortcRoom("bench-rollcall", RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5, low_latency_receive=opts.get("low_latency", True),
                                                    max_subscriptions=4 * opts["n"] + 20),
-                      listener=lambda event, sid: connected.add(sid) if event == "source_connected"
-                      else connected.discard(sid)).start()
+                      listener=lambda event, sid: on_source(event, sid)).start()
+    lag = {"max": 0.0}
+
+    async def lag_probe(period=0.1):
+        import asyncio
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(period)
+            lag["max"] = max(lag["max"], time.monotonic() - before - period)
+    import asyncio as _asyncio
+    _asyncio.run_coroutine_threadsafe(lag_probe(), room._loop)   # the room's loop (bench only)
     state = {"driver": None, "records": [], "first_call": None, "last_record": None, "done": False}
 
     def identify(rgb, refs):
@@ -100,7 +117,9 @@ def server_main(conn, opts: dict) -> None:
 
     def status():
         driver = state["driver"]
-        return {"connected": len(connected), "records": list(state["records"]),
+        out_lag, lag["max"] = lag["max"], 0.0
+        return {"loop_lag_max": out_lag, "connected": len(connected), "host": "host" in connected,
+                "ended": list(ended), "records": list(state["records"]),
                 "done": state["done"], "first_call": state["first_call"],
                 "last_record": state["last_record"],
                 "identity_ms": sorted(driver.cpu_ms) if driver else []}
@@ -109,7 +128,8 @@ def server_main(conn, opts: dict) -> None:
         if state["driver"] is not None:
             state["driver"].stop()
         room.shutdown()
-        pool.shutdown(wait=False, cancel_futures=True)
+        analysis.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)   # else the spawned worker outlives us
 
     conn.send(("ok", {"pid": os.getpid()}))
     _serve(conn, {"publish": room.publish, "subscribe": room.subscribe, "start": start, "status": status,
@@ -151,7 +171,8 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
     from bench.proctoring import Proc
 
     ctx = mp.get_context("spawn")
-    server = Proc(ctx, server_main, {"n": n, "parallel": parallel, "answer_s": answer_s}, "rollcall-server")
+    server = Proc(ctx, server_main, {"n": n, "parallel": parallel, "answer_s": answer_s,
+                                     "low_latency": os.environ.get("BENCH_LOW_LATENCY", "1") == "1"}, "rollcall-server")
     senders = [Proc(ctx, client_main, {"fps": fps, "bitrate": 150_000}, f"senders{i}") for i in range(2)]
     viewers = [Proc(ctx, _viewer_main, {}, f"viewers{i}") for i in range(2)]
     procs = [server, *senders, *viewers]
@@ -170,10 +191,21 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
             deadline = time.time() + 20
             while server.call("status")["connected"] < min(first + 10, len(everyone)) and time.time() < deadline:
                 time.sleep(0.2)
+        status = server.call("status")
+        log(f"# rollcall: {status['connected']}/{n + 1} publishers connected after the joins")
+        if not status["host"]:
+            raise RuntimeError("the host's camera did not connect")
+        refused = 0
         for i, sid in enumerate(ids):
             viewer = viewers[i % len(viewers)]
-            index = i // len(viewers)
-            viewer.call("accept", index, server.call("subscribe", sid, "host", viewer.call("offer")))
+            offer = viewer.call("offer")
+            try:
+                answer = server.call("subscribe", sid, "host", offer)
+            except Exception as exc:   # the host's camera dropped: counted, reported below
+                refused += 1
+                log(f"# rollcall: subscription {i} refused: {exc}")
+                continue
+            viewer.call("accept", len(viewer.call("frames")) - 1, answer)
             if i % 10 == 9:
                 time.sleep(0.5)
         time.sleep(5.0)
@@ -182,6 +214,7 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
         idle = (_tree_cpu(server.pid) - cpu0) / (time.time() - t0)
         connected = server.call("status")["connected"]
         log(f"# rollcall: {connected}/{n + 1} publishers connected; idle room {idle:.2f} CPU-s/s")
+        ended_before = server.call("status")["ended"]    # also resets the loop-lag maximum
         cpu0, t0 = _tree_cpu(server.pid), time.time()
         server.call("start", ids)
         deadline = time.time() + max(300.0, n * answer_s / parallel + 60)
@@ -204,7 +237,10 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
                 "rollcall_unverified": counts.get("present_unverified", 0),
                 "rollcall_absent": counts.get("absent", 0),
                 "rollcall_identity_ms_median": round(ms[len(ms) // 2], 1) if ms else None,
-                "rollcall_host_viewers_with_frames": sum(1 for f in frames if f > 0)}
+                "rollcall_host_viewers_with_frames": sum(1 for f in frames if f > 0),
+                "rollcall_subscriptions_refused": refused,
+                "rollcall_sources_ended_before_start": len(ended_before),
+                "rollcall_room_loop_lag_max_s": round(status["loop_lag_max"], 2)}
     finally:
         for proc in reversed(procs):
             proc.stop()
