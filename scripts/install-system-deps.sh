@@ -15,6 +15,8 @@ ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || need+=(libglib2.0-0)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v ip >/dev/null || need+=(iproute2)   # scripts/in-netns.sh: the private test network
+  command -v Xvfb >/dev/null || need+=(xvfb)        # tests/vr/test_vr_window.py: a real window on a virtual screen
+  command -v xdotool >/dev/null || need+=(xdotool)  # ... driven by real key and mouse events
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 fi
 if [ "${1:-}" = "--bench" ]; then

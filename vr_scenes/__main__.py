@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autopilot", action="store_true", help="the scripted learner plays")
     parser.add_argument("--speed", type=float, default=1.0, help="scene time per real second")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: at the end)")
+    parser.add_argument("--max-seconds", type=float, default=0.0, help="stop after this much real time")
     args = parser.parse_args(argv)
 
     w, h = (int(v) for v in args.size.split("x"))
@@ -44,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"OpenXR unavailable ({exc}); using keyboard and mouse", file=sys.stderr)
     frames = 0
 
+    import time
+
     from direct.showbase.ShowBaseGlobal import globalClock
+
+    started = time.monotonic()
 
     def tick(task):
         nonlocal frames
@@ -55,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             inputs = head.apply(inputs)
         viewer.update(dt, inputs)
         frames += 1
-        if scene.finished or (args.max_frames and frames >= args.max_frames):
+        out_of_time = args.max_seconds and time.monotonic() - started >= args.max_seconds
+        if scene.finished or (args.max_frames and frames >= args.max_frames) or out_of_time:
             b.task_mgr.stop()
             return task.done
         return task.cont

@@ -21,6 +21,10 @@ class DesktopControls:
         self.yaw = 0.0
         self.pitch = 0.0
         self._was_down: dict[str, bool] = {}
+        # presses are latched from key events as well: a tap shorter than a frame is not lost
+        self._latched: set[str] = set()
+        for key, name in (("e", "action"), ("space", "action"), ("1", "1"), ("2", "2")):
+            base.accept(key, self._latched.add, [name])
         if self.mouse:
             props = WindowProperties()
             props.set_cursor_hidden(True)
@@ -49,7 +53,9 @@ class DesktopControls:
         down = self._down(*keys)
         was = self._was_down.get(name, False)
         self._was_down[name] = down
-        return down and not was
+        latched = name in self._latched
+        self._latched.discard(name)
+        return (down and not was) or (latched and not (down and was))
 
     def read(self, dt: float) -> Inputs:
         if self.mouse:
