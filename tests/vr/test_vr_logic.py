@@ -319,3 +319,70 @@ class CourtVisit(Scene):
     monkeypatch.undo()
     registry._registry = None
     assert "court_visit" not in registry.scenes()
+
+
+# --- prison -------------------------------------------------------------------------------------------
+def test_prison_search_needs_the_footprints_and_the_day_runs_by_the_clock():
+    scene = registry.create("prison")
+    for _ in range(300):                                   # pressing E at the door does not count
+        scene.step(0.1, Inputs(action=True))
+    assert scene.stage.key == "arrival" and not scene.searched
+    fast_forward(scene, dt=1 / 30, until_stage="cell", until_t=44.0)
+    assert scene.seated and scene.body.eye < 1.3              # sat on the bunk
+    fast_forward(scene, dt=1 / 30, until_stage="regime", until_t=0.0)
+    seen = {}
+    while scene.stage.key == "regime":
+        minutes, phase = scene.regime_phase()
+        seen.setdefault(phase, minutes)
+        scene.step(1 / 30, scene.autopilot())
+    assert list(seen) == ["wake", "roll_call", "work", "study", "lights_out"]
+    assert seen["wake"] == 360 and seen["lights_out"] >= 21 * 60
+    c = scene.telemetry.counters
+    assert 1.0 <= c["roll_call_response_s"] <= 2.0 and c["workshop_items"] == 8
+    fast_forward(scene, dt=1 / 30)
+    assert scene.door_closed == 1.0 and scene.fade > 0.5
+
+
+def test_prison_lights_go_out_at_21():
+    scene = registry.create("prison")
+    fast_forward(scene, dt=1 / 30, until_stage="regime", until_t=112.0)
+    assert scene.regime_phase()[1] == "lights_out" and scene.lights < 0.5
+
+
+# --- drug rehab ---------------------------------------------------------------------------------------
+def test_withdrawal_vision_until_help_is_called_and_the_slow_body():
+    scene = registry.create("rehab")
+    scene.step(0.1, Inputs())
+    assert scene.vision.tunnel > 0.5 and scene.vision.tremor > 0
+    y0 = scene.body.y
+    for _ in range(10):
+        scene.step(0.1, Inputs(move=1.0))
+    assert 0 < scene.body.y - y0 < 0.5                      # withdrawal: under half a metre a second
+    fast_forward(scene, dt=1 / 30, until_stage="intake", until_t=0.0)
+    assert scene.called and not scene.vision.any
+
+
+def test_the_temptation_choice_is_recorded_and_steers_the_narration():
+    class Accepting(registry.get("rehab")):
+        def autopilot(self):
+            if self.stage.key == "temptation":
+                return Inputs(choice=2 if self.t_stage > 20 else None)
+            return super().autopilot()
+
+    accepted = Accepting()
+    fast_forward(accepted, dt=1 / 30, until_stage="relapse", until_t=1.0)
+    assert accepted.telemetry.choices == {"temptation": "accept"}
+    assert accepted.telemetry.counters["choice_time_s"] == pytest.approx(4.0, abs=0.1)   # hesitated 4 s
+    assert "你接过了" in accepted.subtitle() and accepted.vision.any
+    fast_forward(accepted, dt=1 / 30, until_stage="family", until_t=30.0)
+    assert "错过" in accepted.subtitle()
+    refused = registry.create("rehab")
+    fast_forward(refused, dt=1 / 30, until_stage="family", until_t=30.0)
+    assert refused.telemetry.choices == {"temptation": "refuse"} and "错过" not in refused.subtitle()
+
+
+def test_comfort_mode_never_rolls_the_camera():
+    for comfort in (False, True):
+        scene = registry.create("drunk", comfort=comfort)
+        fast_forward(scene, dt=1 / 30, until_stage="crash", until_t=1.0)
+        assert (scene.roll == 0.0) is comfort
