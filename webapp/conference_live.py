@@ -555,6 +555,36 @@ class _RollCallSink:
             live.broadcast_rollcall()
 
 
+# --- overrunning conferences ---------------------------------------------------------------------
+OVERRUN_GRACE_S = 30 * 60
+
+
+def end_overdue_conferences(app: Flask, session, now) -> list[int]:
+    """End live conferences 30 minutes past their scheduled end (a host who never pressed 结束会议):
+    their roll calls are ended (people not yet decided recorded as such), rooms closed, everyone
+    told. `now` is naive UTC like the stored times. Returns the ids ended."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from .models import Conference, ConferenceParticipant, ConferenceStatus
+
+    overdue = [c for c in session.scalars(select(Conference).where(Conference.status == ConferenceStatus.LIVE))
+               if c.starts_at + timedelta(minutes=c.duration_min, seconds=OVERRUN_GRACE_S) < now]
+    for conference in overdue:
+        conference.status = ConferenceStatus.ENDED
+        for row in session.scalars(select(ConferenceParticipant).where(
+                ConferenceParticipant.conference_id == conference.id, ConferenceParticipant.left_at.is_(None),
+                ConferenceParticipant.joined_at.is_not(None))):
+            row.left_at = now
+    session.commit()
+    ids = [c.id for c in overdue]
+    for conference_id in ids:
+        socketio.emit("conf", {"conference_id": conference_id, "type": "ended"}, to=conference_room(conference_id))
+        close_live(app, conference_id)
+    return ids
+
+
 # --- the registry ------------------------------------------------------------------------------
 _registry_lock = threading.Lock()
 

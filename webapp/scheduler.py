@@ -52,6 +52,14 @@ def conference_reminders() -> int:
         return send_due_reminders(session, utcnow())
 
 
+def end_overdue_conferences() -> int:
+    """End live conferences well past their scheduled end (webapp.conference_live)."""
+    from .conference_live import end_overdue_conferences as end_overdue
+    from .models import utcnow
+    with _app.app_context(), db.write_transaction() as session:
+        return len(end_overdue(_app, session, utcnow()))
+
+
 def start(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
@@ -62,6 +70,8 @@ def start(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(purge_expired_evidence, "interval", hours=1, id="purge_expired_evidence",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(conference_reminders, "interval", minutes=1, id="conference_reminders",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(end_overdue_conferences, "interval", minutes=1, id="end_overdue_conferences",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.start()
     log.info("scheduler started")

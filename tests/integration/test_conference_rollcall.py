@@ -236,6 +236,8 @@ def test_roll_call_three_outcomes_and_a_cut_connection(rig):
     # the table link works for the host afterwards, and shows the three rows
     page = host.web.get(f"/conferences/{r.conference_id}/rollcalls/{started['rollcall_id']}")
     assert page.status_code == 200 and "王二" in page.get_data(as_text=True)
+    assert f"/officer/flags/{flag.id}" in page.get_data(as_text=True)       # the evidence, one click away
+    assert host.web.get(f"/officer/flags/{flag.id}").status_code == 200
     detail = host.web.get(f"/conferences/{r.conference_id}").get_data(as_text=True)
     assert f"/conferences/{r.conference_id}/rollcalls/{started['rollcall_id']}" in detail
     # a supervisee's detail page lists no roll-call tables

@@ -151,3 +151,27 @@ def test_nav_links_to_conferences(app, client_for):
     for name in ("officer_bs", "zhangsan"):
         html = client_for(name).c.get("/conferences/").get_data(as_text=True)
         assert "视频会议" in html and 'href="/conferences/"' in html
+
+
+def test_live_conferences_long_past_their_end_are_ended(app, db):
+    from webapp.conference_live import end_overdue_conferences
+    from webapp.models import ConferenceParticipant, utcnow
+
+    host = user(db, "officer_bs")
+    now = utcnow()
+    overdue = Conference(host_unit_id=host.unit_id, host_officer_id=host.id, title="忘了结束", duration_min=60,
+                         starts_at=now - timedelta(minutes=91), status=ConferenceStatus.LIVE)
+    running = Conference(host_unit_id=host.unit_id, host_officer_id=host.id, title="进行中", duration_min=60,
+                         starts_at=now - timedelta(minutes=89), status=ConferenceStatus.LIVE)
+    db.add_all([overdue, running])
+    db.flush()
+    db.add(ConferenceParticipant(conference_id=overdue.id, user_id=user(db, "zhangsan").id, joined_at=now))
+    db.commit()
+    with app.app_context():
+        from webapp import db as webdb
+        with webdb.write_transaction() as session:
+            assert end_overdue_conferences(app, session, now) == [overdue.id]
+    db.expire_all()
+    assert db.get(Conference, overdue.id).status == ConferenceStatus.ENDED
+    assert db.get(Conference, running.id).status == ConferenceStatus.LIVE
+    assert db.scalar(select(ConferenceParticipant).where(ConferenceParticipant.conference_id == overdue.id)).left_at == now
