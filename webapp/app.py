@@ -34,10 +34,21 @@ SMALL_UPLOAD_ENDPOINTS = {"proctor.enrol_upload", "proctor.enrol_capture"}
 SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
 
 
+def _check_conference_config(cfg) -> None:
+    """Wrong media settings fail at start-up with a clear message, not at the first conference."""
+    from .conference_live import media_backend
+    media_backend(cfg["CONFERENCE_MEDIA_BACKEND"])
+    if cfg["CONFERENCE_RELAY_TRANSPORT"] not in ("inprocess", "webrtc"):
+        raise ValueError(f"CONFERENCE_RELAY_TRANSPORT={cfg['CONFERENCE_RELAY_TRANSPORT']!r}: use inprocess or webrtc")
+    if cfg["ROLLCALL_PARALLEL"] < 1 or cfg["ROLLCALL_WORKERS"] < 1 or cfg["ROLLCALL_ANSWER_S"] <= 0:
+        raise ValueError("ROLLCALL_PARALLEL and ROLLCALL_WORKERS must be at least 1, ROLLCALL_ANSWER_S positive")
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=None, static_folder="static", template_folder="templates")
     app.config.update(from_env(**(config or {})))
     app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
+    _check_conference_config(app.config)
 
     db.init_app(app)
 

@@ -357,8 +357,8 @@ class LiveConference:
         for path in chain:
             if path not in self.rooms:
                 name = f"c{self.id}-{path.strip('/').replace('/', '.')}"
-                self.rooms[path] = AiortcRoom(name, self.room_config,
-                                              listener=self._listener(path)).start()
+                backend = media_backend(self.app.config["CONFERENCE_MEDIA_BACKEND"])
+                self.rooms[path] = backend(name, self.room_config, listener=self._listener(path)).start()
                 self.parent[path] = parent
             parent = path
         self._ensure_host_relays()
@@ -586,6 +586,19 @@ def end_overdue_conferences(app: Flask, session, now) -> list[int]:
 
 
 # --- the registry ------------------------------------------------------------------------------
+# The media layer is chosen by configuration: every backend implements streaming.conference.MediaRoom
+# (the constructor takes (name, RoomConfig, listener=...) and start() returns the running room).
+# A Janus VideoRoom adapter would be one more entry (see the mapping in streaming/conference.py).
+MEDIA_BACKENDS: dict[str, type] = {"aiortc": AiortcRoom}
+
+
+def media_backend(name: str) -> type:
+    try:
+        return MEDIA_BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"CONFERENCE_MEDIA_BACKEND={name!r}: available {sorted(MEDIA_BACKENDS)}") from None
+
+
 _registry_lock = threading.Lock()
 
 

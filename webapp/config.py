@@ -109,6 +109,7 @@ def from_env(**overrides) -> dict:
         "ROLLCALL_WORKERS": int(os.environ.get("ROLLCALL_WORKERS", 2)),   # analysis threads
         "ROLLCALL_LIVENESS": os.environ.get("ROLLCALL_LIVENESS", "1") not in ("0", "false", "no"),
         "CONFERENCE_RELAY_TRANSPORT": os.environ.get("CONFERENCE_RELAY_TRANSPORT", "inprocess"),
+        "CONFERENCE_MEDIA_BACKEND": os.environ.get("CONFERENCE_MEDIA_BACKEND", "aiortc"),
     }
     cfg.update(overrides)
     from .face_crypto import load_keys

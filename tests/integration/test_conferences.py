@@ -175,3 +175,15 @@ def test_live_conferences_long_past_their_end_are_ended(app, db):
     assert db.get(Conference, overdue.id).status == ConferenceStatus.ENDED
     assert db.get(Conference, running.id).status == ConferenceStatus.LIVE
     assert db.scalar(select(ConferenceParticipant).where(ConferenceParticipant.conference_id == overdue.id)).left_at == now
+
+
+def test_wrong_media_settings_fail_at_start_up(tmp_path):
+    import pytest
+    from webapp import create_app
+
+    base = {"INSTANCE_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "k"}
+    for wrong, words in (({"CONFERENCE_MEDIA_BACKEND": "janus"}, "available"),
+                         ({"CONFERENCE_RELAY_TRANSPORT": "carrier-pigeon"}, "inprocess or webrtc"),
+                         ({"ROLLCALL_PARALLEL": 0}, "at least 1")):
+        with pytest.raises(ValueError, match=words):
+            create_app({**base, **wrong})
