@@ -321,18 +321,6 @@ def wood(size: int = 128, seed: int = 6, base=(0.55, 0.38, 0.22)) -> np.ndarray:
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
-def radial_alpha(size: int = 256, inner: float = 0.55, outer: float = 1.0, color=(0, 0, 0)) -> np.ndarray:
-    """RGBA: transparent inside radius ``inner`` (1 = the half-width), opaque ``color`` from ``outer`` on.
-    The vignette (comfort mode) and tunnel vision use it."""
-    yy, xx = np.mgrid[0:size, 0:size]
-    r = np.hypot((xx + 0.5) / size * 2 - 1, (yy + 0.5) / size * 2 - 1)
-    a = np.clip((r - inner) / max(1e-6, outer - inner), 0, 1) ** 1.5
-    img = np.zeros((size, size, 4))
-    img[..., :3] = color
-    img[..., 3] = a
-    return (img * 255).astype(np.uint8)
-
-
 def vignette_meshes(inner: float = 1.0, outer: float = 2.2, far: float = 8.0, bands: int = 5,
                     segments: int = 40) -> tuple[Mesh, Mesh]:
     """The vignette in overlay space (x right, z up) for a unit clear radius: a ring whose alpha rises
