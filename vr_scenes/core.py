@@ -224,14 +224,21 @@ class Scene:
 
     def _observe_attention(self, dt: float) -> None:
         gaze, eye = self.body.gaze(), self.body.pos
-        for event in self.active_events():
-            facing = angle_between(gaze, eye, event.pos) <= event.cone_deg
-            self.telemetry.attention(event.name, dt, facing)
+        t = self.t_stage
+        for event in self.stage.key_events:
+            if event.start <= t < event.end and self.event_active(event):
+                facing = angle_between(gaze, eye, self.event_pos(event)) <= event.cone_deg
+                self.telemetry.attention(event.name, dt, facing)
 
     def active_events(self) -> list[KeyEvent]:
-        """Key events whose time window covers now; scenes may move them (``event_pos``)."""
+        """Key events on now (their time window covers now and ``event_active``), where they are now."""
         t = self.t_stage
-        return [replace(e, pos=self.event_pos(e)) for e in self.stage.key_events if e.start <= t < e.end]
+        return [replace(e, pos=self.event_pos(e)) for e in self.stage.key_events
+                if e.start <= t < e.end and self.event_active(e)]
+
+    def event_active(self, event: KeyEvent) -> bool:
+        """Scenes may switch a key event off inside its time window (a hazard not yet on the road)."""
+        return True
 
     def event_pos(self, event: KeyEvent) -> tuple[float, float, float]:
         return event.pos

@@ -366,7 +366,7 @@ class Viewer:
         if palette:
             img = img.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        img.save(path, optimize=True)
+        img.save(path, optimize=palette, compress_level=9 if palette else 1)   # tests: fast, gallery: small
         return arr
 
     def draw_calls(self) -> int:

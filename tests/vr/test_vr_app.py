@@ -25,5 +25,5 @@ def test_desktop_controls_loop_runs_and_reports_telemetry():
 
 
 def test_autopilot_plays_a_scene_to_the_end():
-    summary = run("--scene", "rehab", "--autopilot", "--speed", "10")
+    summary = run("--scene", "rehab", "--autopilot", "--speed", "20")
     assert summary["stages_ended"] == 7 and summary["choices"] == {"temptation": "refuse"}

@@ -330,11 +330,12 @@ class DrunkDrivingScene(Scene):
             return "green"
         return "yellow" if self.clock.now() - hz.onset < 1.0 else "red"
 
-    def active_events(self) -> list[KeyEvent]:
+    def event_active(self, event: KeyEvent) -> bool:
         """A hazard is something to look at only from when it appears until it is past."""
-        live = {hz.name for hz in self.hazards if hz.onset is not None and not hz.resolved}
-        names = {hz.name for hz in self.hazards}
-        return [e for e in super().active_events() if e.name not in names or e.name in live]
+        for hz in self.hazards:
+            if hz.name == event.name:
+                return hz.onset is not None and not hz.resolved
+        return True
 
     def victim_pos(self) -> tuple[float, float, float]:
         """Where the child lies after the crash: thrown a few metres ahead of the car."""

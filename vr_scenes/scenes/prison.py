@@ -296,7 +296,7 @@ def _build(scene: PrisonScene, world) -> None:
     st = cell.attach_new_node("static")
     walls, floor, furn, light = pg.Mesh("walls"), pg.Mesh("floor"), pg.Mesh("furn"), pg.Mesh("light")
     # the cell: back wall (y=4), side walls, ceiling; open at the bars (y=0)
-    walls.box((CELL_X, 2.0, 1.4), (3.0, 4.0, 2.8), (0.78, 0.78, 0.74), uv_per_m=0.6, faces="nsewt", inside=True)
+    walls.box((CELL_X, 2.0, 1.4), (3.0, 4.0, 2.8), (0.78, 0.78, 0.74), uv_per_m=0.6, faces="newt", inside=True)
     # the corridor outside the bars: y from -3 to 0
     walls.box((CELL_X, -1.5, 1.5), (10.0, 3.0, 3.0), (0.7, 0.72, 0.7), uv_per_m=0.6, faces="sewt", inside=True)
     floor.box((CELL_X, 0.5, 0.0), (10.0, 7.0, 0.01), (0.75, 0.75, 0.75), uv_per_m=0.6, faces="t")
@@ -400,8 +400,18 @@ def _sync(scene: PrisonScene, world) -> None:
         hour, minute = world.nodes["hands"]
         hour.set_r((minutes / 60 % 12) * 30)
         minute.set_r((minutes % 60) * 6)
-        officer_on = k == "regime" and scene.regime_phase()[1] == "roll_call"
-        world.nodes["officer"].show() if officer_on else world.nodes["officer"].hide()
+        officer = world.nodes["officer"]
+        if k == "regime" and scene.regime_phase()[1] == "roll_call":
+            officer.show()
+            officer.set_pos(CELL_X, -1.2, 0)
+            officer.set_h(0)
+        elif k == "door":          # the guard who locked the door walks away down the corridor
+            officer.show()
+            walk = max(0.0, scene.t_stage - 12.0) * 0.8
+            officer.set_pos(CELL_X - 0.9 - walk, -0.8 - min(0.6, walk), 0)
+            officer.set_h(0 if walk == 0 else 90)
+        else:
+            officer.hide()
     if "workshop" in world.shown:
         for i, item in enumerate(world.nodes["cloth"]):
             item.show() if i < scene.items else item.hide()

@@ -43,7 +43,7 @@ STAGES = (
         Cue(45, "心理咨询师说：“想用毒品的念头还会来。重要的是你怎么面对它。”"),
     ), goal="", min_s=60.0,
         key_events=tuple(KeyEvent(name, (xy[0], xy[1], 1.0)) for name, xy in STATIONS.items()),
-        keyframe_s=3.0),
+        keyframe_s=1.5),
     Stage("temptation", "诱惑时刻", 45.0, (
         Cue(0, "出所后的一个傍晚，你在街角遇到了以前一起吸毒的朋友。"),
         Cue(8, "他掏出一小包东西：“就一口，没人知道。”"),
@@ -90,6 +90,8 @@ class DrugRehabScene(Scene):
         self.vision = VisionEffects()
         self.flash = (0, 0, 0, 0)
         self.max_walk_speed = 0.45 if k == "withdrawal" else 1.3
+        self.sky = {"routine": (0.55, 0.7, 0.9, 1), "recovery": (0.6, 0.78, 0.95, 1),
+                    "temptation": (0.75, 0.5, 0.35, 1)}.get(k, (0.05, 0.05, 0.08, 1))
         if k == "withdrawal":
             self.place(ROOM_X - 1.2, 0.6, 0.0, EYE_STANDING - 0.25)      # bent over
         elif k == "intake":
@@ -309,7 +311,7 @@ def _build(scene: DrugRehabScene, world) -> None:
     props.chair(furn, co[0], co[1] + 0.9, facing_y=-1, color=(0.6, 0.35, 0.3))
     props.chair(furn, co[0] + 0.9, co[1] + 0.3, facing_y=-1, color=(0.6, 0.35, 0.3))
     pg.person(furn, co[0], co[1] + 0.95, heading=180, shirt=(0.7, 0.5, 0.4), seated=True)
-    pg.person(furn, ex[0] + 0.5, ex[1] + 0.3, heading=180, shirt=(0.3, 0.4, 0.3))
+    pg.person(furn, ex[0], ex[1] + 1.3, heading=180, shirt=(0.3, 0.4, 0.3), arms_up=True)   # at the bar
     furn.box((YARD_X, 8.25, 3.2), (1.6, 0.05, 1.0), (0.95, 0.85, 0.5))                        # certificate
     for x in (-7, -4, 4, 7):
         furn.cylinder((YARD_X + x, 7.0, 0), 0.15, 2.0, (0.4, 0.28, 0.18), segments=6, caps=False)
