@@ -148,7 +148,8 @@ def test_join_and_leave(app, db, client_for):
     conf_id = make_conference(db, "省厅大会", T0 + timedelta(days=1))
     host, member, peer, outsider = (client_for(n) for n in ("officer_zj", "zhangsan", "officer_bs", "officer_my"))
     page = member.c.get(f"/conferences/{conf_id}").get_data(as_text=True)
-    assert "音视频功能稍后上线" in page and "加入会议" in page
+    assert "加入会议" in page and "进入会议室" not in page          # not live yet: no room for participants
+    assert "进入会议室" in host.c.get(f"/conferences/{conf_id}").get_data(as_text=True)   # the host opens it
 
     assert member.c.post(f"/conferences/{conf_id}/join").status_code == 400        # no CSRF token
     assert participants(db, conf_id) == {}
