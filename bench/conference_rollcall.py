@@ -17,6 +17,21 @@ call (from the first call to the last outcome), and the figures that explain it:
 of the connected room before the roll call (`rollcall_idle_cpu_pct`), how long the roll call
 took and its outcomes. Liveness challenges are off here (a replayed clip cannot turn its head
 on request); each challenge adds ~6 landmarker frames (~20 ms each) per person.
+
+Capacity (measured on the shared 2-core machine): one room loop takes ~0.3-0.4 ms of loop CPU per
+received datagram (aiortc: SRTP, RTP, REMB, NACK, jitter buffer, hand-off to the decoder
+thread); 101 publishers at 5 fps (~17 datagrams/s each, ~1,700/s) plus the host's fan-out need
+more of one core than that loop gets there (it ran ~45-55% of the time, ~25% waiting for a core,
+the rest for the GIL against aiortc's 101 decoder threads). It then never sleeps in select()
+(`rollcall_room_loop_busy_max_pct` ~100), runs ~10-15 iterations/s, and as asyncio reads one
+datagram per ready socket per iteration, every publisher's socket queue grows towards its
+~200 KB buffer (`rollcall_server_udp_backlog_max_kb`). aioice's consent checks (RFC 7675: one
+STUN request every ~5 s, 0.5 s timeout, no retransmission, closed after 6 failures) wait behind
+that queue in both directions, so after ~30 s the connections close ("closed", ICE "closed"),
+"host" among them; `rollcall_room_loop_lag_max_s` stays < 1 s meanwhile, because timers still
+run once per iteration. When the loop falls behind, aiortc's delay-based estimator also sees
+"overuse" and sends a REMB on every received packet (~1/4 of the loop's samples in py-spy).
+At n=30-40 the loop keeps up; at n=100 it does not on that machine.
 """
 from __future__ import annotations
 
@@ -76,14 +91,37 @@ def server_main(conn, opts: dict) -> None:
     room = AiortcRoom("bench-rollcall", RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5, low_latency_receive=opts.get("low_latency", True),
                                                    max_subscriptions=4 * opts["n"] + 20),
                       listener=lambda event, sid: on_source(event, sid)).start()
-    lag = {"max": 0.0}
+    lag = {"max": 0.0, "busy_max": 0.0}
+    # How much of each second the room's loop spends outside select(): at ~100% it is saturated.
+    # The lag probe alone cannot show that: asyncio reads one datagram per ready socket per loop
+    # iteration, so a loop taking ~90 ms per iteration still runs the probe's timer within
+    # ~0.1-0.6 s, while each publisher's socket is drained at only ~11 datagrams/s (it receives
+    # ~17): its kernel queue grows by seconds, and aioice's consent checks (one STUN request, 0.5 s
+    # timeout, no retransmission, closed after 6 failures) wait behind it.
+    selector = room._loop._selector
+    in_select = {"s": 0.0}
+    select = selector.select
+
+    def timed_select(timeout=None):
+        started = time.perf_counter()
+        try:
+            return select(timeout)
+        finally:
+            in_select["s"] += time.perf_counter() - started
+    selector.select = timed_select   # bench only: looked up on every loop iteration
 
     async def lag_probe(period=0.1):
         import asyncio
+        window_start, window_select = time.perf_counter(), in_select["s"]
         while True:
             before = time.monotonic()
             await asyncio.sleep(period)
             lag["max"] = max(lag["max"], time.monotonic() - before - period)
+            now = time.perf_counter()
+            if now - window_start >= 1.0:
+                busy = 1.0 - (in_select["s"] - window_select) / (now - window_start)
+                lag["busy_max"] = max(lag["busy_max"], busy)
+                window_start, window_select = now, in_select["s"]
     import asyncio as _asyncio
     _asyncio.run_coroutine_threadsafe(lag_probe(), room._loop)   # the room's loop (bench only)
     state = {"driver": None, "records": [], "first_call": None, "last_record": None, "done": False}
@@ -118,7 +156,8 @@ def server_main(conn, opts: dict) -> None:
     def status():
         driver = state["driver"]
         out_lag, lag["max"] = lag["max"], 0.0
-        return {"loop_lag_max": out_lag, "connected": len(connected), "host": "host" in connected,
+        out_busy, lag["busy_max"] = lag["busy_max"], 0.0
+        return {"loop_lag_max": out_lag, "loop_busy_max": out_busy, "connected": len(connected), "host": "host" in connected,
                 "ended": list(ended), "records": list(state["records"]),
                 "done": state["done"], "first_call": state["first_call"],
                 "last_record": state["last_record"],
@@ -166,6 +205,27 @@ def _viewer_main(conn, opts: dict) -> None:
     _serve(conn, {"offer": offer, "accept": accept, "frames": frames, "quit": quit_})
 
 
+def _udp_backlog_kb(pid: int) -> float:
+    """The largest receive queue (KB) of the process's UDP sockets: datagrams the kernel holds
+    that its loop has not read yet (/proc/net/udp, this network namespace)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    worst = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as fh:
+            next(fh)
+            for line in fh:
+                fields = line.split()
+                if fields[9] in inodes:
+                    worst = max(worst, int(fields[4].split(":")[1], 16))
+    return worst / 1024
+
+
 def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float = 20.0,
              idle_window_s: float = 10.0, log=print) -> dict:
     from bench.proctoring import Proc
@@ -176,6 +236,13 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
     senders = [Proc(ctx, client_main, {"fps": fps, "bitrate": 150_000}, f"senders{i}") for i in range(2)]
     viewers = [Proc(ctx, _viewer_main, {}, f"viewers{i}") for i in range(2)]
     procs = [server, *senders, *viewers]
+    seen = {"busy": 0.0, "backlog_kb": 0.0}    # over the whole run: setup and roll call
+
+    def poll() -> dict:
+        status = server.call("status")
+        seen["busy"] = max(seen["busy"], status["loop_busy_max"])
+        seen["backlog_kb"] = max(seen["backlog_kb"], _udp_backlog_kb(server.pid))
+        return status
     try:
         for proc in procs:
             proc.ready()
@@ -189,9 +256,9 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
                 sender = senders[i % len(senders)]
                 sender.call("accept", sid, server.call("publish", sid, sender.call("offer", sid)))
             deadline = time.time() + 20
-            while server.call("status")["connected"] < min(first + 10, len(everyone)) and time.time() < deadline:
+            while poll()["connected"] < min(first + 10, len(everyone)) and time.time() < deadline:
                 time.sleep(0.2)
-        status = server.call("status")
+        status = poll()
         log(f"# rollcall: {status['connected']}/{n + 1} publishers connected after the joins")
         if not status["host"]:
             raise RuntimeError("the host's camera did not connect")
@@ -207,21 +274,22 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
                 continue
             viewer.call("accept", len(viewer.call("frames")) - 1, answer)
             if i % 10 == 9:
+                poll()
                 time.sleep(0.5)
         time.sleep(5.0)
         cpu0, t0 = _tree_cpu(server.pid), time.time()
         time.sleep(idle_window_s)
         idle = (_tree_cpu(server.pid) - cpu0) / (time.time() - t0)
-        connected = server.call("status")["connected"]
+        connected = poll()["connected"]
         log(f"# rollcall: {connected}/{n + 1} publishers connected; idle room {idle:.2f} CPU-s/s")
-        ended_before = server.call("status")["ended"]    # also resets the loop-lag maximum
+        ended_before = poll()["ended"]    # also resets the loop-lag maximum
         cpu0, t0 = _tree_cpu(server.pid), time.time()
         server.call("start", ids)
         deadline = time.time() + max(300.0, n * answer_s / parallel + 60)
-        status = server.call("status")
+        status = poll()
         while not status["done"] and time.time() < deadline:
             time.sleep(0.5)
-            status = server.call("status")
+            status = poll()
         wall = time.time() - t0
         cpu = _tree_cpu(server.pid) - cpu0
         frames = [f for v in viewers for f in v.call("frames")]
@@ -240,7 +308,10 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
                 "rollcall_host_viewers_with_frames": sum(1 for f in frames if f > 0),
                 "rollcall_subscriptions_refused": refused,
                 "rollcall_sources_ended_before_start": len(ended_before),
-                "rollcall_room_loop_lag_max_s": round(status["loop_lag_max"], 2)}
+                "rollcall_sources_ended": len(status["ended"]),
+                "rollcall_room_loop_lag_max_s": round(status["loop_lag_max"], 2),
+                "rollcall_room_loop_busy_max_pct": round(100 * seen["busy"]),
+                "rollcall_server_udp_backlog_max_kb": round(seen["backlog_kb"])}
     finally:
         for proc in reversed(procs):
             proc.stop()
