@@ -280,7 +280,8 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
         cpu0, t0 = _tree_cpu(server.pid), time.time()
         time.sleep(idle_window_s)
         idle = (_tree_cpu(server.pid) - cpu0) / (time.time() - t0)
-        connected = poll()["connected"]
+        idle_status = poll()
+        connected = idle_status["connected"]
         log(f"# rollcall: {connected}/{n + 1} publishers connected; idle room {idle:.2f} CPU-s/s")
         ended_before = poll()["ended"]    # also resets the loop-lag maximum
         cpu0, t0 = _tree_cpu(server.pid), time.time()
@@ -299,7 +300,7 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
         ms = status["identity_ms"]
         return {"rollcall_cpu_pct": round(100 * cpu / wall / CORES, 1),
                 "rollcall_idle_cpu_pct": round(100 * idle / CORES, 1),
-                "rollcall_participants": n, "rollcall_connected": connected - 1,
+                "rollcall_participants": n, "rollcall_connected": connected - (1 if idle_status["host"] else 0),
                 "rollcall_wall_s": round(wall, 1), "rollcall_done": status["done"],
                 "rollcall_verified": counts.get("present_verified", 0),
                 "rollcall_unverified": counts.get("present_unverified", 0),
