@@ -1,0 +1,239 @@
+"""The station client without a portal: the telemetry it posts has the contract's shape (notes/vr_api.md),
+the reflection quiz, the choice of scene and assignment, and a whole session against a fake portal
+(queued first, posted, kept when the portal is away)."""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+import requests
+
+from vr_scenes import quiz, registry
+from vr_scenes.station import (
+    CheckIn,
+    PortalError,
+    Station,
+    StationConfig,
+    load_face_jpeg,
+    parse_args,
+    run_scene_fast,
+    session_payload,
+)
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class Clock:
+    """A fake wall clock: one millisecond per reading."""
+
+    def __init__(self, t0: float = 1_790_000_000.0):
+        self.t = t0
+
+    def __call__(self) -> float:
+        self.t += 0.001
+        return self.t
+
+
+@pytest.fixture(scope="module", params=sorted(registry.scenes()))
+def fast_run(request):
+    return request.param, run_scene_fast(request.param, now=Clock())
+
+
+def test_payload_has_the_contract_shape(fast_run):
+    key, run = fast_run
+    questions = quiz.questions_for(key)
+    q = quiz.grade(questions, {x.id: x.answer for x in questions})
+    p = session_payload(learner_id=5, scene_key=key, checkin="face", run=run, quiz=q)
+    assert set(p) == {"client_session_id", "learner_id", "assignment_id", "scene", "checkin", "started_at",
+                      "ended_at", "stages", "attention", "reaction_times", "choices", "quiz"}
+    assert re.fullmatch(r"[0-9a-f]{32}", p["client_session_id"])
+    assert p["scene"] == key and p["learner_id"] == 5 and p["assignment_id"] is None
+    assert p["ended_at"] > p["started_at"]
+    json.dumps(p)                                          # JSON-ready
+    # every stage, in order, with its Chinese title, epoch times inside the session, completed flags
+    assert [s["id"] for s in p["stages"]] == [s.key for s in run.scene.stages]
+    prev = p["started_at"]
+    for stage, record in zip(run.scene.stages, p["stages"], strict=True):
+        assert set(record) == {"id", "title", "started_at", "ended_at", "completed"}
+        assert record["title"] == stage.title and CJK.search(record["title"])
+        assert prev <= record["started_at"] <= record["ended_at"] <= p["ended_at"]
+        assert isinstance(record["completed"], bool)
+        prev = record["started_at"]
+    assert any(s["completed"] for s in p["stages"])
+    # attention: a share 0..1 for each key event that was on
+    assert p["attention"] and all(0.0 <= v <= 1.0 for v in p["attention"].values())
+    assert set(p["attention"]) <= {e.name for s in run.scene.stages for e in s.key_events}
+    assert set(p["reaction_times"]) == {"sober", "drunk"}
+    assert all(isinstance(v, str) for v in p["choices"].values())
+    assert p["quiz"] == {"questions": len(questions), "correct": len(questions), "answers": q["answers"]}
+
+
+def test_drunk_reaction_times_per_lap(fast_run):
+    key, run = fast_run
+    rt = session_payload(learner_id=1, scene_key=key, checkin="face", run=run, quiz={})["reaction_times"]
+    if key != "drunk":
+        assert rt == {"sober": [], "drunk": []}
+        return
+    assert len(rt["sober"]) == 3 and rt["drunk"]
+    assert min(rt["drunk"]) > max(rt["sober"])            # the impairment delay shows in every drunk reaction
+    assert all(0 < v < 10 for v in rt["sober"] + rt["drunk"])
+
+
+def test_rehab_choice_is_posted():
+    run = run_scene_fast("rehab", now=Clock())
+    p = session_payload(learner_id=1, scene_key="rehab", checkin="face", run=run, quiz={})
+    assert p["choices"] == {"temptation": "refuse"}
+
+
+# --- quiz ------------------------------------------------------------------------------------------
+def test_every_scene_has_3_to_4_chinese_questions():
+    for key in registry.scenes():
+        questions = quiz.questions_for(key)
+        assert 3 <= len(questions) <= 4, key
+        assert len({q.id for q in questions}) == len(questions)
+        for q in questions:
+            assert CJK.search(q.prompt) and all(CJK.search(c) or c.isdigit() for c in q.choices)
+    assert quiz.questions_for("a-fourth-scene") == quiz.GENERIC
+
+
+def test_answers_parsed_in_order_or_by_id_and_graded():
+    qs = quiz.questions_for("prison")
+    right = "".join(q.answer for q in qs)
+    assert quiz.grade(qs, quiz.parse_answers(right, qs))["correct"] == len(qs)
+    graded = quiz.grade(qs, quiz.parse_answers(",".join("a" * len(qs)), qs))
+    assert graded["correct"] == sum(q.answer == "a" for q in qs)
+    assert [a["correct"] for a in graded["answers"]] == [q.answer == "a" for q in qs]
+    by_id = quiz.parse_answers(",".join(f"{q.id}={q.answer}" for q in qs), qs)
+    assert quiz.grade(qs, by_id)["correct"] == len(qs)
+    with pytest.raises(ValueError):
+        quiz.parse_answers("ab", qs)                       # too few
+    with pytest.raises(ValueError):
+        quiz.grade(qs, {qs[0].id: "z"})                    # not a choice / missing
+
+
+def test_interactive_quiz_repeats_until_a_valid_letter():
+    qs = quiz.questions_for("rehab")
+    typed = iter(["", "x", "C", "a", "b"])
+    out = io.StringIO()
+    result = quiz.ask(qs, lambda: next(typed), out)
+    assert [a["answer"] for a in result["answers"]] == ["c", "a", "b"]
+    assert result["correct"] == 3
+    text = out.getvalue()
+    assert "反思小测验" in text and "请输入" in text and qs[0].prompt in text
+    with pytest.raises(ValueError, match="end of input"):
+        quiz.ask(qs, lambda: (_ for _ in ()).throw(EOFError()), io.StringIO())
+
+
+# --- the station against a fake portal -------------------------------------------------------------
+class FakePortal:
+    def __init__(self, assignments=(), down=False):
+        self.assignments_ = list(assignments)
+        self.down = down
+        self.sessions: dict[str, dict] = {}
+        self.faces: list[bytes] = []
+
+    def ping(self):
+        return {"station": {"id": 1, "name": "一号站", "unit": "城区"}, "scenes": ["prison", "drunk", "rehab"]}
+
+    def assignments(self):
+        return [{"id": a["id"], "learner_id": 9, "learner_name": "张三", "scene": a["scene"]}
+                for a in self.assignments_]
+
+    def checkin_face(self, jpeg):
+        self.faces.append(jpeg)
+        return {"learner_id": 9, "name": "张三", "distance": 0.3, "assignments": list(self.assignments_)}
+
+    def checkin_assignment(self, assignment_id):
+        if assignment_id not in [a["id"] for a in self.assignments_]:
+            raise PortalError(404, "not_found", "没有")
+        return {"learner_id": 9, "name": "张三", "distance": None, "assignments": list(self.assignments_)}
+
+    def post_session(self, payload):
+        if self.down:
+            raise requests.ConnectionError("connection refused")
+        first = payload["client_session_id"] not in self.sessions
+        self.sessions.setdefault(payload["client_session_id"], payload)
+        return (201 if first else 200), {"session_id": 1, "credited_s": 2.0, "month": "2026-11"}
+
+
+def station(tmp_path, portal, typed=()):
+    it = iter(typed)
+    config = StationConfig(portal_url="http://portal.invalid", token="t", queue_dir=str(tmp_path / "q"), fast=True)
+    return Station(config, portal=portal, out=io.StringIO(), read=lambda: next(it))
+
+
+def test_face_session_posts_the_queued_file(tmp_path):
+    portal = FakePortal()
+    st = station(tmp_path, portal)
+    result = st.session(face_jpeg=lambda: b"\xff\xd8\xffjpeg", scene="prison", answers="bcba")
+    assert result.status == "posted" and result.answer["credited_s"] == 2.0
+    assert portal.faces == [b"\xff\xd8\xffjpeg"]
+    posted = portal.sessions[result.client_session_id]
+    assert posted["checkin"] == "face" and posted["assignment_id"] is None and posted["learner_id"] == 9
+    assert posted["quiz"]["correct"] == 4
+    assert st.outbox.pending() == []                        # deleted only after the portal's answer
+
+
+def test_face_session_takes_the_learners_assignment(tmp_path):
+    portal = FakePortal(assignments=[{"id": 4, "scene": "rehab"}])
+    st = station(tmp_path, portal)
+    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", answers="cab")
+    assert result.payload["scene"] == "rehab" and result.payload["assignment_id"] == 4
+    # asking for another scene does not claim the rehab assignment
+    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", scene="prison", answers="bcba")
+    assert result.payload["assignment_id"] is None
+
+
+def test_officer_assignment_picked_from_the_list(tmp_path):
+    portal = FakePortal(assignments=[{"id": 4, "scene": "rehab"}, {"id": 6, "scene": "drunk"}])
+    st = station(tmp_path, portal, typed=["99", "6"])
+    result = st.session(checkin_method="assignment", answers="cbcb")
+    assert result.status == "posted"
+    assert result.payload["scene"] == "drunk" and result.payload["assignment_id"] == 6
+    assert result.payload["checkin"] == "assignment"
+    assert "4: 张三 - rehab" in st.out.getvalue()
+
+
+def test_portal_away_at_posting_keeps_the_session_queued(tmp_path):
+    portal = FakePortal(down=True)
+    st = station(tmp_path, portal)
+    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", scene="prison", answers="bcba")
+    assert result.status == "queued" and "refused" in result.error
+    [path] = st.outbox.pending()
+    with open(path, encoding="utf-8") as fh:
+        assert json.load(fh) == result.payload
+    portal.down = False
+    # a new station process (restart) delivers it on start, exactly once
+    st2 = station(tmp_path, portal)
+    assert st2.flush().delivered == [result.client_session_id]
+    assert st2.flush().delivered == [] and list(portal.sessions) == [result.client_session_id]
+
+
+def test_config_from_environment(monkeypatch, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("vrs_secret\n")
+    monkeypatch.setenv("VR_PORTAL_URL", "http://p.example")
+    monkeypatch.setenv("VR_QUEUE_DIR", str(tmp_path / "queue"))
+    args = parse_args(["--token-file", str(token_file), "--fast"])
+    assert args.portal == "http://p.example" and args.queue_dir == str(tmp_path / "queue") and args.fast
+    from vr_scenes.station import _token
+    assert _token(args) == "vrs_secret"
+
+
+def test_face_image_png_is_reencoded_as_jpeg(tmp_path):
+    import cv2
+    import numpy as np
+
+    png = tmp_path / "face.png"
+    cv2.imwrite(str(png), np.full((40, 40, 3), 128, np.uint8))
+    assert load_face_jpeg(str(png))[:3] == b"\xff\xd8\xff"
+    with pytest.raises(ValueError):
+        (tmp_path / "x.png").write_bytes(b"nope")
+        load_face_jpeg(str(tmp_path / "x.png"))
+
+
+def test_checkin_dataclass_defaults():
+    c = CheckIn("face", 1, "x", [])
+    assert c.assignment_id is None
