@@ -91,8 +91,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .proctor import bp as proctor_bp
     from .conferences import bp as conferences_bp
     from .attendance import bp as attendance_bp
+    from .vr import bp as vr_bp
+    from .vr_api import bp as vr_api_bp
     from .cli import register as register_cli
-    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp, attendance_bp):
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp, attendance_bp,
+               vr_bp, vr_api_bp):
         app.register_blueprint(bp)
     register_cli(app)
 

@@ -110,6 +110,8 @@ def from_env(**overrides) -> dict:
         "ROLLCALL_LIVENESS": os.environ.get("ROLLCALL_LIVENESS", "1") not in ("0", "false", "no"),
         "CONFERENCE_RELAY_TRANSPORT": os.environ.get("CONFERENCE_RELAY_TRANSPORT", "inprocess"),
         "CONFERENCE_MEDIA_BACKEND": os.environ.get("CONFERENCE_MEDIA_BACKEND", "aiortc"),
+        # VR stations (issue 5): face check-ins per station (Flask-Limiter syntax)
+        "VR_CHECKIN_RATE_LIMIT": os.environ.get("VR_CHECKIN_RATE_LIMIT", "30 per minute"),
     }
     cfg.update(overrides)
     from .face_crypto import load_keys

@@ -16,6 +16,7 @@ from .audit import audit
 from .models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit, Role,
                      StudySession, User, WatchProgress)
 from .study import credited_by_learner, current_month, required_hours
+from .vr import record_context as vr_record
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")
 
@@ -82,7 +83,7 @@ def supervisee(user_id: int):
                            titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
                            rejections=rejections, dropped_s=float(dropped_s or 0), form=form,
-                           attendance=records_of(learner.id))
+                           attendance=records_of(learner.id), **vr_record(learner))
 
 
 @bp.route("/supervisee/<int:user_id>/assign", methods=["POST"])

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import DEMO_PASSWORD, csrf_from, make_course, user
-from webapp.models import AttendanceOutcome, AttendanceRecord, Conference, OrgUnit, RollCall, Role, User
+from webapp.models import (AttendanceOutcome, AttendanceRecord, Conference, OrgUnit, RollCall, Role, User,
+                           VrAssignment, VrStation)
 from webapp.security import hash_password
 
 ACTORS = ["anonymous", "admin", "admin_zj", "officer_zj", "officer_bs", "zhangsan"]
@@ -104,6 +105,25 @@ def world(app, db, client_for, clock):
         params[actor]["conference_id"] = (confs[inside], confs[out] if out else None)
         params[actor]["rollcall_id"] = (rollcalls[inside], rollcalls[out] if out else None)
         params[actor]["record_id"] = (records[inside], records[out] if out else None)
+    # VR: a station per township, a pending scene assignment per supervisee
+    stations, vr_assignments = {}, {}
+    for key, unit_name in (("bs", "北山街道司法所"), ("ly", "灵隐街道司法所"), ("my", "梅园新村街道司法所")):
+        station = VrStation(name=f"VR {key}", unit_id=unit(db, unit_name).id, token_hash=f"{key:0>64}")
+        db.add(station)
+        db.flush()
+        stations[key] = station.id
+    for name in ("zhangsan", "wangwu", "zhaoliu"):
+        assignment = VrAssignment(learner_id=ids[name], scene="prison")
+        db.add(assignment)
+        db.flush()
+        vr_assignments[name] = assignment.id
+    db.commit()
+    vr_ids = {"admin": (("bs", "zhaoliu"), (None, None)), "admin_zj": (("bs", "zhangsan"), ("my", "zhaoliu")),
+              "officer_zj": (("bs", "zhangsan"), ("my", "zhaoliu")),
+              "officer_bs": (("bs", "zhangsan"), ("ly", "wangwu")), "zhangsan": (("bs", "zhangsan"), ("ly", "zhaoliu"))}
+    for actor, ((st_in, as_in), (st_out, as_out)) in vr_ids.items():
+        params[actor]["station_id"] = (stations[st_in], stations[st_out] if st_out else None)
+        params[actor]["vr_assignment_id"] = (vr_assignments[as_in], vr_assignments[as_out] if as_out else None)
     params["anonymous"] = params["admin"]
     return {"params": params, "course": assigned}
 
@@ -174,7 +194,9 @@ def test_access_matrix(app, world, client_for):
                 response = request(client, method, url)
                 status = response.status_code
                 checked += 1
-                if actor == "anonymous":
+                if getattr(app.view_functions[rule.endpoint], "station_token", False):
+                    ok = status == 401  # the VR station API: a station token, never a login
+                elif actor == "anonymous":
                     ok = status == 401 if url.startswith("/api/") else (
                         status == 302 and "/login" in response.headers["Location"])
                 elif ROLE_OF[actor] not in roles:
@@ -189,7 +211,7 @@ def test_access_matrix(app, world, client_for):
     assert not failures, "\n".join(failures)
 
 
-LISTING_PAGES = ["/officer/", "/admin/units", "/admin/users", "/conferences/"]
+LISTING_PAGES = ["/officer/", "/admin/units", "/admin/users", "/conferences/", "/officer/vr/stations"]
 OUTSIDE_NAMES = {
     "officer_bs": ["王五", "赵六", "灵隐街道司法所", "梅园新村街道司法所"],
     "officer_zj": ["赵六", "梅园新村街道司法所", "江苏省司法厅"],
