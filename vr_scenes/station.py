@@ -540,9 +540,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
 
     try:
         info = station.ping()
-    except (PortalUnreachable, PortalError) as exc:
+    except PortalUnreachable as exc:
         print(f"error: the portal cannot be reached for a check-in: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except PortalError as exc:        # a wrong or revoked token: retrying will not help
+        print(f"error: the portal refused the station: {exc}", file=sys.stderr)
+        return 1
     station.start_background_retries()
     face = None
     if args.checkin == "face" and args.assignment is None:

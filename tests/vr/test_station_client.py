@@ -237,3 +237,83 @@ def test_face_image_png_is_reencoded_as_jpeg(tmp_path):
 def test_checkin_dataclass_defaults():
     c = CheckIn("face", 1, "x", [])
     assert c.assignment_id is None
+
+
+# --- the command line over HTTP, with the scene rendered ---------------------------------------------
+class _FakeHTTPPortal:
+    """A few lines of the contract over real HTTP (http.server), enough for one assignment session."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        posted = self.posted = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.headers.get("Authorization") != "Bearer tok":
+                    return self._send(401, {"error": "unauthorized", "message": "令牌无效"})
+                if self.path == "/api/vr/v1/ping":
+                    return self._send(200, {"station": {"id": 1, "name": "站", "unit": "城区"},
+                                            "scenes": ["prison", "drunk", "rehab"], "server_time": 0})
+                return self._send(404, {"error": "not_found", "message": "无"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/api/vr/v1/checkin":
+                    return self._send(200, {"learner_id": 9, "name": "张三", "distance": None,
+                                            "assignments": [{"id": 4, "scene": "rehab"}]})
+                if self.path == "/api/vr/v1/sessions":
+                    posted.append(body)
+                    return self._send(201, {"session_id": 1, "credited_s": 3.0, "month": "2026-11"})
+                return self._send(404, {"error": "not_found", "message": "无"})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_cli_renders_the_scene_offscreen_and_posts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    portal = _FakeHTTPPortal()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
+             "--queue-dir", str(tmp_path / "q"), "--checkin", "assignment", "--assignment", "4",
+             "--offscreen", "--autopilot", "--speed", "20", "--size", "320x180", "--answers", "cab"],
+            cwd=root, capture_output=True, text=True, timeout=180, check=False)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["status"] == "posted" and result["portal"]["credited_s"] == 3.0
+        [posted] = portal.posted
+        assert posted["scene"] == "rehab" and posted["assignment_id"] == 4 and posted["checkin"] == "assignment"
+        assert len(posted["stages"]) == 7 and posted["choices"] == {"temptation": "refuse"}
+        # a wrong token: the check-in is refused with the portal's message, nothing is queued
+        out = subprocess.run(
+            [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "wrong",
+             "--queue-dir", str(tmp_path / "q"), "--assignment", "4", "--fast", "--answers", "cab"],
+            cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 1 and "unauthorized" in out.stderr
+    finally:
+        portal.close()
+    assert os.listdir(tmp_path / "q") == ["rejected"]
