@@ -57,6 +57,7 @@ class StationConfig:
     comfort: bool = False
     size: tuple[int, int] = (1280, 720)
     speed: float = 1.0
+    max_seconds: float = 0.0      # rendered runs: stop after this much real time (0: at the end)
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
 
@@ -123,10 +124,13 @@ class PortalClient:
 
 
 # --- the face at the webcam -------------------------------------------------------------------------
-def capture_face_jpeg(camera: int = 0, warmup_frames: int = 10, quality: int = 90) -> bytes:
-    """One frame from the station webcam as JPEG (a few frames are dropped first: exposure settles)."""
+def capture_face_jpeg(camera: int | str = 0, warmup_frames: int = 10, quality: int = 90) -> bytes:
+    """One frame from the station webcam as JPEG (a few frames are dropped first: exposure settles).
+    ``camera``: a device index, or a device path / video source OpenCV opens (``/dev/video2``)."""
     import cv2
 
+    if isinstance(camera, str) and camera.isdigit():
+        camera = int(camera)
     cap = cv2.VideoCapture(camera)
     try:
         if not cap.isOpened():
@@ -192,6 +196,7 @@ class SceneRun:
     started_at: float
     ended_at: float
     wall: StageWallClock
+    aborted: bool = False         # the window was closed before the end (posted, never credited)
 
 
 def run_scene_fast(key: str, now: Callable[[], float] = time.time, dt: float = FAST_DT,
@@ -226,6 +231,14 @@ def run_scene_rendered(key: str, config: StationConfig) -> SceneRun:
     wall = StageWallClock()
     started = time.time()
     wall.observe(scene)
+    aborted = False
+
+    def close_window():           # ShowBase would sys.exit(): keep what the learner did instead
+        nonlocal aborted
+        aborted = True
+        b.task_mgr.stop()
+
+    b.userExit = close_window
 
     def tick(task):
         dt = min(0.1, globalClock.get_dt()) if not config.offscreen else 1 / 60
@@ -233,7 +246,8 @@ def run_scene_rendered(key: str, config: StationConfig) -> SceneRun:
         inputs = scene.autopilot() if config.autopilot else controls.read(dt)
         viewer.update(dt, inputs)
         wall.observe(scene)
-        if scene.finished:
+        out_of_time = config.max_seconds and time.time() - started >= config.max_seconds
+        if scene.finished or out_of_time:
             b.task_mgr.stop()
             return task.done
         return task.cont
@@ -243,7 +257,7 @@ def run_scene_rendered(key: str, config: StationConfig) -> SceneRun:
         b.run()
     finally:
         viewer.close()
-    return SceneRun(scene, started, time.time(), wall)
+    return SceneRun(scene, started, time.time(), wall, aborted=aborted or not scene.finished)
 
 
 def telemetry_payload(run: SceneRun) -> dict:
@@ -452,7 +466,14 @@ class Station:
             checkin = self.check_in_assignment(assignment_id)
         key = self.choose_scene(checkin, scene, known_scenes)
         run = self.run_scene(key)
-        quiz = self.ask_quiz(key, answers)
+        if run.aborted:
+            # Stopped before the end: posted for the record (the portal credits only complete sessions)
+            self.say("场景未完成，记录将提交但不计学时。")
+            quiz = {"questions": len(quiz_mod.questions_for(key)), "correct": 0, "answers": []}
+            if checkin.method == "face":
+                checkin.assignment_id = None    # the portal would mark the assignment done: leave it pending
+        else:
+            quiz = self.ask_quiz(key, answers)
         return self.finish(checkin, key, run, quiz)
 
 
@@ -477,7 +498,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout, seconds")
     p.add_argument("--checkin", choices=("face", "assignment"), default="face")
     p.add_argument("--assignment", type=int, default=None, help="an officer-assigned session, by id")
-    p.add_argument("--camera", type=int, default=0, help="webcam index for the face check-in")
+    p.add_argument("--camera", default="0", help="webcam index or device path for the face check-in")
     p.add_argument("--face-image", default="", help="a photo instead of the webcam (tests, offline)")
     p.add_argument("--scene", default=None, help="scene key (default: the learner's assignment)")
     p.add_argument("--fast", action="store_true", help="fast-forward: fake clock and scripted learner, no rendering")
@@ -488,6 +509,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--comfort", action="store_true")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--speed", type=float, default=1.0, help="scene time per real second (rendered runs)")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="stop a rendered scene after this much real time (posted as unfinished)")
     p.add_argument("--loop", action="store_true", help="run sessions one after another (a kiosk)")
     p.add_argument("--flush", action="store_true", help="only deliver the outbox, then exit")
     p.add_argument("--requeue-rejected", action="store_true",
@@ -520,7 +543,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
     config = StationConfig(portal_url=args.portal, token=_token(args), queue_dir=args.queue_dir,
                            timeout_s=args.timeout, fast=args.fast, offscreen=args.offscreen,
                            autopilot=args.autopilot, stereo=args.stereo, comfort=args.comfort, size=(w, h),
-                           speed=args.speed, retry_base_s=args.retry_base_s, retry_max_s=args.retry_max_s)
+                           speed=args.speed, max_seconds=args.max_seconds, retry_base_s=args.retry_base_s, retry_max_s=args.retry_max_s)
     try:
         station = Station(config, out=out, read=read)
     except ValueError as exc:

@@ -308,6 +308,17 @@ def test_cli_renders_the_scene_offscreen_and_posts(tmp_path):
         [posted] = portal.posted
         assert posted["scene"] == "rehab" and posted["assignment_id"] == 4 and posted["checkin"] == "assignment"
         assert len(posted["stages"]) == 7 and posted["choices"] == {"temptation": "refuse"}
+        # stopped before the end (a closed window, here --max-seconds): posted for the record, no quiz
+        out = subprocess.run(
+            [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
+             "--queue-dir", str(tmp_path / "q"), "--assignment", "4", "--offscreen", "--size", "160x90",
+             "--max-seconds", "1", "--answers", "cab"],
+            cwd=root, capture_output=True, text=True, timeout=180, check=False)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        assert "场景未完成" in out.stdout
+        partial = portal.posted[-1]
+        assert len(portal.posted) == 2 and partial["quiz"]["answers"] == [] and partial["quiz"]["questions"] == 3
+        assert [s["id"] for s in partial["stages"]] == ["withdrawal"] and not partial["stages"][0]["completed"]
         # a wrong token: the check-in is refused with the portal's message, nothing is queued
         out = subprocess.run(
             [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "wrong",
@@ -317,3 +328,37 @@ def test_cli_renders_the_scene_offscreen_and_posts(tmp_path):
     finally:
         portal.close()
     assert os.listdir(tmp_path / "q") == ["rejected"]
+
+
+def test_webcam_capture_through_opencv(tmp_path):
+    """The capture path with a video source OpenCV opens like a camera: the last warm-up frame, as JPEG."""
+    import cv2
+    import numpy as np
+
+    from vr_scenes.station import capture_face_jpeg
+
+    video = str(tmp_path / "cam.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(12):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    jpeg = capture_face_jpeg(video, warmup_frames=5)
+    assert jpeg[:3] == b"\xff\xd8\xff"
+    frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert frame.shape == (48, 64, 3) and abs(float(frame.mean()) - 80) < 6    # the 5th frame (i=4)
+    with pytest.raises(RuntimeError, match="cannot be opened"):
+        capture_face_jpeg(str(tmp_path / "no-such-camera.avi"))
+
+
+def test_station_imports_nothing_of_ours_outside_vr_scenes():
+    """DESIGN.md: vr_scenes talks to the portal over HTTP only."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, vr_scenes.station, vr_scenes.outbox, vr_scenes.quiz; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'webapp', 'proctoring', 'streaming', 'content', 'bench'}))")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert out.stdout.strip() == "[]"
