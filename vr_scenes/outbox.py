@@ -19,6 +19,7 @@ same body), so a post whose answer was lost is simply posted again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -85,7 +86,8 @@ class Outbox:
         self.root = os.path.abspath(root)
         self.rejected_dir = os.path.join(self.root, "rejected")
         os.makedirs(self.rejected_dir, exist_ok=True)
-        self._lock = threading.Lock()      # one delivery at a time within the process
+        self._lock = threading.Lock()      # one delivery at a time within the process...
+        self._lock_path = os.path.join(self.root, ".deliver.lock")   # ...and across processes (flock)
         self._clean_temporaries()
 
     def _clean_temporaries(self) -> None:
@@ -134,10 +136,25 @@ class Outbox:
         _fsync_dir(self.rejected_dir)
         _fsync_dir(self.root)
 
+    @contextlib.contextmanager
+    def _process_lock(self):
+        """A station running sessions and a ``--flush`` by hand do not post the same file at once."""
+        try:
+            import fcntl
+        except ImportError:          # not POSIX: the portal's idempotency still makes it safe
+            yield
+            return
+        with open(self._lock_path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def deliver(self, post: PostFn) -> DeliveryReport:
         """Offer every queued session to the portal once (see the module docstring)."""
         report = DeliveryReport()
-        with self._lock:
+        with self._lock, self._process_lock():
             for path in self.pending():
                 sid = os.path.basename(path)[:-len(".json")]
                 try:
@@ -159,7 +176,8 @@ class Outbox:
                     report.errors[sid] = f"{type(exc).__name__}: {exc}"
                     continue
                 if status in DELIVERED:
-                    os.unlink(path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
                     _fsync_dir(self.root)
                     report.delivered.append(sid)
                     report.answers[sid] = body

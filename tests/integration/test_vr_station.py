@@ -125,7 +125,7 @@ def test_whole_session_then_portal_cut_before_posting(rig):
     assert result["status"] == "posted", result
     assert result["learner_id"] == zhangsan.id and result["scene"] == "drunk"
     assert "签到成功" in out.stdout and "反思" not in out.stdout   # --answers: no interactive quiz
-    assert os.listdir(queue) == ["rejected"] and os.listdir(queue / "rejected") == []
+    assert sorted(os.listdir(queue)) == [".deliver.lock", "rejected"] and os.listdir(queue / "rejected") == []
 
     db.expire_all()
     row = db.scalar(select(VrSession).where(VrSession.client_session_id == result["client_session_id"]))

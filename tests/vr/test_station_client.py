@@ -327,7 +327,7 @@ def test_cli_renders_the_scene_offscreen_and_posts(tmp_path):
         assert out.returncode == 1 and "unauthorized" in out.stderr
     finally:
         portal.close()
-    assert os.listdir(tmp_path / "q") == ["rejected"]
+    assert sorted(os.listdir(tmp_path / "q")) == [".deliver.lock", "rejected"]
 
 
 def test_webcam_capture_through_opencv(tmp_path):

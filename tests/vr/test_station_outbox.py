@@ -2,6 +2,7 @@
 the portal is away or busy, 4xx (but 409/429) moved to rejected/ with the error, never lost."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -204,3 +205,39 @@ def test_sender_picks_up_new_files_when_kicked(tmp_path):
         threading.Event().wait(0.01)
     sender.stop()
     assert box.pending() == [] and len(portal.received) == 1
+
+
+def test_a_file_delivered_meanwhile_by_another_process_is_no_error(tmp_path):
+    box = Outbox(str(tmp_path / "q"))
+    path = box.put(payload())
+
+    def post(body):
+        os.unlink(path)           # another station process got the same 200 and removed it
+        return 200, {"session_id": 1}
+
+    assert len(box.deliver(post).delivered) == 1 and box.pending() == []
+
+
+def test_deliveries_of_two_processes_do_not_overlap(tmp_path):
+    """While one process delivers (holding the outbox's lock), another one's delivery waits."""
+    import subprocess
+    import sys
+    import time
+
+    box = Outbox(str(tmp_path / "q"))
+    box.put(payload())
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys, time; from vr_scenes.outbox import Outbox; b = Outbox(sys.argv[1]); "
+            "print(b.deliver(lambda p: (print('posting', flush=True), time.sleep(1.5), (201, {}))[-1]).delivered, "
+            "flush=True)")
+    child = subprocess.Popen([sys.executable, "-c", code, box.root], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "posting"       # the child holds the lock now
+        calls = []
+        t0 = time.monotonic()
+        report = box.deliver(lambda p: (calls.append(p), (201, {}))[-1])
+        assert time.monotonic() - t0 > 0.5                          # waited for the child
+        assert calls == [] and report.delivered == []               # and found nothing left to post
+    finally:
+        out, _ = child.communicate(timeout=30)
+    assert len(ast.literal_eval(out.strip())) == 1
