@@ -324,10 +324,13 @@ class Station:
                  read: Callable[[], str] | None = None):
         self.config = config
         self.portal = portal or PortalClient(config.portal_url, config.token, config.timeout_s)
+        # the background retries get their own HTTP session (requests.Session is not thread-safe)
+        poster = self.portal if portal is not None else \
+            PortalClient(config.portal_url, config.token, config.timeout_s)
         self.outbox = Outbox(config.queue_dir)
         self.out = out or sys.stdout
         self.read = read or (lambda: input())
-        self.sender = OutboxSender(self.outbox, self.portal.post_session,
+        self.sender = OutboxSender(self.outbox, poster.post_session,
                                    Backoff(config.retry_base_s, config.retry_max_s), on_report=self._log_report)
 
     def say(self, text: str) -> None:
@@ -577,6 +580,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
     status = 0
     try:
         while True:
+            if args.loop:
+                station.say("\n请下一位学员站到摄像头前，按回车键开始签到" if face else "\n按回车键开始下一次体验")
+                try:
+                    station.read()
+                except EOFError:
+                    break
             try:
                 result = station.session(checkin_method=args.checkin, face_jpeg=face, assignment_id=args.assignment,
                                          scene=args.scene, answers=args.answers, known_scenes=info.get("scenes"))

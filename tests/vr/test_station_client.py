@@ -362,3 +362,26 @@ def test_station_imports_nothing_of_ours_outside_vr_scenes():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_kiosk_loop_runs_a_session_per_enter_until_end_of_input(tmp_path):
+    from vr_scenes.station import main
+
+    portal = _FakeHTTPPortal()
+    presses = iter(["", ""])
+
+    def read():
+        try:
+            return next(presses)
+        except StopIteration:
+            raise EOFError from None
+
+    out = io.StringIO()
+    try:
+        code = main(["--portal", portal.url, "--token", "tok", "--queue-dir", str(tmp_path / "q"), "--loop",
+                     "--assignment", "4", "--fast", "--answers", "cab", "--retry-base-s", "0.1"], out=out, read=read)
+    finally:
+        portal.close()
+    assert code == 0
+    assert len(portal.posted) == 2 and len({p["client_session_id"] for p in portal.posted}) == 2
+    assert out.getvalue().count('"status": "posted"') == 2 and "按回车键" in out.getvalue()
