@@ -184,6 +184,11 @@ def assign(user_id: int):
         flash(_("Choose a VR scene to assign."), "error")
         return redirect(url_for("officer.supervisee", user_id=learner.id)), 303
     session = db.session()
+    if session.scalar(select(VrAssignment.id).where(VrAssignment.learner_id == learner.id,
+                                                    VrAssignment.scene == form.scene.data,
+                                                    VrAssignment.status == VrAssignmentStatus.PENDING)):
+        flash(_("This scene is already assigned and pending."), "error")
+        return redirect(url_for("officer.supervisee", user_id=learner.id)), 303
     assignment = VrAssignment(learner_id=learner.id, scene=form.scene.data, assigned_by_id=current_user.id)
     session.add(assignment)
     session.flush()

@@ -261,7 +261,10 @@ def test_officer_cancels_a_pending_assignment(app, db, officer, station):
     zhangsan = user(db, "zhangsan")
     officer.c.post(f"/officer/vr/supervisee/{zhangsan.id}/assign", data={"csrf_token": officer.token,
                                                                         "scene": "rehab"})
+    officer.c.post(f"/officer/vr/supervisee/{zhangsan.id}/assign", data={"csrf_token": officer.token,
+                                                                        "scene": "rehab"})
     assignment = db.scalar(select(VrAssignment))
+    assert len(db.scalars(select(VrAssignment)).all()) == 1    # a pending scene is not assigned twice
     assert officer.c.post(f"/officer/vr/supervisee/{zhangsan.id}/assign",
                           data={"scene": "rehab"}).status_code == 400  # no CSRF token
     assert officer.c.post(f"/officer/vr/assignments/{assignment.id}/cancel",
