@@ -4,7 +4,7 @@ One session: ping the portal, check the supervisee in (a face check from the sta
 officer's assignment), run the scene (a window, or ``--fast``: the fake clock and the scripted
 learner, no rendering), ask the reflection quiz (``vr_scenes.quiz``), then queue the session on disk
 (``vr_scenes.outbox``) and post it. The portal is reached only over its HTTP API
-(``/api/vr/v1``, bearer station token; see notes/vr_api.md): nothing here imports the portal.
+(``/api/vr/v1``, bearer station token; see docs/vr_station_api.md): nothing here imports the portal.
 
     python -m vr_scenes.station --portal https://portal.example --token-file /etc/vr/token \\
         [--queue-dir DIR] [--checkin face|assignment] [--assignment ID] [--scene KEY] [--camera 0]

@@ -1,4 +1,4 @@
-"""The VR stations' API (/api/vr/v1), the contract of notes/vr_api.md.
+"""The VR stations' API (/api/vr/v1), the contract of docs/vr_station_api.md.
 
 A station authenticates with `Authorization: Bearer <token>` (the token shown once when an officer
 registered it; only its SHA-256 is stored). No cookies and no CSRF: the blueprint is CSRF-exempt,
@@ -426,8 +426,10 @@ def post_session():
                            field="assignment_id")
         if assignment.scene != scene:
             raise bad_field("scene", _("The scene is not the assigned one."))
-        if assignment.status != VrAssignmentStatus.PENDING:
-            raise ApiError(409, "conflict", _("This VR assignment is no longer pending."), field="assignment_id")
+        # A session queued offline may arrive after an officer cancelled its assignment (or after
+        # another session completed it): the learner did the scene, so it is stored and credited on
+        # its own merits (the overlap rule below prevents double credit), the assignment untouched.
+        still_pending = assignment.status == VrAssignmentStatus.PENDING
 
     session = db.session()
     station = _station()
@@ -459,7 +461,7 @@ def post_session():
                     quiz_json=json.dumps(quiz, ensure_ascii=False), quiz_questions=quiz["questions"],
                     quiz_correct=quiz["correct"], credited_s=credited, credit_reason=reason, month=month)
     session.add(row)
-    if assignment is not None:
+    if assignment is not None and still_pending:
         assignment.status = VrAssignmentStatus.DONE
         assignment.done_at = utcnow()
     try:

@@ -1,4 +1,4 @@
-"""The VR station API (notes/vr_api.md) and the officer's VR pages, against the real app on SQLite,
+"""The VR station API (docs/vr_station_api.md) and the officer's VR pages, against the real app on SQLite,
 with the real face models on real photos (proctoring.sample_faces) for the face check-in."""
 from __future__ import annotations
 
@@ -252,8 +252,9 @@ def test_assignment_checkin_and_session_marks_it_done(app, db, officer, station)
     db.expire_all()
     assert db.get(VrAssignment, assignment.id).status == VrAssignmentStatus.DONE
     assert station.get("/assignments").get_json() == {"assignments": []}
+    # another session for an assignment already done is stored, but the same time is not credited twice
     again = station.post("/sessions", session_body(zhangsan.id, checkin="assignment", assignment_id=assignment.id))
-    assert again.status_code == 409 and again.get_json()["error"] == "conflict"
+    assert again.status_code == 201 and again.get_json()["credited_s"] == 0
     assert station.post("/checkin", {"method": "assignment", "assignment_id": assignment.id}).status_code == 409
 
 
@@ -274,6 +275,15 @@ def test_officer_cancels_a_pending_assignment(app, db, officer, station):
     assert station.get("/assignments").get_json() == {"assignments": []}
     response = station.post("/checkin", {"method": "assignment", "assignment_id": assignment.id})
     assert response.status_code == 409
+    # a session queued offline before the cancellation still arrives: stored and credited, nothing lost
+    from webapp.vr import SCENES
+    late_body = session_body(zhangsan.id, checkin="assignment", assignment_id=assignment.id, scene="rehab")
+    late_body["stages"] = [{**stage, "id": key, "title": key}
+                           for stage, key in zip(late_body["stages"] * 2, SCENES["rehab"]["stages"])]
+    late = station.post("/sessions", late_body)
+    assert late.status_code == 201 and late.get_json()["credited_s"] > 0, late.get_json()
+    db.expire_all()
+    assert db.get(VrAssignment, assignment.id).status == VrAssignmentStatus.CANCELLED
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The station client without a portal: the telemetry it posts has the contract's shape (notes/vr_api.md),
+"""The station client without a portal: the telemetry it posts has the contract's shape (docs/vr_station_api.md),
 the reflection quiz, the choice of scene and assignment, and a whole session against a fake portal
 (queued first, posted, kept when the portal is away)."""
 from __future__ import annotations
