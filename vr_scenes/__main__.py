@@ -1,7 +1,8 @@
 """Run a scene for a learner: ``python -m vr_scenes --scene drunk [--stereo] [--comfort] [--xr]``.
 
 Opens a window (OpenGL) and plays the scene in real time with keyboard and mouse-look, or with an HMD
-through OpenXR (``--xr``, needs panda3d-openxr and a runtime). ``--autopilot`` lets the scripted learner
+through OpenXR (``--xr``, needs an OpenXR runtime and an OpenGL window; without them one line on
+stderr says why and the scene runs on keyboard and mouse-look). ``--autopilot`` lets the scripted learner
 play (a demonstration); ``--offscreen`` renders without a window (software renderer). At the end the
 session's telemetry is printed as JSON (the station client will post it to the portal).
 """
@@ -12,7 +13,7 @@ import json
 import sys
 
 from . import registry, view
-from .controls import DesktopControls, OpenXRHead
+from .controls import DesktopControls, OpenXRHead, OpenXRUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,11 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     b = view.base()
     controls = DesktopControls(b, mouse=not args.autopilot)
     head = None
+    xr_fallback = None
     if args.xr:
         try:
             head = OpenXRHead(viewer)
-        except Exception as exc:  # noqa: BLE001 (no package, no runtime, no GL: say so, stay on the desktop)
-            print(f"OpenXR unavailable ({exc}); using keyboard and mouse", file=sys.stderr)
+        except OpenXRUnavailable as exc:  # no package, no runtime, no GL window: say so, stay on the desktop
+            xr_fallback = exc.kind
+            print(f"OpenXR unavailable: {exc.reason}; using keyboard and "
+                  f"{'mouse-look' if controls.mouse else 'keys to look'} instead", file=sys.stderr)
+    if head is not None:
+        control_kind = "openxr"
+    elif args.autopilot:
+        control_kind = "autopilot"
+    else:
+        control_kind = "mouse-look" if controls.mouse else "keyboard"
     frames = 0
 
     import time
@@ -70,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     b.run()
     summary = scene.telemetry.summary()
     summary["frames"] = frames
+    summary["controls"] = control_kind
+    if args.xr:
+        summary["xr_fallback"] = xr_fallback
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

@@ -87,29 +87,91 @@ def _offscreen_type():
     return GraphicsBuffer.get_class_type()
 
 
+class OpenXRUnavailable(RuntimeError):
+    """OpenXR cannot drive the head here; ``reason`` says why in one English sentence and ``kind`` is
+    ``"no-package"`` (panda3d-openxr not installed), ``"no-runtime"`` (the OpenXR loader finds no
+    runtime: no active_runtime.json, no XR_RUNTIME_JSON), ``"no-gl"`` (the window is not OpenGL) or
+    ``"failed"`` (the runtime refused: no HMD connected, a session error)."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _import_openxr():
+    """Imports pyopenxr and panda3d-openxr without their side effects on this process: the OpenXR
+    loader's own stderr chatter (unless XR_LOADER_DEBUG is set) and p3dopenxr's
+    ``logging.basicConfig(level=DEBUG)`` on the root logger at import."""
+    import logging
+    import os
+
+    os.environ.setdefault("XR_LOADER_DEBUG", "none")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import xr
+        from p3dopenxr.p3dopenxr import P3DOpenXR
+    except ImportError as exc:
+        raise OpenXRUnavailable("no-package", f"{OPENXR_PACKAGE} is not installed ({exc})") from exc
+    except OSError as exc:  # the bundled libopenxr_loader.so does not load
+        raise OpenXRUnavailable("no-runtime", f"the OpenXR loader does not load ({exc})") from exc
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    return xr, P3DOpenXR
+
+
 class OpenXRHead:
-    """Head tracking and the HMD's own stereo rendering through panda3d-openxr (optional: not installed
-    by requirements.txt, and it needs an OpenXR runtime such as Monado or SteamVR and an OpenGL window).
-    The learner's body position still comes from the scene; the HMD adds the head's rotation."""
+    """Head tracking and the HMD's own stereo rendering through panda3d-openxr (pinned in
+    requirements.txt; it needs an OpenXR runtime such as Monado or SteamVR and an OpenGL window).
+    The learner's body position still comes from the scene; the HMD adds the head's rotation.
+    Raises :class:`OpenXRUnavailable` when any of that is missing, before touching the scene."""
 
     def __init__(self, viewer):
+        xr, P3DOpenXR = _import_openxr()
+        # ask the loader for a runtime first: cheap, no instance, and the usual failure on a desktop
         try:
-            from p3dopenxr.p3dopenxr import P3DOpenXR
-        except ImportError as exc:
-            raise RuntimeError(f"OpenXR needs {OPENXR_PACKAGE} (pip install {OPENXR_PACKAGE}) and an "
-                               "OpenXR runtime") from exc
+            xr.enumerate_instance_extension_properties()
+        except xr.exception.RuntimeUnavailableError as exc:
+            raise OpenXRUnavailable(
+                "no-runtime", "no OpenXR runtime found (the OpenXR loader finds no active runtime "
+                "manifest and XR_RUNTIME_JSON is unset or invalid; install and start Monado or "
+                "SteamVR)") from exc
+        except xr.exception.XrException as exc:
+            raise OpenXRUnavailable("no-runtime", "the OpenXR runtime does not answer "
+                                    f"({type(exc).__name__}: {exc})") from exc
+        win = viewer.b.win
+        if win is None or win.get_pipe().get_interface_name() != "OpenGL":
+            raise OpenXRUnavailable("no-gl", "OpenXR needs an OpenGL window (not --offscreen or the "
+                                    "software renderer)")
         self.viewer = viewer
         self.xr = P3DOpenXR()
-        self.xr.init()
+        try:
+            # the tracking space hangs under the scene's root (P3DOpenXR.tracking_space is the OpenXR
+            # space object; its node is tracking_space_anchor)
+            self.xr.init(root=viewer.root)
+        except (xr.exception.XrException, OSError, RuntimeError, AttributeError) as exc:
+            import atexit
+
+            atexit.unregister(self.xr.destroy)
+            try:
+                self.xr.destroy()
+            except xr.exception.XrException:
+                pass
+            raise OpenXRUnavailable("failed", f"the OpenXR runtime could not start a session: "
+                                    f"{type(exc).__name__}: {exc}") from exc
         # the HMD's tracking space follows the learner's body; our own eye regions are not needed
-        self.xr.tracking_space.reparent_to(viewer.root)
         for eye in viewer.eyes:
             eye.region.set_active(False)
 
     def apply(self, inputs: Inputs) -> Inputs:
         body = self.viewer.scene.body
-        self.xr.tracking_space.set_pos(body.x, body.y, 0)
-        self.xr.tracking_space.set_h(body.heading)
-        hpr = self.xr.hmd_anchor.get_hpr(self.xr.tracking_space)
+        anchor = self.xr.tracking_space_anchor
+        anchor.set_pos(body.x, body.y, 0)
+        anchor.set_h(body.heading)
+        hpr = self.xr.hmd_anchor.get_hpr(anchor)
         inputs.yaw, inputs.pitch = hpr[0], hpr[1]
         return inputs
