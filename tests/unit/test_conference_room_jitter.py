@@ -71,4 +71,8 @@ def test_installed_on_a_receiver():
                 assert buffer._is_video == (kind == "video")
         finally:
             await pc.close()
-    asyncio.run(check())
+    # In a thread of its own: after the browser tests, Playwright's sync API keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, check()).result(30)
