@@ -4,7 +4,6 @@ signalling, source events, frame taps, lazy encoding, per-participant limits. Ru
 network namespace; aioice ignores 127.0.0.1)."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -14,28 +13,9 @@ import pytest
 from bench.conference import MarkerTrack, Viewer, read_marker, view
 from streaming.conference import AiortcRoom, MediaRoom, RoomConfig
 from streaming.rtc import SignallingError
-from tests.rtc_peers import AvPublisher, ClientLoop, Publisher, ToneTrack, photo_frames
+from tests.rtc_peers import AvPublisher, Publisher, ToneTrack, photo_frames
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def usable_network():
-    from aioice.ice import get_host_addresses
-    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
-        pytest.fail("WebRTC tests must run inside a private network namespace: "
-                    "scripts/in-netns.sh .venv/bin/python -m pytest tests/integration/test_conference_media.py "
-                    "(or set RTC_TEST_HOST_NETWORK=1 where using the host's interfaces is allowed)")
-    if not get_host_addresses(use_ipv4=True, use_ipv6=False):
-        pytest.fail("no IPv4 address other than 127.0.0.1 for ICE (aioice ignores 127.0.0.1): "
-                    "run under scripts/in-netns.sh")
-
-
-@pytest.fixture(scope="module")
-def client_loop():
-    loop = ClientLoop()
-    yield loop
-    loop.stop()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ Runs inside the private network namespace (scripts/in-netns.sh), like the other 
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import timedelta
 
@@ -18,40 +17,32 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proctoring.enrolment import assess
+from bench.conference import MarkerTrack, Viewer
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
-from proctoring.vision import thread_analyzer
+from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, user
+from tests.rtc_peers import FrameTrack, Publisher
 from webapp import create_app, migrate
 from webapp.face_crypto import encrypt_embedding
-from webapp.models import (AttendanceOutcome, AttendanceRecord, AuditLog, Conference, ConferenceStatus, Evidence,
-                           FaceEnrolment, OrgUnit, ProctorFlag, RollCall, Role, User, utcnow)
+from webapp.models import (
+    AttendanceOutcome,
+    AttendanceRecord,
+    AuditLog,
+    Conference,
+    ConferenceStatus,
+    Evidence,
+    FaceEnrolment,
+    OrgUnit,
+    ProctorFlag,
+    Role,
+    RollCall,
+    User,
+    utcnow,
+)
 from webapp.security import hash_password
-from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, user
-from bench.conference import MarkerTrack, Viewer
-from tests.rtc_peers import ClientLoop, FrameTrack, Publisher
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
 SIZE = (320, 240)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_network():
-    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
-        pytest.fail("WebRTC tests run inside a private network namespace: use scripts/in-netns.sh")
-
-
-@pytest.fixture(scope="module")
-def client_loop():
-    with ClientLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def enrolled_embedding():
-    quality = assess(scene(ENROLLED, (640, 480)), thread_analyzer())
-    assert quality.ok, quality.reason
-    return quality.embedding
 
 
 def frames_of(photo: str | None, count: int = 6) -> list[np.ndarray]:
@@ -301,7 +292,7 @@ def test_levels_cascade_the_host_down_and_a_speaker_up(rig):
     city = r.member("officer_hz")
     city.enter()
     township = r.member("zhangsan")
-    entered = township.enter()
+    township.enter()
     live = r.app.extensions["conference_live"][r.conference_id]
     assert sorted(live.rooms) == sorted(["/1/2/", "/1/2/3/", "/1/2/3/4/5/"]), sorted(live.rooms)
     r.wait_for(lambda: "host" in live.rooms["/1/2/3/4/5/"].sources(), what="the host relayed to the township")
@@ -313,7 +304,7 @@ def test_levels_cascade_the_host_down_and_a_speaker_up(rig):
     assert markers[-1] < host.publisher.track.sent
     # the same stream went through the city: one room per level, none carries the tree
     assert "host" in live.rooms["/1/2/3/"].sources()
-    assert "u%d" % user(r.db, "zhangsan").id not in live.rooms["/1/2/"].sources()
+    assert f"u{user(r.db, 'zhangsan').id}" not in live.rooms["/1/2/"].sources()
 
     township.publish(ENROLLED)
     zhang = user(r.db, "zhangsan").id

@@ -8,43 +8,21 @@ Runs inside the private network namespace (scripts/in-netns.sh), like test_rtc_e
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
 from sqlalchemy import func, select
 
-from proctoring.enrolment import assess
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
-from proctoring.vision import thread_analyzer
+from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
+from tests.rtc_peers import FrameTrack, Publisher
 from webapp import create_app, migrate
 from webapp.face_crypto import encrypt_embedding
-from webapp.models import (Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag)
-from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
-from tests.rtc_peers import ClientLoop, FrameTrack, Publisher
+from webapp.models import Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
 SIZE = (320, 240)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_network():
-    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
-        pytest.fail("WebRTC tests run inside a private network namespace: use scripts/in-netns.sh")
-
-
-@pytest.fixture(scope="module")
-def client_loop():
-    with ClientLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def enrolled_embedding():
-    quality = assess(scene(ENROLLED, (640, 480)), thread_analyzer())
-    assert quality.ok, quality.reason
-    return quality.embedding
 
 
 def make_app(tmp_path, **overrides):
@@ -221,7 +199,7 @@ def test_signalling_for_another_learners_sitting_is_refused(rig):
 
 def test_bad_signalling_gets_clear_errors(rig):
     r = rig(frames_of(ENROLLED, 2))
-    ask = lambda event, payload: r.sio.emit(event, payload, callback=True)   # noqa: E731
+    ask = lambda event, payload: r.sio.emit(event, payload, callback=True)
     assert ask("rtc_offer", "nonsense")["error"] == "bad_field"
     assert ask("rtc_offer", {"session_id": r.sid, "sdp": "v=0\r\nthis is not sdp"})["error"] == "bad_sdp"
     assert ask("rtc_offer", {"session_id": r.sid, "sdp": 5})["error"] == "bad_sdp"

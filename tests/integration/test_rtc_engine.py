@@ -7,7 +7,6 @@ them under scripts/in-netns.sh (scripts/test.sh does).
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -15,28 +14,9 @@ import numpy as np
 import pytest
 
 from streaming.rtc import MediaEngine, RtcConfig, SignallingError
-from tests.rtc_peers import ClientLoop, FrameTrack, PacketTrack, Publisher, encode_vp8, photo_frames, publish
+from tests.rtc_peers import FrameTrack, PacketTrack, Publisher, encode_vp8, photo_frames, publish
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def usable_network():
-    from aioice.ice import get_host_addresses
-    if not os.environ.get("IN_NETNS") and not os.environ.get("RTC_TEST_HOST_NETWORK"):
-        pytest.fail("WebRTC tests must run inside a private network namespace: "
-                    "scripts/in-netns.sh .venv/bin/python -m pytest tests/integration/test_rtc_engine.py "
-                    "(or set RTC_TEST_HOST_NETWORK=1 where using the host's interfaces is allowed)")
-    if not get_host_addresses(use_ipv4=True, use_ipv6=False):
-        pytest.fail("no IPv4 address other than 127.0.0.1 for ICE (aioice ignores 127.0.0.1): "
-                    "run under scripts/in-netns.sh, which adds 127.0.0.2 and a veth pair")
-
-
-@pytest.fixture(scope="module")
-def client_loop():
-    loop = ClientLoop()
-    yield loop
-    loop.stop()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_panda3d_openxr_is_installed():
 @pytest.fixture
 def display():
     if not shutil.which("Xvfb"):
-        pytest.skip("needs Xvfb (scripts/install-system-deps.sh --test)")
+        pytest.fail("needs Xvfb: scripts/install-system-deps.sh --test installs it")
     read_fd, write_fd = os.pipe()
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
                                "-nolisten", "tcp"], pass_fds=(write_fd,),
