@@ -307,7 +307,9 @@ class Scene:
 
     # --- view hooks (Panda3D; see vr_scenes.world) ----------------------------------------------
     def build(self, world: World) -> None:
-        raise NotImplementedError
+        """Make the scene's geometry. Every registered scene has one; a scene used for its logic
+        alone (as in tests) has no view and is refused here."""
+        raise NotImplementedError(f"scene {self.key!r} has no view (build)")
 
     def sync(self, world: World) -> None:
         """Move the dynamic nodes to the logic's state (called before each rendered frame)."""

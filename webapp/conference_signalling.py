@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 from flask import current_app, request
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_socketio import join_room, leave_room
@@ -27,7 +26,15 @@ from streaming.rtc import SignallingError
 
 from . import db
 from .extensions import socketio
-from .models import Conference, ConferenceParticipant, ConferenceStatus, FaceEnrolment, OrgUnit, ParticipantRole, Role, utcnow
+from .models import (
+    Conference,
+    ConferenceParticipant,
+    ConferenceStatus,
+    FaceEnrolment,
+    OrgUnit,
+    ParticipantRole,
+    utcnow,
+)
 
 MESSAGES = {
     "forbidden": _l("Only the host may do this."),
@@ -95,6 +102,14 @@ def _live(data):
         return None, _error("not_live")
     db.session().rollback()    # end the read; the live conference writes from its own threads
     return live, None
+
+
+def _hosted(data):
+    """The live conference, for its host only (anyone else: "forbidden")."""
+    live, error = _live(data)
+    if error is None and current_user.id != live.host_id:
+        return None, _error("forbidden")
+    return live, error
 
 
 def _call(step):
@@ -270,11 +285,9 @@ def _end(data=None):
     from .audit import audit
     from .conference_live import close_live, conference_room
 
-    live, error = _live(data)
+    live, error = _hosted(data)
     if error:
         return error
-    if current_user.id != live.host_id:
-        return _error("forbidden")
     with db.write_transaction() as session:
         row = session.get(Conference, live.id)
         row.status = ConferenceStatus.ENDED
@@ -291,15 +304,14 @@ def _end(data=None):
 
 @socketio.on("rollcall_start")
 def _rollcall_start(data=None):
-    from .audit import audit
-    from .proctor_hub import liveness_actions, runner
     from proctoring.vision import IDENTITY_THRESHOLD
 
-    live, error = _live(data)
+    from .audit import audit
+    from .proctor_hub import liveness_actions, runner
+
+    live, error = _hosted(data)
     if error:
         return error
-    if current_user.id != live.host_id:
-        return _error("forbidden")
     user_ids = data.get("user_ids")
     if user_ids is not None and (not isinstance(user_ids, list) or len(user_ids) > 1000 or
                                  any(isinstance(u, bool) or not isinstance(u, int) for u in user_ids)):
@@ -373,10 +385,7 @@ def _leave_rooms_of(conference_id: int, user_id: int) -> None:
     for sid, (cid, uid) in list(_sid_member.items()):
         if cid == conference_id and uid == user_id:
             _sid_member.pop(sid, None)
-            try:
-                leave_room(conference_room(conference_id), sid=sid, namespace="/")
-            except Exception:
-                pass
+            leave_room(conference_room(conference_id), sid=sid, namespace="/")
 
 
 def on_disconnect(sid: str) -> None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_RUNTIME = "OpenXR unavailable: no OpenXR runtime found"
@@ -33,23 +30,6 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[dict, str]:
 def test_panda3d_openxr_is_installed():
     for module in ("p3dopenxr", "xr", "glfw", "OpenGL"):
         assert importlib.util.find_spec(module) is not None, f"{module} missing: pip install -r requirements.txt"
-
-
-@pytest.fixture
-def display():
-    if not shutil.which("Xvfb"):
-        pytest.fail("needs Xvfb: scripts/install-system-deps.sh --test installs it")
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
-                               "-nolisten", "tcp"], pass_fds=(write_fd,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    assert number.isdigit(), "Xvfb did not start"
-    yield f":{number}"
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def test_xr_without_runtime_falls_back_to_mouse_look(display):
