@@ -3,7 +3,7 @@
 One roll call with 1 host and N participants (100), all in one township room:
 
 * the server process: one `streaming.conference.AiortcRoom`, the roll-call driver
-  (`webapp.rollcall_driver.RollCallDriver` over `proctoring.rollcall`) on the room's frame taps,
+  (`webapp.conferences.rollcall_driver.RollCallDriver` over `proctoring.rollcall`) on the room's frame taps,
   identity embeddings in one spawned worker process (as in the portal); its sink only counts.
   Nothing else runs there, so its CPU (/proc, with its identity child) is the roll call's;
 * participants: cheap senders in other processes (`bench.proctoring_procs.client_main`: each
@@ -70,12 +70,12 @@ def server_main(conn, opts: dict) -> None:
     from proctoring.sample_faces import ENROLLED, scene
     from proctoring.vision import IDENTITY_THRESHOLD, identify_timed, thread_analyzer, warm_up
     from streaming.conference import AiortcRoom, RoomConfig
-    from webapp.rollcall_driver import RollCallDriver
+    from webapp.conferences.rollcall_driver import RollCallDriver
 
     reference = assess(scene(ENROLLED, (640, 480)), thread_analyzer()).embedding
     pool = ProcessPoolExecutor(1, mp_context=mp_.get_context("spawn"), initializer=warm_up)
     pool.submit(warm_up).result(180)
-    # the portal's warmed analysis threads (webapp.conference_live.analysis_pool)
+    # the portal's warmed analysis threads (webapp.conferences.live.analysis_pool)
     analysis = ThreadPoolExecutor(2, thread_name_prefix="rollcall-analysis")
     for future in [analysis.submit(warm_up) for _ in range(2)]:
         future.result(180)

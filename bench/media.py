@@ -53,10 +53,11 @@ def prepare_instance(work: Path, learners: int) -> tuple[dict, int, str]:
     os.environ.update(env)
     from sqlalchemy import select
 
-    from webapp import create_app, migrate
+    from webapp import create_app
+    from webapp import migrate
     from webapp.demo import load_demo
     from webapp.models import Assignment, Category, Course, OrgUnit, Role, User
-    from webapp.security import hash_password
+    from webapp.core.security import hash_password
 
     app = create_app()
     migrate.upgrade(app.config["DATABASE_URL"])
@@ -67,7 +68,7 @@ def prepare_instance(work: Path, learners: int) -> tuple[dict, int, str]:
     (folder / "source.mp4").write_bytes(rng.randbytes(8 * 1024 * 1024))
     (folder / "seg00000.ts").write_bytes(rng.randbytes(200 * 1024))
     with app.app_context():
-        from webapp import db
+        from webapp.core import db
         load_demo(PASSWORD)
         session = db.session()
         course = Course(slug=slug, title="bench", category=Category.LAW, description="", duration_s=36000.0,

@@ -1,6 +1,6 @@
 """The two sides of `python -m bench.proctoring`, each run in its own process.
 
-* `server_main`: one `webapp.check_runner.CheckRunner` (mode "full": engine + analysis + the
+* `server_main`: one `webapp.proctor.check_runner.CheckRunner` (mode "full": engine + analysis + the
   sittings' check state machines) or a bare `streaming.rtc.MediaEngine` whose samples are only
   converted to RGB and counted (mode "engine": the baseline without analysis), with a sink
   that records every verdict. Nothing else runs in this process, so its CPU time
@@ -132,9 +132,9 @@ def server_main(conn, opts: dict) -> None:
     from proctoring.sitting import Verdict
     from proctoring.vision import IDENTITY_THRESHOLD, thread_analyzer
     from streaming.rtc import MediaEngine
-    from webapp.check_runner import CheckRunner
+    from webapp.proctor.check_runner import CheckRunner
     from webapp.config import from_env
-    from webapp.proctor_hub import check_policy, rtc_config
+    from webapp.proctor.hub import check_policy, rtc_config
 
     overrides = {"INSTANCE_DIR": opts["instance_dir"], "SECRET_KEY": "bench-proctoring-secret",
                  "ICE_SERVERS": "[]"}    # host candidates only: nothing may leave the namespace

@@ -5,7 +5,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from webapp import models  # noqa: F401  (registers the tables)
-from webapp.db import Base, make_engine
+from webapp.core.db import Base, make_engine
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging"):

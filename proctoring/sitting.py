@@ -1,6 +1,6 @@
 """The camera checks of one study sitting: analysed samples and clock ticks in, actions out.
 
-Pure code, one object per sitting, driven by the web layer (webapp.proctor_hub), which runs
+Pure code, one object per sitting, driven by the web layer (webapp.proctor.hub), which runs
 the frame analysis the object asks for (`need`) and carries out the actions it returns:
 
 * `Attest(at, ok, source)` goes to the watch ledger (`watched ∩ present`): an ok attestation

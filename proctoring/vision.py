@@ -355,7 +355,7 @@ def thread_analyzer() -> Analyzer:
 # --- an identity worker process ------------------------------------------------------------
 # dlib's descriptor holds the GIL for its whole ~130 ms: run in a thread of the web process it
 # would stall every other Python thread, the WebRTC event loop included. These two functions
-# are the entry points of a separate worker process (webapp.check_runner starts it).
+# are the entry points of a separate worker process (webapp.proctor.check_runner starts it).
 
 def warm_up() -> None:
     """Load every model of this thread's Analyzer once (seconds), before real work arrives."""

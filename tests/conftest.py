@@ -8,7 +8,8 @@ import types
 import pytest
 from sqlalchemy import select
 
-from webapp import create_app, migrate
+from webapp import create_app
+from webapp import migrate
 from webapp.models import Assignment, Category, Course, User
 
 DEMO_PASSWORD = "Demo-Pass-2026"
@@ -138,8 +139,8 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = Clock()
-    import webapp.learn
-    import webapp.realtime
-    for module in (webapp.learn, webapp.realtime):
+    import webapp.study.views
+    import webapp.core.sockets
+    for module in (webapp.study.views, webapp.core.sockets):
         monkeypatch.setattr(module, "time", types.SimpleNamespace(time=fake.time))
     return fake

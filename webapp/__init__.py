@@ -2,5 +2,5 @@
 
 
 def create_app(config: dict | None = None):
-    from .app import create_app as _create_app
+    from webapp.app import create_app as _create_app
     return _create_app(config)

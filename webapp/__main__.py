@@ -1,8 +1,8 @@
 """`python -m webapp [--host H] [--port P]`: serve the portal (Socket.IO in threading mode)."""
 import argparse
 
-from .app import create_app
-from .extensions import socketio
+from webapp.app import create_app
+from webapp.extensions import socketio
 
 
 def main() -> None:
@@ -12,13 +12,13 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app()
     if app.config["SCHEDULER_ENABLED"]:
-        from .scheduler import start
+        from webapp.scheduler import start
         start(app)
     if app.config["PROCTORING_REQUIRED"]:
         # Load the face models (seconds) now, not when the first learner turns the camera on.
         import threading
 
-        from .proctor_hub import runner
+        from webapp.proctor.hub import runner
         threading.Thread(target=lambda: runner(app).warm(), name="proctor-warm", daemon=True).start()
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
 

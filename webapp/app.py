@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from . import db
-from .access import json_error, wants_json
-from .config import ROOT, from_env
-from .extensions import babel, csrf, limiter, login_manager, socketio
-from .models import User
+from webapp.core import db
+from webapp.core.access import json_error, wants_json
+from webapp.config import ROOT, from_env
+from webapp.extensions import babel, csrf, limiter, login_manager, socketio
+from webapp.models import User
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
 
 def _check_conference_config(cfg) -> None:
     """Wrong media settings fail at start-up with a clear message, not at the first conference."""
-    from .conference_live import media_backend
+    from webapp.conferences.live import media_backend
     media_backend(cfg["CONFERENCE_MEDIA_BACKEND"])
     if cfg["CONFERENCE_RELAY_TRANSPORT"] not in ("inprocess", "webrtc"):
         raise ValueError(f"CONFERENCE_RELAY_TRANSPORT={cfg['CONFERENCE_RELAY_TRANSPORT']!r}: use inprocess or webrtc")
@@ -68,7 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
                    default_translation_directories=str(ROOT / "webapp" / "translations"))
     limiter.init_app(app)
     # Handlers must be declared before init_app: Flask-SocketIO keeps them for every later app.
-    from . import realtime
+    from webapp.core import sockets as realtime
     # async_handlers=False: a client's events run in order on its own connection thread
     # (no thread per event; a learner's heartbeats can never overtake each other).
     # Default CORS policy: only pages of this origin may open a socket (no cross-site hijacking).
@@ -83,17 +83,17 @@ def create_app(config: dict | None = None) -> Flask:
             return None
         return user if user is not None and user.active else None
 
-    from .auth import bp as auth_bp
-    from .learn import bp as learn_bp
-    from .media import bp as media_bp
-    from .officer import bp as officer_bp
-    from .admin import bp as admin_bp
-    from .proctor import bp as proctor_bp
-    from .conferences import bp as conferences_bp
-    from .attendance import bp as attendance_bp
-    from .vr import bp as vr_bp
-    from .vr_api import bp as vr_api_bp
-    from .cli import register as register_cli
+    from webapp.org.auth_views import bp as auth_bp
+    from webapp.study.views import bp as learn_bp
+    from webapp.courses.media_views import bp as media_bp
+    from webapp.supervision.views import bp as officer_bp
+    from webapp.org.admin_views import bp as admin_bp
+    from webapp.proctor.views import bp as proctor_bp
+    from webapp.conferences.views import bp as conferences_bp
+    from webapp.conferences.attendance_views import bp as attendance_bp
+    from webapp.vr.views import bp as vr_bp
+    from webapp.vr.api import bp as vr_api_bp
+    from webapp.cli import register as register_cli
     for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp, attendance_bp,
                vr_bp, vr_api_bp):
         app.register_blueprint(bp)

@@ -7,8 +7,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import migrate
-from .courses import CourseImportError, import_into_db
+from webapp import migrate
+from webapp.courses.catalogue import CourseImportError, import_into_db
 
 
 def register(app: Flask) -> None:
@@ -57,7 +57,7 @@ def register(app: Flask) -> None:
     @demo_cli.command("load")
     def demo_load():
         """Create the demo organisation, accounts and assignments (idempotent)."""
-        from .demo import load_demo
+        from webapp.demo import load_demo
         for line in load_demo():
             click.echo(line)
 
@@ -72,7 +72,7 @@ def register(app: Flask) -> None:
     def nginx_conf(listen, portal, run_dir, output):
         """Write an nginx config that serves signed media and proxies the portal.
         Then run the portal with MEDIA_URL_BASE=/smedia and the same SECRET_KEY."""
-        from .deploy import nginx_config
+        from webapp.deploy import nginx_config
         run_dir.mkdir(parents=True, exist_ok=True)
         output.write_text(nginx_config(current_app.config, listen=listen, portal=portal, run_dir=run_dir))
         output.chmod(0o600)  # it holds the media signing key
@@ -83,8 +83,8 @@ def register(app: Flask) -> None:
     @proctor_cli.command("purge-evidence")
     def purge_evidence():
         """Delete evidence snapshots past EVIDENCE_RETENTION_DAYS (the flags stay)."""
-        from . import db
-        from .evidence import purge_expired_evidence
+        from webapp.core import db
+        from webapp.proctor.evidence import purge_expired_evidence
         with db.write_transaction() as session:
             click.echo(f"deleted {purge_expired_evidence(session)} expired evidence image(s)")
 

@@ -114,7 +114,7 @@ def from_env(**overrides) -> dict:
         "VR_CHECKIN_RATE_LIMIT": os.environ.get("VR_CHECKIN_RATE_LIMIT", "30 per minute"),
     }
     cfg.update(overrides)
-    from .face_crypto import load_keys
+    from webapp.core.face_crypto import load_keys
     cfg["FACE_DATA_KEYS"] = load_keys(cfg["INSTANCE_DIR"], cfg["FACE_DATA_KEYS"])
     if not cfg["MEDIA_SIGNING_KEY"]:
         from streaming.signed_urls import derive_key

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from . import db
-from .models import Assignment, Course, OrgUnit, Role, User
-from .security import hash_password
+from webapp.core import db
+from webapp.models import Assignment, Course, OrgUnit, Role, User
+from webapp.core.security import hash_password
 
 DEMO_PASSWORD = "Demo-Pass-2026"
 

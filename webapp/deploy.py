@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import ROOT
+from webapp.config import ROOT
 
 
 def nginx_config(config, *, listen: str, portal: str, run_dir: Path) -> str:

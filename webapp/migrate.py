@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from .config import ROOT
+from webapp.config import ROOT
 
 
 def alembic_config(database_url: str) -> Config:

@@ -12,9 +12,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select
 
-from . import db
-from .models import StudySession
-from .study import finish_session
+from webapp.core import db
+from webapp.models import StudySession
+from webapp.study.service import finish_session
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
@@ -39,23 +39,23 @@ def close_abandoned_sessions(now: float | None = None) -> int:
 
 def purge_expired_evidence() -> int:
     """Retention: delete evidence snapshots past EVIDENCE_RETENTION_DAYS (flags stay)."""
-    from .evidence import purge_expired_evidence as purge
+    from webapp.proctor.evidence import purge_expired_evidence as purge
     with _app.app_context(), db.write_transaction() as session:
         return purge(session)
 
 
 def conference_reminders() -> int:
-    """Send the conference reminders whose time has come (webapp.conference_reminders)."""
-    from .conference_reminders import send_due_reminders
-    from .models import utcnow
+    """Send the conference reminders whose time has come (webapp.conferences.reminders)."""
+    from webapp.conferences.reminders import send_due_reminders
+    from webapp.models import utcnow
     with _app.app_context(), db.write_transaction() as session:
         return send_due_reminders(session, utcnow())
 
 
 def end_overdue_conferences() -> int:
-    """End live conferences well past their scheduled end (webapp.conference_live)."""
-    from .conference_live import end_overdue_conferences as end_overdue
-    from .models import utcnow
+    """End live conferences well past their scheduled end (webapp.conferences.live)."""
+    from webapp.conferences.live import end_overdue_conferences as end_overdue
+    from webapp.models import utcnow
     with _app.app_context(), db.write_transaction() as session:
         return len(end_overdue(_app, session, utcnow()))
 

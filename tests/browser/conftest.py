@@ -13,8 +13,9 @@ from werkzeug.serving import make_server
 
 from content.build_samples import main as build_samples_main
 from streaming.ingest import import_course
-from webapp import create_app, migrate
-from webapp.courses import persist_course
+from webapp import create_app
+from webapp import migrate
+from webapp.courses.catalogue import persist_course
 from webapp.demo import load_demo
 from webapp.models import Assignment
 
@@ -84,7 +85,7 @@ def live(tmp_path, sample_media):
     })
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
-        from webapp import db
+        from webapp.core import db
         session = db.session()
         course = persist_course(session, imported)
         session.commit()

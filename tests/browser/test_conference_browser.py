@@ -22,7 +22,8 @@ from proctoring.sample_faces import ENROLLED, scene, write_y4m
 from proctoring.vision import thread_analyzer
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, db_session, wait_for
 from tests.conftest import DEMO_PASSWORD
-from webapp import create_app, migrate
+from webapp import create_app
+from webapp import migrate
 from webapp.demo import load_demo
 from webapp.models import (AttendanceOutcome, AttendanceRecord, Conference, ConferenceParticipant, ConferenceStatus,
                            FaceEnrolment, RollCall, User, utcnow)
@@ -57,9 +58,10 @@ def portal(request, tmp_path, enrolled_embedding):
     """The portal with 张三 enrolled and a conference of 北山街道司法所 (supervisees included)
     scheduled to start now; the host's entering makes it live. Config overrides come from
     indirect parametrization."""
-    from webapp import conference_live, proctor_hub
-    from webapp import db as webdb
-    from webapp.face_crypto import encrypt_embedding
+    from webapp.conferences import live as conference_live
+    from webapp.proctor import hub as proctor_hub
+    from webapp.core import db as webdb
+    from webapp.core.face_crypto import encrypt_embedding
 
     app = create_app({
         "INSTANCE_DIR": str(tmp_path / "instance"),

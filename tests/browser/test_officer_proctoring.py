@@ -29,7 +29,7 @@ def officer_login(page, live, username="officer_bs"):
 
 def learner_id(live, username="zhangsan") -> int:
     with live.app.app_context():
-        from webapp import db
+        from webapp.core import db
         return db.session().scalar(select(User.id).where(User.username == username))
 
 
@@ -61,7 +61,7 @@ def test_capture_from_the_camera_enrols_and_refuses_an_empty_room(live, camera_b
     assert "参考照片已采集" in page.text_content("#capture-result")
     assert "有效参考照片：1 张" in page.text_content("#active-count")
     with live.app.app_context():
-        from webapp import db
+        from webapp.core import db
         rows = db.session().scalars(select(FaceEnrolment).where(FaceEnrolment.user_id == uid)).all()
     assert len(rows) == 1 and rows[0].source == "camera" and rows[0].active
     assert not [e for e in errors if "Content Security Policy" in e], errors
@@ -82,9 +82,9 @@ def test_a_new_flag_shows_a_toast_to_the_responsible_officer(live, new_page):
     page.wait_for_timeout(1500)   # the Socket.IO connection is up
     uid = learner_id(live)
     with live.app.app_context():
-        from webapp import db
-        from webapp.alerts import notify_flag
-        from webapp.evidence import record_flag
+        from webapp.core import db
+        from webapp.proctor.alerts import notify_flag
+        from webapp.proctor.evidence import record_flag
         session = db.session()
         flag = record_flag(session, learner_id=uid, session_id=None, check_id=None, kind="identity_mismatch",
                            at=1_780_000_000.0, scores={"distance": 0.8}, frame_rgb=scene(IMPOSTOR))

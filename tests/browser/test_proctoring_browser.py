@@ -22,8 +22,9 @@ from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene, write_y4m
 from proctoring.vision import thread_analyzer
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, db_session, login, wait_for
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING
-from webapp import create_app, migrate
-from webapp.courses import persist_course
+from webapp import create_app
+from webapp import migrate
+from webapp.courses.catalogue import persist_course
 from webapp.demo import load_demo
 from webapp.models import CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag, StudySession, User
 
@@ -81,9 +82,9 @@ def camera_page(playwright, cameras):
 def proctored(tmp_path, sample_media, enrolled_embedding):
     """The portal with PROCTORING_REQUIRED, zhangsan enrolled (an encrypted embedding of the
     enrolled photo) and short check timings, served on loopback."""
-    from webapp import db as webdb
-    from webapp import proctor_hub
-    from webapp.face_crypto import encrypt_embedding
+    from webapp.core import db as webdb
+    from webapp.proctor import hub as proctor_hub
+    from webapp.core.face_crypto import encrypt_embedding
 
     media_root, imported = sample_media
     app = create_app({
@@ -180,7 +181,7 @@ def hold_text_zh(live, reason: str) -> str:
     """The Chinese the page should show for a hold (the catalogue's translation of the msgid)."""
     from flask_babel import force_locale
 
-    from webapp.proctor_hub import HOLD_MESSAGES
+    from webapp.proctor.hub import HOLD_MESSAGES
     with live.app.test_request_context(), force_locale("zh_Hans_CN"):
         return str(HOLD_MESSAGES[reason])   # lazy strings translate when rendered
 

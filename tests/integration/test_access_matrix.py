@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.conftest import DEMO_PASSWORD, csrf_from, make_course, user
 from webapp.models import (AttendanceOutcome, AttendanceRecord, Conference, OrgUnit, RollCall, Role, User,
                            VrAssignment, VrStation)
-from webapp.security import hash_password
+from webapp.core.security import hash_password
 
 ACTORS = ["anonymous", "admin", "admin_zj", "officer_zj", "officer_bs", "zhangsan"]
 ROLE_OF = {"admin": Role.ADMIN, "admin_zj": Role.ADMIN, "officer_zj": Role.OFFICER,
@@ -41,8 +41,8 @@ def world(app, db, client_for, clock):
     flags, evidence = {}, {}
     with app.app_context():  # a proctoring flag with a snapshot per supervisee (review routes)
         import numpy as np
-        from webapp import db as webdb
-        from webapp.evidence import record_flag
+        from webapp.core import db as webdb
+        from webapp.proctor.evidence import record_flag
         from webapp.models import Evidence
         for name in ("zhangsan", "wangwu", "zhaoliu"):
             flag = record_flag(webdb.session(), learner_id=ids[name], session_id=sessions.get(name), check_id=None,
@@ -164,7 +164,7 @@ def routes(app):
     """Every route but logout, which would end the walking client's session (it is
     walked last, separately)."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "auth.logout"):
+        if rule.endpoint in ("static", "auth.logout") or rule.endpoint.endswith(".static"):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule, method
@@ -172,7 +172,7 @@ def routes(app):
 
 def test_every_route_declares_its_access(app):
     missing = [rule.rule for rule in app.url_map.iter_rules()
-               if rule.endpoint != "static" and not hasattr(app.view_functions[rule.endpoint], "access_roles")]
+               if not (rule.endpoint == "static" or rule.endpoint.endswith(".static")) and not hasattr(app.view_functions[rule.endpoint], "access_roles")]
     assert not missing, f"routes without @allow/@public: {missing}"
 
 

@@ -69,7 +69,7 @@ def test_supervisee_needs_a_township_and_a_covering_officer(client_for, db):
 
 
 def test_province_admin_cannot_place_accounts_outside_the_province(client_for, db):
-    from webapp.security import hash_password
+    from webapp.core.security import hash_password
     zj = unit(db, "浙江省司法厅")
     db.add(User(username="admin_zj", display_name="浙江管理员", role=Role.ADMIN, unit_id=zj.id,
                 password_hash=hash_password("Demo-Pass-2026"), failed_logins=0, active=True))

@@ -40,8 +40,8 @@ def sockets(app, client_for):
 
 
 def run(app, now) -> int:
-    from webapp import db as webdb
-    from webapp.conference_reminders import send_due_reminders
+    from webapp.core import db as webdb
+    from webapp.conferences.reminders import send_due_reminders
     with app.app_context():
         return send_due_reminders(webdb.session(), now)
 

@@ -21,8 +21,9 @@ from bench.conference import MarkerTrack, Viewer
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, user
 from tests.rtc_peers import FrameTrack, Publisher
-from webapp import create_app, migrate
-from webapp.face_crypto import encrypt_embedding
+from webapp import create_app
+from webapp import migrate
+from webapp.core.face_crypto import encrypt_embedding
 from webapp.models import (
     AttendanceOutcome,
     AttendanceRecord,
@@ -38,7 +39,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.security import hash_password
+from webapp.core.security import hash_password
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
@@ -156,7 +157,8 @@ class Rig:
                              f"{ {k: (v.outcome, v.scores_json) for k, v in self.records().items()} }")
 
     def close(self):
-        from webapp import conference_live, proctor_hub
+        from webapp.conferences import live as conference_live
+        from webapp.proctor import hub as proctor_hub
         for viewer in self.viewers:
             viewer.close()
         for m in self.members:

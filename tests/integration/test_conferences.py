@@ -154,7 +154,7 @@ def test_nav_links_to_conferences(app, client_for):
 
 
 def test_live_conferences_long_past_their_end_are_ended(app, db):
-    from webapp.conference_live import end_overdue_conferences
+    from webapp.conferences.live import end_overdue_conferences
     from webapp.models import ConferenceParticipant, utcnow
 
     host = user(db, "officer_bs")
@@ -168,7 +168,7 @@ def test_live_conferences_long_past_their_end_are_ended(app, db):
     db.add(ConferenceParticipant(conference_id=overdue.id, user_id=user(db, "zhangsan").id, joined_at=now))
     db.commit()
     with app.app_context():
-        from webapp import db as webdb
+        from webapp.core import db as webdb
         with webdb.write_transaction() as session:
             assert end_overdue_conferences(app, session, now) == [overdue.id]
     db.expire_all()

@@ -51,8 +51,8 @@ def audits(db, action):
 
 
 def new_flag(app, learner_id, frame=True, kind="identity_mismatch", at=1_780_000_000.0):
-    from webapp import db as webdb
-    from webapp.evidence import record_flag
+    from webapp.core import db as webdb
+    from webapp.proctor.evidence import record_flag
     with app.app_context():
         flag = record_flag(webdb.session(), learner_id=learner_id, session_id=None, check_id=None, kind=kind,
                            at=at, scores={"distance": np.float32(0.71), "detector_score": 0.93,
@@ -79,7 +79,7 @@ def test_a_good_photo_enrols_an_encrypted_embedding(app, db, officer):
     quality = json.loads(rows[0].quality_json)
     assert quality["faces"] == 1 and quality["face_px"] >= 80
     with app.app_context():
-        from webapp.face_crypto import decrypt_embedding
+        from webapp.core.face_crypto import decrypt_embedding
         vector = decrypt_embedding(rows[0].embedding_enc)
     assert vector.shape == (128,) and vector.dtype == np.float32 and np.all(np.isfinite(vector))
     assert vector.tobytes() not in rows[0].embedding_enc
@@ -287,8 +287,8 @@ def test_evidence_is_served_decrypted_in_jurisdiction_and_purged(app, db, client
     other_flag, _ev = new_flag(app, learner.id)
     assert officer.c.get(f"/officer/flags/{other_flag}/evidence/{evidence_id}").status_code == 404
 
-    from webapp import db as webdb
-    from webapp.evidence import purge_expired_evidence
+    from webapp.core import db as webdb
+    from webapp.proctor.evidence import purge_expired_evidence
     with app.app_context():
         assert purge_expired_evidence(webdb.session()) == 0
         assert purge_expired_evidence(webdb.session(), now=utcnow() + timedelta(days=31)) == 2
@@ -308,7 +308,7 @@ def test_purge_cli(app, db):
 
 
 def test_notify_flag_reaches_the_responsible_officer_only(app, db, client_for):
-    from webapp.alerts import notify_flag
+    from webapp.proctor.alerts import notify_flag
     from webapp.extensions import socketio
     learner = user(db, "zhangsan")
     flag_id, _ev = new_flag(app, learner.id)
@@ -318,7 +318,7 @@ def test_notify_flag_reaches_the_responsible_officer_only(app, db, client_for):
         assert sockets[name].is_connected(), name
     for sock in sockets.values():
         sock.get_received()
-    from webapp import db as webdb
+    from webapp.core import db as webdb
     with app.app_context():
         flag = webdb.session().get(ProctorFlag, flag_id)
         assert notify_flag(flag, flag.learner) is True

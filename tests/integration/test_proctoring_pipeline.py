@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
 from tests.rtc_peers import FrameTrack, Publisher
-from webapp import create_app, migrate
-from webapp.face_crypto import encrypt_embedding
+from webapp import create_app
+from webapp import migrate
+from webapp.core.face_crypto import encrypt_embedding
 from webapp.models import Attestation, CreditEntry, Evidence, FaceEnrolment, ProctorCheck, ProctorFlag
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
@@ -47,7 +48,7 @@ def rig(tmp_path, client_loop, enrolled_embedding):
     proctored sitting whose camera plays the given frames."""
     from sqlalchemy.orm import Session
 
-    from webapp import proctor_hub
+    from webapp.proctor import hub as proctor_hub
     from webapp.extensions import socketio
 
     made = []
@@ -242,14 +243,14 @@ def test_a_live_person_who_follows_the_challenge_passes_liveness(rig):
 
 
 def test_a_camera_gone_for_good_is_forgotten(rig, monkeypatch):
-    import webapp.check_runner
-    from webapp import proctor_hub
+    import webapp.proctor.check_runner
+    from webapp.proctor import hub as proctor_hub
 
     r = rig(frames_of(ENROLLED, 2))
     r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
     runner = proctor_hub.runner(r.app)
     assert runner.sittings() == 1
-    monkeypatch.setattr(webapp.check_runner, "FORGET_SILENT_AFTER_S", 2.0)
+    monkeypatch.setattr(webapp.proctor.check_runner, "FORGET_SILENT_AFTER_S", 2.0)
     r.publisher.close()
     r.wait_for(lambda: runner.sittings() == 0, timeout=15.0, what="the silent sitting to be dropped")
     # its absence was attested before it was dropped

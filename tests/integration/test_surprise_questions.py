@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.conftest import make_course, user
 from tests.integration.test_study_api import Learner
-from webapp.face_crypto import encrypt_embedding
+from webapp.core.face_crypto import encrypt_embedding
 from webapp.models import Attestation, CourseQuestion, CreditEntry, FaceEnrolment, ProctorCheck
 
 
@@ -99,7 +99,7 @@ def test_under_the_camera_a_right_answer_attests_nothing(app, learner, db, enrol
     assert [(a.ok, a.detail) for a in before] == [(False, "awaiting camera")]   # nothing counts before the camera
     with app.app_context():    # what the camera's first passed identity check does (see the pipeline tests)
         from webapp.models import StudySession
-        from webapp.study import attest
+        from webapp.study.service import attest
         study = db.get(StudySession, learner.session)
         attest(db, study, learner.clock.now, ok=True, source="camera:identity")
         db.commit()

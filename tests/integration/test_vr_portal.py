@@ -19,7 +19,7 @@ from proctoring.sample_faces import ENROLLED, IMPOSTOR, photo, scene
 from tests.conftest import user
 from webapp.models import (AuditLog, CreditEntry, FaceEnrolment, VrAssignment, VrAssignmentStatus, VrSession,
                            VrStation)
-from webapp.study import credited_seconds_in_month
+from webapp.study.service import credited_seconds_in_month
 
 API = "/api/vr/v1"
 PRISON_STAGES = ["arrival", "cell", "regime", "visiting", "door"]
@@ -69,8 +69,8 @@ def station(app, officer):
 
 def enrol(app, learner_id, name=ENROLLED):
     from proctoring.vision import thread_analyzer
-    from webapp import db as webdb
-    from webapp.face_crypto import encrypt_embedding
+    from webapp.core import db as webdb
+    from webapp.core.face_crypto import encrypt_embedding
     rgb = photo(name)
     analyzer = thread_analyzer()
     [detection] = analyzer.detector.detect(rgb)
@@ -276,7 +276,7 @@ def test_officer_cancels_a_pending_assignment(app, db, officer, station):
     response = station.post("/checkin", {"method": "assignment", "assignment_id": assignment.id})
     assert response.status_code == 409
     # a session queued offline before the cancellation still arrives: stored and credited, nothing lost
-    from webapp.vr import SCENES
+    from webapp.vr.views import SCENES
     late_body = session_body(zhangsan.id, checkin="assignment", assignment_id=assignment.id, scene="rehab")
     late_body["stages"] = [{**stage, "id": key, "title": key}
                            for stage, key in zip(late_body["stages"] * 2, SCENES["rehab"]["stages"])]

@@ -1,7 +1,7 @@
-"""The floor of a live conference (webapp.conference_floor): plain rules, no media."""
+"""The floor of a live conference (conferencing.floor): plain rules, no media."""
 import pytest
 
-from webapp.conference_floor import CHAT_KEEP, CHAT_MAX_CHARS, Floor, FloorError
+from conferencing.floor import CHAT_KEEP, CHAT_MAX_CHARS, Floor, FloorError
 
 HOST, ANNA, BO = 1, 2, 3
 

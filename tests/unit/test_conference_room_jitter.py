@@ -1,4 +1,4 @@
-"""The rooms' complete-frame jitter buffer (streaming.conference): a frame leaves at
+"""The rooms' complete-frame jitter buffer (streaming.conference.codecs): a frame leaves at
 its marker bit, not one frame later as with aiortc's own buffer; and it is really
 installed on the room's receivers (it reaches into aiortc's internals)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from streaming.conference import _make_jitter_buffer_class, _receive_low_latency
+from streaming.conference.codecs import _make_jitter_buffer_class, _receive_low_latency
 
 
 def rtp(seq: int, timestamp: int, marker: bool, data: bytes) -> RtpPacket:

@@ -1,4 +1,4 @@
-"""Who may see and join a conference, and its reminder times (proctoring.conference_rules)."""
+"""Who may see and join a conference, and its reminder times (conferencing.rules)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from proctoring.conference_rules import (ConferenceScope, ParticipantUnit, Reminder, in_subtree, levels_from_text,
+from conferencing.rules import (ConferenceScope, ParticipantUnit, Reminder, in_subtree, levels_from_text,
                                          levels_to_text, may_join, normalise_path, participant_units,
                                          reminder_times, visible_conferences)
 
@@ -110,7 +110,7 @@ def test_reminders_24h_1h_and_10min_before_only_future_ones():
 
 
 # --- room_chain: the media rooms from the host's down to a participant's ---------------------
-from proctoring.conference_rules import room_chain  # noqa: E402
+from conferencing.rules import room_chain  # noqa: E402
 
 
 def test_room_chain_includes_only_the_included_levels():

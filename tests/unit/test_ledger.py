@@ -19,14 +19,14 @@ T0 = 1_700_000_000.0     # a realistic epoch: float rounding as in production
 
 
 def admit_from_history(segment: WatchSegment, attestations: list[tuple[float, bool]]):
-    """What webapp.study does: the last attestation at or before the segment's start, then the later ones."""
+    """What webapp.study.service does: the last attestation at or before the segment's start, then the later ones."""
     before = [ok for at, ok in attestations if at <= segment.wall_start]
     later = [(at, ok) for at, ok in attestations if at > segment.wall_start]
     return admit(segment, before[-1], later)
 
 
 class Study:
-    """One sitting, as webapp.study runs it (start attestation passed)."""
+    """One sitting, as webapp.study.service runs it (start attestation passed)."""
 
     def __init__(self, duration: float = 600.0, policy: LedgerPolicy = POLICY, state: WatchState | None = None,
                  coverage: IntervalSet | None = None):

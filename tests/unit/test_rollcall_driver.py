@@ -1,4 +1,4 @@
-"""The roll-call driver (webapp.rollcall_driver) around proctoring.rollcall: frame rates asked of
+"""The roll-call driver (webapp.conferences.rollcall_driver) around proctoring.rollcall: frame rates asked of
 the room's taps, actions handed to the sink in order, the clock advanced without frames. The
 identity model is replaced here by a stub returning given verdicts (a unit test of the logic
 around it; tests/integration/test_conference_rollcall.py runs the real models on real photos)."""
@@ -6,7 +6,7 @@ import numpy as np
 
 from proctoring.rollcall import Call, Done, Flag, Outcome, Participant, Record, RollCallPolicy, RollCallRun
 from proctoring.vision import IdentityResult, IdentityVerdict
-from webapp.rollcall_driver import RollCallDriver
+from webapp.conferences.rollcall_driver import RollCallDriver
 
 FRAME = np.zeros((240, 320, 3), np.uint8)
 

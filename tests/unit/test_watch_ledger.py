@@ -143,7 +143,7 @@ events = st.lists(st.tuples(
 
 
 def simulate(evs, duration=600.0):
-    """Drive the ledger like webapp.study does: heartbeats, then attestations settling pending
+    """Drive the ledger like webapp.study.service does: heartbeats, then attestations settling pending
     segments; returns the numbers the properties talk about."""
     state = WatchState(duration=duration)
     now, seq, position = T0, 0, 0.0

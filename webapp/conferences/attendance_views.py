@@ -1,0 +1,223 @@
+"""Roll-call attendance on the web: the table of one roll call, host overrides, CSV/XLSX export.
+
+Who sees a roll call: the host officer and the staff of the host unit see every row; an officer
+whose unit's subtree contains some of the people called sees only those rows. Anyone else gets
+404. Only the host side may override an outcome, and an override needs a reason (audited).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import Length, ValidationError
+
+from webapp.core import db
+from webapp.core.access import STAFF, allow
+from webapp.core.audit import audit
+from webapp.conferences.views import to_local
+from webapp.models import AttendanceOutcome, AttendanceRecord, Conference, RollCall, User, utcnow
+
+bp = Blueprint("attendance", __name__, url_prefix="/conferences")
+
+REASON_MAX = 500
+OUTCOME_NAMES = {AttendanceOutcome.PRESENT_VERIFIED: _l("Present (identity verified)"),
+                 AttendanceOutcome.PRESENT_UNVERIFIED: _l("Present (not verified)"),
+                 AttendanceOutcome.ABSENT: _l("Absent"),
+                 AttendanceOutcome.LEFT_EARLY: _l("Left early")}
+
+
+def outcome_name(outcome: AttendanceOutcome | None) -> str:
+    return str(OUTCOME_NAMES[outcome]) if outcome is not None else ""
+
+
+def is_host_side(conference: Conference) -> bool:
+    return current_user.role in STAFF and (conference.host_officer_id == current_user.id
+                                           or conference.host_unit_id == current_user.unit_id)
+
+
+def _load(conference_id: int, rollcall_id: int) -> tuple[Conference, RollCall, list[AttendanceRecord], bool]:
+    """The conference, the roll call and the records the current user may see; 404 when none."""
+    session = db.session()
+    conference = session.get(Conference, conference_id)
+    rollcall = session.get(RollCall, rollcall_id)
+    if conference is None or rollcall is None or rollcall.conference_id != conference.id:
+        abort(404)
+    records = session.scalars(select(AttendanceRecord).where(AttendanceRecord.roll_call_id == rollcall.id)
+                              .options(joinedload(AttendanceRecord.user).joinedload(User.unit))).all()
+    host = is_host_side(conference)
+    if not host:
+        path = current_user.unit.path
+        records = [r for r in records if r.user.unit.path.startswith(path)]
+        if not records:
+            abort(404)
+    records = sorted(records, key=lambda r: (r.user.unit.path, r.user.display_name, r.id))
+    return conference, rollcall, records, host
+
+
+def scores_summary(scores_json: str) -> str:
+    try:
+        scores = json.loads(scores_json or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(scores, dict):
+        return ""
+    parts = []
+    for key, value in scores.items():
+        if isinstance(value, bool) or value is None:
+            parts.append(f"{key}={value}")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:.2f}")
+        elif isinstance(value, (int, str)):
+            parts.append(f"{key}={value}")
+    text = ", ".join(parts)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _row(record: AttendanceRecord) -> dict:
+    return {"record": record, "name": record.user.display_name, "unit": record.user.unit.name,
+            "effective": outcome_name(record.effective_outcome), "original": outcome_name(record.outcome),
+            "overridden": record.overridden_outcome is not None,
+            "override_reason": record.override_reason or "",
+            "recorded_at": to_local(record.recorded_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "scores": scores_summary(record.scores_json)}
+
+
+def _required_reason(form, field):
+    if not (field.data or "").strip():
+        raise ValidationError(_("Give a reason for the override."))
+
+
+class OverrideForm(FlaskForm):
+    outcome = SelectField(_l("New outcome"), choices=[(o.value, OUTCOME_NAMES[o]) for o in AttendanceOutcome],
+                          validate_choice=False)
+    reason = TextAreaField(_l("Reason (required)"), validators=[
+        _required_reason, Length(max=REASON_MAX, message=_l("The reason may be at most %(n)d characters.",
+                                                            n=REASON_MAX))])
+
+    def validate_outcome(self, field):
+        if field.data not in {o.value for o in AttendanceOutcome}:
+            raise ValidationError(_("Choose one of the outcomes."))
+
+
+@bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>")
+@allow(*STAFF)
+def rollcall(conference_id: int, rollcall_id: int):
+    conference, call, records, host = _load(conference_id, rollcall_id)
+    return render_template("conferences/rollcall.html", conference=conference, rollcall=call,
+                           rows=[_row(r) for r in records], host=host, to_local=to_local,
+                           outcomes=[(o.value, OUTCOME_NAMES[o]) for o in AttendanceOutcome], reason_max=REASON_MAX)
+
+
+@bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>/records/<int:record_id>/override", methods=["POST"])
+@allow(*STAFF)
+def override(conference_id: int, rollcall_id: int, record_id: int):
+    conference, call, records, host = _load(conference_id, rollcall_id)
+    record = next((r for r in records if r.id == record_id), None)
+    if record is None:
+        abort(404)
+    if not host:
+        abort(403)
+    form = OverrideForm()
+    back = redirect(url_for("attendance.rollcall", conference_id=conference.id, rollcall_id=call.id)), 303
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        for errors in (form.outcome.errors, form.reason.errors):
+            for message in errors:
+                flash(str(message), "error")
+        return back
+    previous = record.effective_outcome
+    new = AttendanceOutcome(form.outcome.data)
+    record.overridden_outcome = new
+    record.override_reason = form.reason.data.strip()
+    record.overridden_by_id = current_user.id
+    record.overridden_at = utcnow()
+    audit("attendance_overridden", target=f"attendance_record:{record.id}",
+          detail=f"rollcall:{call.id} user:{record.user_id} previous:{previous.value} new:{new.value} "
+                 f"reason:{record.override_reason}", commit=False)
+    db.session().commit()
+    flash(_("Attendance outcome corrected."), "success")
+    return back
+
+
+def _export_header() -> list[str]:
+    return [_("Person"), _("Unit"), _("Outcome"), _("Recorded outcome"), _("Override reason"), _("Recorded at"),
+            _("Scores")]
+
+
+def _export_rows(records: list[AttendanceRecord]) -> list[list[str]]:
+    out = []
+    for record in records:
+        row = _row(record)
+        out.append([row["name"], row["unit"], row["effective"], row["original"], row["override_reason"],
+                    row["recorded_at"], row["scores"]])
+    return out
+
+
+def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _safe_cell(value: str) -> str:
+    """No spreadsheet formulas from recorded text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+@bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>/export.csv")
+@allow(*STAFF)
+def export_csv(conference_id: int, rollcall_id: int):
+    conference, call, records, _host = _load(conference_id, rollcall_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_export_header())
+    for row in _export_rows(records):
+        writer.writerow([_safe_cell(v) for v in row])
+    audit("attendance_exported", target=f"rollcall:{call.id}",
+          detail=f"conference:{conference.id} format:csv rows:{len(records)}")
+    return _attachment(buffer.getvalue().encode("utf-8-sig"), "text/csv; charset=utf-8",
+                       f"rollcall-{conference.id}-{call.id}.csv")
+
+
+@bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>/export.xlsx")
+@allow(*STAFF)
+def export_xlsx(conference_id: int, rollcall_id: int):
+    from openpyxl import Workbook
+    conference, call, records, _host = _load(conference_id, rollcall_id)
+    book = Workbook()
+    sheet = book.active
+    sheet.title = f"rollcall-{call.id}"
+    sheet.append(_export_header())
+    for row in _export_rows(records):
+        sheet.append([_safe_cell(v) for v in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    audit("attendance_exported", target=f"rollcall:{call.id}",
+          detail=f"conference:{conference.id} format:xlsx rows:{len(records)}")
+    return _attachment(buffer.getvalue(),
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       f"rollcall-{conference.id}-{call.id}.xlsx")
+
+
+def records_of(user_id: int, limit: int = 200) -> list[dict]:
+    """One supervisee's attendance records, newest first (the officer's record page)."""
+    rows = db.session().execute(
+        select(AttendanceRecord, Conference).join(RollCall, RollCall.id == AttendanceRecord.roll_call_id)
+        .join(Conference, Conference.id == RollCall.conference_id)
+        .where(AttendanceRecord.user_id == user_id)
+        .order_by(AttendanceRecord.recorded_at.desc()).limit(limit)).all()
+    return [{"title": conference.title, "conference_id": conference.id, "rollcall_id": record.roll_call_id,
+             "at": to_local(record.recorded_at).strftime("%Y-%m-%d %H:%M"),
+             "outcome": outcome_name(record.effective_outcome), "overridden": record.overridden_outcome is not None}
+            for record, conference in rows]

@@ -1,0 +1,404 @@
+"""Socket.IO handlers of live conferences: thin adapters from events to webapp.conferences.live.
+
+Every event is checked the same way: a signed-in user (the connection was authenticated at
+connect), a rate limit per connection, a conference id the user may see by the same rule as its
+pages (conferencing.rules; otherwise "not_found", so nothing leaks about conferences of
+other branches), and a live conference. Host commands are checked again by the floor, so a
+participant's forged command gets "forbidden". Acks are {"ok": true, ...} or
+{"error": code, "message": text in the user's language}.
+
+The protocol (events and payloads) is described in conference.js's header and the README.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_socketio import join_room, leave_room
+from sqlalchemy import select
+
+from conferencing.rules import room_chain
+from proctoring.liveness import LivenessPolicy
+from proctoring.rollcall import RollCallPolicy
+from streaming.rtc import SignallingError
+
+from webapp.core import db
+from webapp.extensions import socketio
+from webapp.models import (
+    Conference,
+    ConferenceParticipant,
+    ConferenceStatus,
+    FaceEnrolment,
+    OrgUnit,
+    ParticipantRole,
+    utcnow,
+)
+
+MESSAGES = {
+    "forbidden": _l("Only the host may do this."),
+    "not_found": _l("Not found, or outside your jurisdiction."),
+    "bad_field": _l("The request was not valid."),
+    "not_live": _l("The conference has not started yet, or it has ended."),
+    "removed": _l("The host has removed you from this conference."),
+    "rate_limited": _l("Too many requests. Please wait and try again."),
+    "busy": _l("A roll call is already running."),
+    "no_participants": _l("There is nobody to call."),
+    "media": _l("The video connection could not be set up. Reload the page and try again."),
+    "too_many_streams": _l("You are already watching as many videos as allowed."),
+    "unknown_source": _l("That video is no longer available."),
+}
+
+_EVENTS_PER_10S = 60
+_budget: dict[str, list[float]] = {}
+_sid_member: dict[str, tuple[int, int]] = {}    # sid -> (conference id, user id)
+
+
+def _error(code: str, detail: str = "") -> dict:
+    body = {"error": code, "message": str(MESSAGES.get(code, MESSAGES["bad_field"]))}
+    if detail:
+        body["detail"] = detail[:200]
+    return body
+
+
+def _allowed(sid: str) -> bool:
+    now = time.monotonic()
+    stamps = [t for t in _budget.get(sid, []) if now - t < 10.0]
+    if len(stamps) >= _EVENTS_PER_10S:
+        _budget[sid] = stamps
+        return False
+    stamps.append(now)
+    _budget[sid] = stamps
+    return True
+
+
+def _conference(data) -> tuple[Conference | None, dict | None]:
+    from webapp.conferences.views import user_may_join
+
+    if not current_user.is_authenticated:
+        return None, _error("forbidden")
+    if not _allowed(request.sid):
+        return None, _error("rate_limited")
+    if not isinstance(data, dict):
+        return None, _error("bad_field")
+    conference_id = data.get("conference_id")
+    if isinstance(conference_id, bool) or not isinstance(conference_id, int):
+        return None, _error("bad_field")
+    conference = db.session().get(Conference, conference_id)
+    if conference is None or not user_may_join(conference):
+        return None, _error("not_found")
+    return conference, None
+
+
+def _live(data):
+    from webapp.conferences.live import get_live
+
+    conference, error = _conference(data)
+    if error:
+        return None, error
+    live = get_live(current_app, conference.id)
+    if live is None or live.closed or conference.status != ConferenceStatus.LIVE:
+        return None, _error("not_live")
+    db.session().rollback()    # end the read; the live conference writes from its own threads
+    return live, None
+
+
+def _hosted(data):
+    """The live conference, for its host only (anyone else: "forbidden")."""
+    live, error = _live(data)
+    if error is None and current_user.id != live.host_id:
+        return None, _error("forbidden")
+    return live, error
+
+
+def _call(step):
+    """Run a live-conference step and turn its errors into acks."""
+    from webapp.conferences.live import LiveError
+
+    try:
+        return step()
+    except LiveError as exc:
+        return _error(exc.code if exc.code in MESSAGES else "bad_field", exc.message)
+    except SignallingError as exc:
+        code = {"too_many_streams": "too_many_streams", "unknown_source": "unknown_source",
+                "unknown_stream": "not_found"}.get(exc.code, "media")
+        return _error(code, f"{exc.code}: {exc.message}")
+
+
+def _chain_of(conference: Conference) -> list[str]:
+    from webapp.conferences.views import scope_of
+
+    unit = current_user.unit
+    parts = [p for p in unit.path.split("/") if p]
+    paths = ["/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
+    ancestors = db.session().execute(select(OrgUnit.path, OrgUnit.level).where(OrgUnit.path.in_(paths))).all()
+    return room_chain(scope_of(conference), [(p, level) for p, level in ancestors])
+
+
+def _offer(data) -> str | None:
+    sdp = data.get("sdp")
+    if not isinstance(sdp, str) or data.get("type", "offer") != "offer" or len(sdp) > 20_000:
+        return None
+    return sdp
+
+
+# --- events ------------------------------------------------------------------------------------
+@socketio.on("conf_enter")
+def _enter(data=None):
+    from webapp.conferences.live import conference_room, media_room_channel, open_live
+
+    conference, error = _conference(data)
+    if error:
+        return error
+    is_host = conference.host_officer_id == current_user.id
+    if conference.status == ConferenceStatus.SCHEDULED and is_host:
+        with db.write_transaction() as session:
+            row = session.get(Conference, conference.id)
+            if row.status == ConferenceStatus.SCHEDULED:
+                row.status = ConferenceStatus.LIVE
+            session.commit()
+        db.session().refresh(conference)
+    if conference.status != ConferenceStatus.LIVE:
+        return _error("not_live")
+    chain = _chain_of(conference)
+    host_path = conference.host_unit.path
+    name, unit_name, user_id = current_user.display_name, current_user.unit.name, current_user.id
+    _record_participation(conference, is_host)
+    db.session().rollback()
+    live = open_live(current_app._get_current_object(), conference.id, conference.host_officer_id, host_path)
+    result = _call(lambda: live.enter(user_id, name, unit_name, chain))
+    if "error" in result:
+        return result
+    join_room(conference_room(conference.id))
+    join_room(media_room_channel(conference.id, result["room"]))
+    _sid_member[request.sid] = (conference.id, user_id)
+    return {"ok": True, "me": {"user_id": user_id, "name": name, "host": is_host},
+            "state": result["state"], "sources": result["sources"], "rollcall": live.rollcall_view()}
+
+
+def _record_participation(conference: Conference, is_host: bool) -> None:
+    with db.write_transaction() as session:
+        row = session.scalar(select(ConferenceParticipant).where(
+            ConferenceParticipant.conference_id == conference.id, ConferenceParticipant.user_id == current_user.id))
+        now = utcnow()
+        if row is None:
+            session.add(ConferenceParticipant(conference_id=conference.id, user_id=current_user.id, joined_at=now,
+                                              role=ParticipantRole.HOST if is_host else ParticipantRole.PARTICIPANT))
+        else:
+            row.joined_at = row.joined_at or now
+            row.left_at = None
+        session.commit()
+
+
+@socketio.on("conf_publish")
+def _publish(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    sdp = _offer(data)
+    if sdp is None:
+        return _error("media", "bad_sdp: not an offer")
+    user_id = current_user.id
+    answer = _call(lambda: live.publish(user_id, sdp))
+    if isinstance(answer, dict):
+        return answer
+    return {"ok": True, "sdp": answer, "type": "answer"}
+
+
+@socketio.on("conf_subscribe")
+def _subscribe(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    sdp = _offer(data)
+    if sdp is None:
+        return _error("media", "bad_sdp: not an offer")
+    user_id = current_user.id
+    answer = _call(lambda: live.subscribe(user_id, data.get("source_id"), sdp))
+    if isinstance(answer, dict):
+        return answer
+    return {"ok": True, "sdp": answer, "type": "answer"}
+
+
+@socketio.on("conf_unsubscribe")
+def _unsubscribe(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    user_id = current_user.id
+    result = _call(lambda: live.unsubscribe(user_id, data.get("source_id")))
+    return result if isinstance(result, dict) else {"ok": True}
+
+
+@socketio.on("conf_hand")
+def _hand(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    if not isinstance(data.get("raised"), bool):
+        return _error("bad_field")
+    user_id = current_user.id
+    result = _call(lambda: live.raise_hand(user_id, data["raised"]))
+    return result if isinstance(result, dict) else {"ok": True}
+
+
+@socketio.on("conf_chat")
+def _chat(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    user_id = current_user.id
+    result = _call(lambda: live.chat(user_id, data.get("text")))
+    return result if "error" in result else {"ok": True}
+
+
+@socketio.on("conf_host")
+def _host(data=None):
+    from webapp.core.audit import audit
+
+    live, error = _live(data)
+    if error:
+        return error
+    user_id = current_user.id
+    result = _call(lambda: live.host_command(user_id, data.get("action"), data.get("user_id")))
+    if isinstance(result, dict):
+        return result
+    if result.action == "remove" and result.changed:
+        audit("conference_participant_removed", target=f"conference:{live.id}", detail=f"user:{result.target}")
+        _leave_rooms_of(live.id, result.target)
+    return {"ok": True, "changed": result.changed}
+
+
+@socketio.on("conf_leave")
+def _leave(data=None):
+    live, error = _live(data)
+    if error:
+        return error
+    _depart(live, current_user.id)
+    _sid_member.pop(request.sid, None)
+    return {"ok": True}
+
+
+@socketio.on("conf_end")
+def _end(data=None):
+    from webapp.core.audit import audit
+    from webapp.conferences.live import close_live, conference_room
+
+    live, error = _hosted(data)
+    if error:
+        return error
+    with db.write_transaction() as session:
+        row = session.get(Conference, live.id)
+        row.status = ConferenceStatus.ENDED
+        for participant in session.scalars(select(ConferenceParticipant).where(
+                ConferenceParticipant.conference_id == live.id, ConferenceParticipant.left_at.is_(None),
+                ConferenceParticipant.joined_at.is_not(None))):
+            participant.left_at = utcnow()
+        session.commit()
+    audit("conference_ended", target=f"conference:{live.id}")
+    socketio.emit("conf", {"conference_id": live.id, "type": "ended"}, to=conference_room(live.id))
+    close_live(current_app._get_current_object(), live.id)
+    return {"ok": True}
+
+
+@socketio.on("rollcall_start")
+def _rollcall_start(data=None):
+    from proctoring.vision import IDENTITY_THRESHOLD
+
+    from webapp.core.audit import audit
+    from webapp.proctor.hub import liveness_actions, runner
+
+    live, error = _hosted(data)
+    if error:
+        return error
+    user_ids = data.get("user_ids")
+    if user_ids is not None and (not isinstance(user_ids, list) or len(user_ids) > 1000 or
+                                 any(isinstance(u, bool) or not isinstance(u, int) for u in user_ids)):
+        return _error("bad_field")
+    cfg = current_app.config
+    policy = RollCallPolicy(answer_within_s=cfg["ROLLCALL_ANSWER_S"], parallel=cfg["ROLLCALL_PARALLEL"],
+                            liveness=cfg["ROLLCALL_LIVENESS"],
+                            liveness_policy=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"],
+                                                           actions=liveness_actions(cfg["LIVENESS_ACTIONS"])))
+    chosen = user_ids if user_ids is not None else [uid for uid in live.floor.present_ids() if uid != live.host_id]
+    references = _references(chosen)
+    threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
+    check_runner = runner()
+    app = current_app._get_current_object()
+    conference_id = live.id
+
+    def table_url(rollcall_id: int) -> str:
+        return f"{request.script_root}/conferences/{conference_id}/rollcalls/{rollcall_id}"
+
+    result = _call(lambda: live.start_rollcall(current_user.id, user_ids, policy, cfg["SECRET_KEY"].encode(),
+                                               references, check_runner.identify, threshold, table_url))
+    if isinstance(result, dict):
+        return result
+    with app.app_context():
+        audit("rollcall_started", target=f"conference:{conference_id}", detail=f"rollcall:{result}")
+    return {"ok": True, "rollcall_id": result}
+
+
+@socketio.on("rollcall_end")
+def _rollcall_end(data=None):
+    from webapp.core.audit import audit
+
+    live, error = _live(data)
+    if error:
+        return error
+    user_id = current_user.id
+    result = _call(lambda: live.end_rollcall(user_id))
+    if isinstance(result, dict):
+        return result
+    audit("rollcall_ended", target=f"conference:{live.id}")
+    return {"ok": True}
+
+
+def _references(user_ids: list[int]) -> dict:
+    from webapp.core.face_crypto import decrypt_embedding
+
+    out: dict[int, list] = {}
+    if not user_ids:
+        return out
+    for row in db.session().scalars(select(FaceEnrolment).where(FaceEnrolment.user_id.in_(user_ids),
+                                                                FaceEnrolment.active.is_(True))):
+        out.setdefault(row.user_id, []).append(decrypt_embedding(row.embedding_enc))
+    db.session().rollback()
+    return out
+
+
+# --- leaving -----------------------------------------------------------------------------------
+def _depart(live, user_id: int) -> None:
+    live.leave(user_id)
+    with db.write_transaction() as session:
+        row = session.scalar(select(ConferenceParticipant).where(
+            ConferenceParticipant.conference_id == live.id, ConferenceParticipant.user_id == user_id))
+        if row is not None and row.left_at is None:
+            row.left_at = utcnow()
+            session.commit()
+
+
+def _leave_rooms_of(conference_id: int, user_id: int) -> None:
+    from webapp.conferences.live import conference_room
+
+    for sid, (cid, uid) in list(_sid_member.items()):
+        if cid == conference_id and uid == user_id:
+            _sid_member.pop(sid, None)
+            leave_room(conference_room(conference_id), sid=sid, namespace="/")
+
+
+def on_disconnect(sid: str) -> None:
+    """A closed Socket.IO connection leaves the conference it was in (its media ends too)."""
+    from webapp.conferences.live import get_live
+
+    _budget.pop(sid, None)
+    member = _sid_member.pop(sid, None)
+    if member is None:
+        return
+    conference_id, user_id = member
+    if any(m == member for m in _sid_member.values()):
+        return      # the same user is still in through another connection
+    live = get_live(current_app._get_current_object(), conference_id)
+    if live is not None and not live.closed:
+        _depart(live, user_id)

@@ -1,0 +1,100 @@
+"""Role and jurisdiction checks.
+
+Every view is wrapped by `@allow(...)` (or marked `@public`): the wrapper checks
+the role, and the view loads its objects through the `*_or_404` helpers below,
+which check the jurisdiction. Objects outside a user's jurisdiction answer 404,
+so their existence does not leak. tests/integration/test_access_matrix.py walks
+every registered route to prove it.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import abort, jsonify, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from webapp.core import db
+from webapp.models import Assignment, Course, OrgUnit, Role, StudySession, User
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def json_error(status: int, code: str, message: str, **extra):
+    body = {"error": code, "message": message}
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def allow(*roles: Role) -> Callable:
+    """Only signed-in users with one of `roles` reach the view."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                if wants_json():
+                    return json_error(401, "unauthenticated", _("Please log in first."))
+                return redirect(url_for("auth.login", next=request.full_path))
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        wrapper.access_roles = frozenset(roles)
+        return wrapper
+    return decorate
+
+
+def public(view):
+    view.access_roles = None
+    return view
+
+
+STAFF = (Role.ADMIN, Role.OFFICER)
+
+
+def can_see_unit(viewer: User, unit: OrgUnit) -> bool:
+    return viewer.role in STAFF and viewer.unit.contains(unit)
+
+
+def can_see_user(viewer: User, target: User) -> bool:
+    if viewer.id == target.id:
+        return True
+    return viewer.role in STAFF and viewer.unit.contains(target.unit)
+
+
+def unit_or_404(unit_id: int) -> OrgUnit:
+    unit = db.session().get(OrgUnit, unit_id)
+    if unit is None or not can_see_unit(current_user, unit):
+        abort(404)
+    return unit
+
+
+def user_or_404(user_id: int, role: Role | None = None) -> User:
+    user = db.session().get(User, user_id)
+    if user is None or not can_see_user(current_user, user) or (role and user.role != role):
+        abort(404)
+    return user
+
+
+def course_or_404(course_id: int) -> Course:
+    course = db.session().get(Course, course_id)
+    if course is None:
+        abort(404)
+    return course
+
+
+def is_assigned(learner_id: int, course_id: int) -> bool:
+    return db.session().scalar(select(Assignment.id).where(Assignment.learner_id == learner_id,
+                                                           Assignment.course_id == course_id)) is not None
+
+
+def own_session_or_404(session_id: str) -> StudySession:
+    study = db.session().get(StudySession, session_id)
+    if study is None or study.learner_id != current_user.id:
+        abort(404)
+    return study

@@ -1,0 +1,94 @@
+"""VR warning education: stations, assignments, sessions."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.core.db import Base
+from webapp.models.base import _values, utcnow
+from webapp.models.org import OrgUnit, User
+
+
+class VrStation(Base):
+    """A registered VR station of a unit. Only a SHA-256 hash of its bearer token is kept: the
+    token is shown once, at registration, like an API key. A revoked station's token stops working."""
+    __tablename__ = "vr_station"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    unit: Mapped[OrgUnit] = relationship()
+
+
+class VrAssignmentStatus(str, enum.Enum):
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class VrAssignment(Base):
+    """An officer's assignment of a VR scene to a supervisee; done when a session of it is posted."""
+    __tablename__ = "vr_assignment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    scene: Mapped[str] = mapped_column(String(32))
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    status: Mapped[VrAssignmentStatus] = mapped_column(Enum(VrAssignmentStatus, native_enum=False, length=16,
+                                                            values_callable=_values),
+                                                       default=VrAssignmentStatus.PENDING)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+    learner: Mapped[User] = relationship(foreign_keys=[learner_id])
+    __table_args__ = (Index("ix_vr_assignment_status", "status", "learner_id"),)
+
+
+class VrSession(Base):
+    """One VR session posted by a station, with its telemetry (JSON as received, validated)."""
+    __tablename__ = "vr_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("vr_station.id", ondelete="SET NULL"), index=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("vr_assignment.id", ondelete="SET NULL"))
+    scene: Mapped[str] = mapped_column(String(32))
+    client_session_id: Mapped[str] = mapped_column(String(32), unique=True)
+    checkin: Mapped[str] = mapped_column(String(16))              # face | assignment
+    # A matched face check-in of this learner at this station shortly before the session
+    checkin_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[float] = mapped_column(Float)              # epoch seconds (station clock)
+    ended_at: Mapped[float] = mapped_column(Float)
+    stages_json: Mapped[str] = mapped_column(Text, default="[]")
+    attention_json: Mapped[str] = mapped_column(Text, default="{}")
+    reactions_json: Mapped[str] = mapped_column(Text, default="{}")
+    choices_json: Mapped[str] = mapped_column(Text, default="{}")
+    quiz_json: Mapped[str] = mapped_column(Text, default="{}")
+    quiz_questions: Mapped[int] = mapped_column(Integer, default=0)
+    quiz_correct: Mapped[int] = mapped_column(Integer, default=0)
+    credited_s: Mapped[float] = mapped_column(Float, default=0.0)
+    credit_reason: Mapped[str] = mapped_column(String(32), default="")  # credited | incomplete | overlap
+    month: Mapped[str] = mapped_column(String(7))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    station: Mapped["VrStation | None"] = relationship()
+    __table_args__ = (Index("ix_vr_session_learner_started", "learner_id", "started_at"),)

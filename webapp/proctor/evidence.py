@@ -1,0 +1,59 @@
+"""Proctoring flags and their evidence snapshots (persistence only, no request needed).
+
+`record_flag` is what the proctoring hub calls when a check raises a `proctoring.sitting.Flag`;
+`purge_expired_evidence` runs hourly (webapp.scheduler) and from `flask proctor purge-evidence`.
+A flag and its scores are kept for the record; only the image expires.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from webapp.core.face_crypto import encrypt_blob, jpeg_bytes
+from webapp.models import Evidence, ProctorFlag, utcnow
+
+
+def _plain(value):
+    """Scores as JSON-safe plain values (numpy scalars and NaN included)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def record_flag(session: Session, *, learner_id: int, session_id: str | None, check_id: int | None, kind: str,
+                at: float, scores: dict, frame_rgb: np.ndarray | None = None) -> ProctorFlag:
+    """Insert an open flag (and, with a frame, its encrypted small JPEG). Does not commit."""
+    flag = ProctorFlag(learner_id=learner_id, session_id=session_id, check_id=check_id, kind=kind[:32],
+                       raised_at=float(at), scores_json=json.dumps(_plain(scores or {}), ensure_ascii=False))
+    session.add(flag)
+    session.flush()
+    if frame_rgb is not None:
+        data, width, height = jpeg_bytes(frame_rgb)
+        days = float(current_app.config["EVIDENCE_RETENTION_DAYS"])
+        now = utcnow()
+        session.add(Evidence(flag_id=flag.id, image_enc=encrypt_blob(data), width=width, height=height,
+                             created_at=now, expires_at=now + timedelta(days=days)))
+        session.flush()
+    return flag
+
+
+def purge_expired_evidence(session: Session, now: datetime | None = None) -> int:
+    """Delete evidence images past their `expires_at`; returns how many. Commits."""
+    now = utcnow() if now is None else now
+    result = session.execute(delete(Evidence).where(Evidence.expires_at <= now))
+    session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,155 @@
+"""The web shell of camera proctoring: one CheckRunner per app, its actions persisted and told.
+
+* Attestations go to the watch ledger (webapp.study.service.attest) in one write transaction with the
+  check records (ProctorCheck) and flags (ProctorFlag + encrypted evidence), so a crash loses
+  neither credited time nor a verdict.
+* Holds, releases and liveness challenges go to the learner's browser as Socket.IO "proctor"
+  events (room user:<id>); a flag alerts the responsible officer (webapp.proctor.alerts).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
+
+from proctoring.liveness import Action, LivenessPolicy
+from proctoring.policy import IdentityPolicy
+from proctoring.presence import PresencePolicy
+from proctoring.sitting import Attest, Challenge, CheckPolicy, Flag, Hold, Release, Verdict
+from proctoring.vision import IDENTITY_THRESHOLD
+from streaming.rtc import RtcConfig
+
+from webapp.core import db
+from webapp.proctor.check_runner import CheckRunner, Sitting
+from webapp.extensions import socketio
+from webapp.models import ProctorCheck, StudySession, User
+
+log = logging.getLogger(__name__)
+
+# Why playback is held, as the learner reads it (the player page renders them).
+HOLD_MESSAGES = {
+    "unverified": _l("Look into the camera: we are checking that it is you."),
+    "no_face": _l("No face was found for the identity check. Sit in front of the camera: the check repeats by itself."),
+    "absent": _l("No face in view: playback is paused and no time is credited until you are back."),
+    "identity": _l("The face in view is not the enrolled person. Playback is paused until you verify again."),
+    "liveness": _l("The liveness challenge was not met. Playback is paused until you verify again."),
+    "question": _l("The question was missed. Verify again to continue."),
+}
+
+
+def check_policy(cfg) -> CheckPolicy:
+    return CheckPolicy(
+        presence=PresencePolicy(grace_s=cfg["PRESENCE_GRACE_S"], attest_every_s=cfg["PRESENCE_ATTEST_EVERY_S"]),
+        identity=IdentityPolicy(mean_s=cfg["IDENTITY_MEAN_S"], min_s=cfg["IDENTITY_MIN_S"],
+                                max_s=cfg["IDENTITY_MAX_S"], liveness_share=cfg["LIVENESS_SHARE"]),
+        liveness=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"], actions=liveness_actions(cfg["LIVENESS_ACTIONS"])),
+        check_timeout_s=cfg["CHECK_TIMEOUT_S"])
+
+
+def liveness_actions(text: str) -> tuple[Action, ...]:
+    """LIVENESS_ACTIONS, e.g. "blink,turn_left,turn_right": at least two distinct known actions."""
+    actions = tuple(dict.fromkeys(Action(a.strip()) for a in text.split(",") if a.strip()))
+    if len(actions) < 2:
+        raise ValueError("LIVENESS_ACTIONS needs at least two of blink, turn_left, turn_right")
+    return actions
+
+
+def rtc_config(cfg) -> RtcConfig:
+    return RtcConfig(ice_servers=json.loads(cfg["ICE_SERVERS"] or "[]"), max_streams=cfg["RTC_MAX_STREAMS"],
+                     sample_fps=cfg["CAMERA_SAMPLE_FPS"], burst_fps=cfg["CAMERA_BURST_FPS"],
+                     workers=cfg["RTC_WORKERS"])
+
+
+def runner(app: Flask | None = None) -> CheckRunner:
+    """The app's CheckRunner, started on first use (its engine thread, ticker and workers)."""
+    app = app or current_app._get_current_object()
+    found = app.extensions.get("proctor_runner")
+    if found is None:
+        with _creation_lock:
+            found = app.extensions.get("proctor_runner")
+            if found is None:
+                cfg = app.config
+                threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
+                found = CheckRunner(rtc_config(cfg), check_policy(cfg), cfg["SECRET_KEY"].encode(),
+                                    _Persist(app), threshold=threshold,
+                                    identity_processes=cfg["IDENTITY_PROCESSES"]).start()
+                app.extensions["proctor_runner"] = found
+    return found
+
+
+def shutdown(app: Flask) -> None:
+    found = app.extensions.pop("proctor_runner", None)
+    if found is not None:
+        found.shutdown()
+
+
+_creation_lock = threading.Lock()
+
+
+class _Persist:
+    """The runner's sink: actions of one sitting, in order."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def __call__(self, sitting: Sitting, actions: list, frame) -> None:
+        from webapp.proctor.evidence import record_flag
+        from webapp.study.service import attest
+
+        flags = []
+        with self.app.app_context():
+            with db.write_transaction() as session:
+                study = session.get(StudySession, sitting.id)
+                if study is None or study.ended_at is not None:
+                    # The sitting ended (finished, superseded by another device, abandoned):
+                    # its camera stream has nothing left to attest.
+                    running = self.app.extensions.get("proctor_runner")
+                    if running is not None:
+                        threading.Thread(target=running.close, args=(sitting.id,), daemon=True).start()
+                    return
+                open_ = True
+                check_id = None
+                for action in actions:
+                    if isinstance(action, Verdict):
+                        if action.kind == "presence" and action.passed:
+                            continue   # routine presence samples are not worth a row each
+                        row = ProctorCheck(session_id=study.id, kind=action.kind, triggered_at=action.triggered_at,
+                                           verdict_at=action.at, passed=action.passed, reason=action.reason[:64],
+                                           scores_json=json.dumps(action.scores))
+                        session.add(row)
+                        session.flush()
+                        check_id = row.id
+                    elif isinstance(action, Attest) and open_:
+                        attest(session, study, max(action.at, study.attested_at), action.ok,
+                               source=f"camera:{action.source}", detail=action.detail[:200])
+                    elif isinstance(action, Flag):
+                        flags.append(record_flag(session, learner_id=study.learner_id, session_id=study.id,
+                                                 check_id=check_id, kind=action.kind, at=action.at,
+                                                 scores=action.scores, frame_rgb=frame))
+                session.commit()
+                learner = session.get(User, study.learner_id) if flags else None
+            for action in actions:
+                payload = _browser_event(action)
+                if payload is not None:
+                    socketio.emit("proctor", {"session_id": sitting.id, **payload}, to=f"user:{sitting.learner_id}")
+            if flags:
+                from webapp.proctor.alerts import notify_flag
+                for flag in flags:
+                    notify_flag(flag, learner)
+
+
+def _browser_event(action) -> dict | None:
+    if isinstance(action, Hold):
+        return {"state": "hold", "reason": action.reason}
+    if isinstance(action, Release):
+        return {"state": "ok"}
+    if isinstance(action, Challenge):
+        return {"state": "challenge", "actions": [a.value for a in action.actions],
+                "starts_in_s": max(0.0, action.starts_at - time.time()), "window_s": action.window_s}
+    if isinstance(action, Verdict) and action.kind in ("identity", "liveness"):
+        return {"state": "verdict", "kind": action.kind, "passed": action.passed}
+    return None

@@ -1,0 +1,256 @@
+"""VR warning education, officer side: stations of the jurisdiction (register: the token is shown
+once; revoke), scene assignments to supervisees (assign, cancel) and the sessions on a
+supervisee's record. The stations' own API is webapp/vr_api.py."""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from webapp.core import db
+from webapp.core.access import STAFF, allow, can_see_unit, user_or_404
+from webapp.core.audit import audit
+from webapp.models import OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrSession, VrStation, utcnow
+
+bp = Blueprint("vr", __name__, url_prefix="/officer/vr", template_folder="templates")
+
+# The scenes of vr_scenes/ (webapp does not import vr_scenes: the station talks to us over HTTP).
+# stages: the keys every complete session reaches; max_s: the sum of the stages' durations, the
+# longest a session can run (credit is capped at max_s + 60 s). tests/unit/test_vr_catalogue.py
+# checks this against vr_scenes.registry.
+SCENES = {
+    "prison": {"title": _l("Prison warning"), "max_s": 470.0,
+               "stages": ("arrival", "cell", "regime", "visiting", "door")},
+    "drunk": {"title": _l("Drunk-driving warning"), "max_s": 550.0,
+              "stages": ("briefing", "sober_lap", "drinking", "drunk_lap", "crash", "police", "hospital", "court",
+                         "family")},
+    "rehab": {"title": _l("Drug-rehab warning"), "max_s": 435.0,
+              "stages": ("withdrawal", "intake", "routine", "temptation", "relapse", "recovery", "family")},
+}
+CREDIT_SLACK_S = 60.0
+
+STATUS_LABELS = {
+    VrAssignmentStatus.PENDING: _l("Pending"),
+    VrAssignmentStatus.DONE: _l("Done"),
+    VrAssignmentStatus.CANCELLED: _l("Cancelled"),
+}
+CREDIT_LABELS = {
+    "credited": _l("Credited"),
+    "incomplete": _l("Not credited: not every stage reached or quiz not answered"),
+    "overlap": _l("Not credited: overlaps another credited VR session"),
+}
+
+
+def scene_title(key: str) -> str:
+    scene = SCENES.get(key)
+    return str(scene["title"]) if scene else key
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return "vrs_" + secrets.token_urlsafe(32)
+
+
+def in_subtree(unit: OrgUnit):
+    """Condition on a query joined with OrgUnit: the unit or any unit below it."""
+    return OrgUnit.path.startswith(unit.path)
+
+
+class StationForm(FlaskForm):
+    name = StringField(validators=[DataRequired(), Length(max=100)])
+    unit_id = SelectField(coerce=int, validators=[DataRequired()])
+
+
+class SceneForm(FlaskForm):
+    scene = SelectField(validators=[DataRequired()])
+
+
+class PlainForm(FlaskForm):
+    """CSRF only (revoke, cancel)."""
+
+
+def _subtree_units(unit: OrgUnit) -> list[OrgUnit]:
+    return db.session().scalars(select(OrgUnit).where(in_subtree(unit)).order_by(OrgUnit.path)).all()
+
+
+def _station_or_404(station_id: int) -> VrStation:
+    station = db.session().get(VrStation, station_id)
+    if station is None or not can_see_unit(current_user, station.unit):
+        abort(404)
+    return station
+
+
+def _assignment_or_404(assignment_id: int) -> VrAssignment:
+    assignment = db.session().get(VrAssignment, assignment_id)
+    if assignment is None:
+        abort(404)
+    user_or_404(assignment.learner_id, Role.SUPERVISEE)
+    return assignment
+
+
+def local_time(value: datetime | float | None) -> str:
+    if value is None:
+        return "—"
+    tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    if isinstance(value, datetime):
+        moment = value.replace(tzinfo=timezone.utc)
+    else:
+        moment = datetime.fromtimestamp(value, timezone.utc)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _render_stations(form: StationForm, token: str | None = None, token_station: VrStation | None = None,
+                     status: int = 200):
+    units = _subtree_units(current_user.unit)
+    stations = db.session().scalars(
+        select(VrStation).join(OrgUnit, OrgUnit.id == VrStation.unit_id)
+        .where(in_subtree(current_user.unit)).order_by(VrStation.revoked_at.is_not(None), OrgUnit.path,
+                                                       VrStation.name)).all()
+    return render_template("vr/stations.html", stations=stations, form=form, units=units,
+                           plain=PlainForm(), token=token, token_station=token_station,
+                           local_time=local_time), status
+
+
+def _station_form() -> StationForm:
+    form = StationForm()
+    form.unit_id.choices = [(u.id, u.name) for u in _subtree_units(current_user.unit)]
+    return form
+
+
+@bp.route("/stations")
+@allow(*STAFF)
+def stations():
+    form = _station_form()
+    form.unit_id.data = current_user.unit_id
+    return _render_stations(form)
+
+
+@bp.route("/stations", methods=["POST"])
+@allow(*STAFF)
+def register_station():
+    form = _station_form()
+    if not form.validate_on_submit():
+        flash(_("Give the station a name (at most 100 characters) and choose its unit."), "error")
+        return _render_stations(form, status=400)
+    session = db.session()
+    token = new_token()
+    station = VrStation(name=form.name.data.strip(), unit_id=form.unit_id.data, token_hash=hash_token(token),
+                        created_by_id=current_user.id)
+    session.add(station)
+    session.flush()
+    audit("vr_station_registered", target=f"vr_station:{station.id}", detail=f"unit:{station.unit_id}")
+    fresh = _station_form()
+    fresh.unit_id.data = current_user.unit_id
+    # The token is in this response only: the database keeps its hash.
+    response = _render_stations(fresh, token=token, token_station=station, status=201)
+    return response[0], 201, {"Cache-Control": "no-store"}
+
+
+@bp.route("/stations/<int:station_id>/revoke", methods=["POST"])
+@allow(*STAFF)
+def revoke_station(station_id: int):
+    station = _station_or_404(station_id)
+    if not PlainForm().validate_on_submit():
+        abort(400)
+    if station.revoked_at is None:
+        station.revoked_at = utcnow()
+        station.revoked_by_id = current_user.id
+        audit("vr_station_revoked", target=f"vr_station:{station.id}")
+        flash(_("The station's token is revoked."), "success")
+    return redirect(url_for("vr.stations")), 303
+
+
+@bp.route("/supervisee/<int:user_id>/assign", methods=["POST"])
+@allow(*STAFF)
+def assign(user_id: int):
+    learner = user_or_404(user_id, Role.SUPERVISEE)
+    form = SceneForm()
+    form.scene.choices = [(k, scene_title(k)) for k in SCENES]
+    if not form.validate_on_submit():
+        flash(_("Choose a VR scene to assign."), "error")
+        return redirect(url_for("officer.supervisee", user_id=learner.id)), 303
+    session = db.session()
+    if session.scalar(select(VrAssignment.id).where(VrAssignment.learner_id == learner.id,
+                                                    VrAssignment.scene == form.scene.data,
+                                                    VrAssignment.status == VrAssignmentStatus.PENDING)):
+        flash(_("This scene is already assigned and pending."), "error")
+        return redirect(url_for("officer.supervisee", user_id=learner.id)), 303
+    assignment = VrAssignment(learner_id=learner.id, scene=form.scene.data, assigned_by_id=current_user.id)
+    session.add(assignment)
+    session.flush()
+    audit("vr_assigned", target=f"user:{learner.id}", detail=f"vr_assignment:{assignment.id} scene:{assignment.scene}")
+    flash(_("VR scene assigned: the supervisee can start it at a VR station of the unit."), "success")
+    return redirect(url_for("officer.supervisee", user_id=learner.id)), 303
+
+
+@bp.route("/assignments/<int:vr_assignment_id>/cancel", methods=["POST"])
+@allow(*STAFF)
+def cancel_assignment(vr_assignment_id: int):
+    assignment = _assignment_or_404(vr_assignment_id)
+    if not PlainForm().validate_on_submit():
+        abort(400)
+    if assignment.status == VrAssignmentStatus.PENDING:
+        assignment.status = VrAssignmentStatus.CANCELLED
+        assignment.cancelled_at = utcnow()
+        assignment.cancelled_by_id = current_user.id
+        audit("vr_assignment_cancelled", target=f"user:{assignment.learner_id}",
+              detail=f"vr_assignment:{assignment.id}")
+        flash(_("VR assignment cancelled."), "success")
+    else:
+        flash(_("Only a pending VR assignment can be cancelled."), "error")
+    return redirect(url_for("officer.supervisee", user_id=assignment.learner_id)), 303
+
+
+# --- the supervisee's record (officer.supervisee renders it) ---------------------------------
+
+def _mean(values) -> float | None:
+    values = [v for v in values if isinstance(v, (int, float))]
+    return sum(values) / len(values) if values else None
+
+
+def session_view(row: VrSession) -> dict:
+    stages = json.loads(row.stages_json or "[]")
+    reactions = json.loads(row.reactions_json or "{}")
+    return {
+        "row": row,
+        "scene": scene_title(row.scene),
+        "station": row.station.name if row.station else "—",
+        "started": local_time(row.started_at),
+        "minutes": max(0.0, row.ended_at - row.started_at) / 60,
+        "credited_min": row.credited_s / 60,
+        "credit_label": str(CREDIT_LABELS.get(row.credit_reason, row.credit_reason)),
+        "stages": [{"title": s.get("title") or s.get("id"), "seconds": max(0.0, s["ended_at"] - s["started_at"]),
+                    "completed": s.get("completed")} for s in stages],
+        "attention": sorted(json.loads(row.attention_json or "{}").items()),
+        "sober": _mean(reactions.get("sober", [])),
+        "drunk": _mean(reactions.get("drunk", [])),
+        "choices": sorted(json.loads(row.choices_json or "{}").items()),
+        "quiz": f"{row.quiz_correct}/{row.quiz_questions}" if row.quiz_questions else "—",
+    }
+
+
+def record_context(learner: User) -> dict:
+    session = db.session()
+    sessions = session.scalars(select(VrSession).where(VrSession.learner_id == learner.id)
+                               .order_by(VrSession.started_at.desc()).limit(100)).all()
+    assignments = session.scalars(select(VrAssignment).where(VrAssignment.learner_id == learner.id)
+                                  .order_by(VrAssignment.assigned_at.desc()).limit(50)).all()
+    form = SceneForm()
+    form.scene.choices = [(k, scene_title(k)) for k in SCENES]
+    return {"vr_sessions": [session_view(s) for s in sessions], "vr_assignments": assignments,
+            "vr_form": form, "vr_plain": PlainForm(), "vr_status_labels": STATUS_LABELS,
+            "vr_scene_title": scene_title, "vr_local_time": local_time}
