@@ -139,8 +139,8 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = Clock()
+    import webapp.study.sockets
     import webapp.study.views
-    import webapp.core.sockets
-    for module in (webapp.study.views, webapp.core.sockets):
+    for module in (webapp.study.views, webapp.study.sockets):
         monkeypatch.setattr(module, "time", types.SimpleNamespace(time=fake.time))
     return fake

@@ -68,12 +68,15 @@ def create_app(config: dict | None = None) -> Flask:
                    default_translation_directories=str(ROOT / "webapp" / "translations"))
     limiter.init_app(app)
     # Handlers must be declared before init_app: Flask-SocketIO keeps them for every later app.
-    from webapp.core import sockets as realtime
+    from webapp.core import sockets  # noqa: F401  (the connection guard)
+    from webapp.conferences import sockets as _conference_sockets  # noqa: F401
+    from webapp.proctor import sockets as _proctor_sockets  # noqa: F401
+    from webapp.study import sockets as study_sockets
     # async_handlers=False: a client's events run in order on its own connection thread
     # (no thread per event; a learner's heartbeats can never overtake each other).
     # Default CORS policy: only pages of this origin may open a socket (no cross-site hijacking).
     socketio.init_app(app, manage_session=False, async_handlers=False)
-    realtime.register_raw_handlers(app)
+    study_sockets.register_raw_handlers(app)
 
     @login_manager.user_loader
     def _load_user(user_id: str):

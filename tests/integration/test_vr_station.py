@@ -31,10 +31,11 @@ from proctoring.sample_faces import ENROLLED, scene
 from proctoring.vision import thread_analyzer
 from tests.conftest import DEMO_PASSWORD, user
 from vr_scenes.station import PortalClient, Station, StationConfig
-from webapp import create_app, migrate
-from webapp.face_crypto import encrypt_embedding
+from webapp import create_app
+from webapp import migrate
+from webapp.core.face_crypto import encrypt_embedding
 from webapp.models import CreditEntry, FaceEnrolment, VrAssignment, VrAssignmentStatus, VrSession, VrStation
-from webapp.vr import hash_token
+from webapp.vr.views import hash_token
 
 pytestmark = pytest.mark.slow
 

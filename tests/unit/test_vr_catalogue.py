@@ -1,13 +1,12 @@
-"""The portal's copy of the VR scene catalogue (webapp.vr.SCENES: stage keys and longest run, used
+"""The portal's copy of the VR scene catalogue (webapp.vr.views.SCENES: stage keys and longest run, used
 to validate and cap posted sessions) matches the scenes themselves (vr_scenes.registry)."""
 from __future__ import annotations
 
-import pytest
+from vr_scenes import registry
 
 
 def test_portal_catalogue_matches_the_scenes():
-    registry = pytest.importorskip("vr_scenes.registry")
-    from webapp.vr import SCENES
+    from webapp.vr.views import SCENES
 
     actual = {}
     for key in registry.scenes():

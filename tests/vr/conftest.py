@@ -1,11 +1,26 @@
-"""Fixtures shared by the VR tests that need a real window."""
+"""Fixtures shared by the VR tests: a real window (Xvfb), and what a fresh interpreter imports."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def imported_packages():
+    """``run(code)``: the top-level packages a fresh interpreter has imported after running ``code`` at
+    the repository root (DESIGN.md's import rules, checked without this process's own imports)."""
+    def run(code: str) -> set[str]:
+        probe = "import sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        out = subprocess.run([sys.executable, "-c", f"{code}\n{probe}"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60, check=True)
+        return set(out.stdout.strip().splitlines()[-1].split())
+    return run
 
 
 @pytest.fixture

@@ -321,6 +321,19 @@ class CourtVisit(Scene):
     assert "court_visit" not in registry.scenes()
 
 
+def test_scene_logic_runs_without_panda3d_and_each_view_is_beside_it(imported_packages):
+    """A scene's logic (vr_scenes/scenes/<name>.py) imports no Panda3D; its view is
+    vr_scenes/geometry/<name>.py, outside the package the registry reads as scenes."""
+    import importlib.util
+
+    imported = imported_packages("from vr_scenes import registry\nfor k in registry.scenes(): registry.create(k)")
+    assert "vr_scenes" in imported and imported & {"panda3d", "direct"} == set()
+    modules = {cls.__module__.rsplit(".", 1)[1] for cls in registry.scenes().values()}
+    assert modules == {"prison", "drunk", "rehab"}
+    for name in modules:
+        assert importlib.util.find_spec(f"vr_scenes.geometry.{name}") is not None, name
+
+
 # --- prison -------------------------------------------------------------------------------------------
 def test_prison_search_needs_the_footprints_and_the_day_runs_by_the_clock():
     scene = registry.create("prison")

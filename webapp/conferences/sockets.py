@@ -11,8 +11,6 @@ The protocol (events and payloads) is described in conference.js's header and th
 """
 from __future__ import annotations
 
-import time
-
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -25,6 +23,7 @@ from proctoring.rollcall import RollCallPolicy
 from streaming.rtc import SignallingError
 
 from webapp.core import db
+from webapp.core.sockets import allowed, on_disconnect
 from webapp.extensions import socketio
 from webapp.models import (
     Conference,
@@ -50,8 +49,6 @@ MESSAGES = {
     "unknown_source": _l("That video is no longer available."),
 }
 
-_EVENTS_PER_10S = 60
-_budget: dict[str, list[float]] = {}
 _sid_member: dict[str, tuple[int, int]] = {}    # sid -> (conference id, user id)
 
 
@@ -62,23 +59,12 @@ def _error(code: str, detail: str = "") -> dict:
     return body
 
 
-def _allowed(sid: str) -> bool:
-    now = time.monotonic()
-    stamps = [t for t in _budget.get(sid, []) if now - t < 10.0]
-    if len(stamps) >= _EVENTS_PER_10S:
-        _budget[sid] = stamps
-        return False
-    stamps.append(now)
-    _budget[sid] = stamps
-    return True
-
-
 def _conference(data) -> tuple[Conference | None, dict | None]:
     from webapp.conferences.views import user_may_join
 
     if not current_user.is_authenticated:
         return None, _error("forbidden")
-    if not _allowed(request.sid):
+    if not allowed(request.sid, "conference"):
         return None, _error("rate_limited")
     if not isinstance(data, dict):
         return None, _error("bad_field")
@@ -388,11 +374,11 @@ def _leave_rooms_of(conference_id: int, user_id: int) -> None:
             leave_room(conference_room(conference_id), sid=sid, namespace="/")
 
 
-def on_disconnect(sid: str) -> None:
+@on_disconnect
+def _on_disconnect(sid: str) -> None:
     """A closed Socket.IO connection leaves the conference it was in (its media ends too)."""
     from webapp.conferences.live import get_live
 
-    _budget.pop(sid, None)
     member = _sid_member.pop(sid, None)
     if member is None:
         return

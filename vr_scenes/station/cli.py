@@ -1,0 +1,166 @@
+"""The VR station client: ``python -m vr_scenes.station``.
+
+One session: ping the portal, check the supervisee in (a face check from the station webcam, or an
+officer's assignment), run the scene (a window, or ``--fast``: the fake clock and the scripted
+learner, no rendering), ask the reflection quiz (``vr_scenes.quiz``), then queue the session on disk
+(``vr_scenes.outbox``) and post it. The portal is reached only over its HTTP API
+(``/api/vr/v1``, bearer station token; see docs/vr_station_api.md): nothing here imports the portal.
+
+    python -m vr_scenes.station --portal https://portal.example --token-file /etc/vr/token \\
+        [--queue-dir DIR] [--checkin face|assignment] [--assignment ID] [--scene KEY] [--camera 0]
+        [--face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort]
+        [--loop] [--flush] [--requeue-rejected] [--drain-s S]
+
+Configuration may also come from the environment: ``VR_PORTAL_URL``, ``VR_STATION_TOKEN`` (or
+``VR_STATION_TOKEN_FILE``), ``VR_QUEUE_DIR``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from ..outbox import Outbox
+from .camera import capture_face_jpeg, load_face_jpeg
+from .portal import PortalError, PortalUnreachable
+from .session import Station, StationConfig, default_queue_dir
+
+EX_TEMPFAIL = 75          # sysexits: try again later (the portal is away; nothing is lost)
+
+
+# --- command line -----------------------------------------------------------------------------------
+def _token(args) -> str:
+    if args.token:
+        return args.token
+    path = args.token_file or os.environ.get("VR_STATION_TOKEN_FILE")
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    return os.environ.get("VR_STATION_TOKEN", "")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m vr_scenes.station", description="VR station client")
+    p.add_argument("--portal", default=os.environ.get("VR_PORTAL_URL", ""), help="portal base URL (VR_PORTAL_URL)")
+    p.add_argument("--token", default="", help="station token (better: --token-file or VR_STATION_TOKEN)")
+    p.add_argument("--token-file", default="", help="file holding the station token (VR_STATION_TOKEN_FILE)")
+    p.add_argument("--queue-dir", default=os.environ.get("VR_QUEUE_DIR") or default_queue_dir(),
+                   help="the on-disk outbox (VR_QUEUE_DIR)")
+    p.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout, seconds")
+    p.add_argument("--checkin", choices=("face", "assignment"), default="face")
+    p.add_argument("--assignment", type=int, default=None, help="an officer-assigned session, by id")
+    p.add_argument("--camera", default="0", help="webcam index or device path for the face check-in")
+    p.add_argument("--face-image", default="", help="a photo instead of the webcam (tests, offline)")
+    p.add_argument("--scene", default=None, help="scene key (default: the learner's assignment)")
+    p.add_argument("--fast", action="store_true", help="fast-forward: fake clock and scripted learner, no rendering")
+    p.add_argument("--answers", default=None, help="quiz answers instead of asking, e.g. cbcb or id=a,id2=b")
+    p.add_argument("--offscreen", action="store_true", help="render without a window (software renderer)")
+    p.add_argument("--autopilot", action="store_true", help="the scripted learner plays (demonstration)")
+    p.add_argument("--stereo", action="store_true")
+    p.add_argument("--comfort", action="store_true")
+    p.add_argument("--size", default="1280x720")
+    p.add_argument("--speed", type=float, default=1.0, help="scene time per real second (rendered runs)")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="stop a rendered scene after this much real time (posted as unfinished)")
+    p.add_argument("--loop", action="store_true", help="run sessions one after another (a kiosk)")
+    p.add_argument("--flush", action="store_true", help="only deliver the outbox, then exit")
+    p.add_argument("--requeue-rejected", action="store_true",
+                   help="move rejected sessions back into the queue (after fixing the cause), then exit")
+    p.add_argument("--drain-s", type=float, default=0.0,
+                   help="after the session, keep retrying a queued outbox with backoff for up to this long")
+    p.add_argument("--retry-base-s", type=float, default=5.0)
+    p.add_argument("--retry-max-s", type=float, default=600.0)
+    return p.parse_args(argv)
+
+
+def requeue_rejected(outbox: Outbox) -> list[str]:
+    moved = []
+    for path in outbox.rejected():
+        name = os.path.basename(path)
+        os.replace(path, os.path.join(outbox.root, name))
+        err = path[:-len(".json")] + ".error.json"
+        if os.path.exists(err):
+            os.replace(err, os.path.join(outbox.rejected_dir, f"{name[:-5]}.error.{int(time.time())}.old"))
+        moved.append(name[:-5])
+    return moved
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callable[[], str] | None = None) -> int:
+    import json
+
+    args = parse_args(argv)
+    out = out or sys.stdout
+    w, h = (int(v) for v in args.size.split("x"))
+    config = StationConfig(portal_url=args.portal, token=_token(args), queue_dir=args.queue_dir,
+                           timeout_s=args.timeout, fast=args.fast, offscreen=args.offscreen,
+                           autopilot=args.autopilot, stereo=args.stereo, comfort=args.comfort, size=(w, h),
+                           speed=args.speed, max_seconds=args.max_seconds, retry_base_s=args.retry_base_s, retry_max_s=args.retry_max_s)
+    try:
+        station = Station(config, out=out, read=read)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.requeue_rejected:
+        moved = requeue_rejected(station.outbox)
+        print(json.dumps({"requeued": moved}), file=out)
+        return 0
+    report = station.flush()          # retried on start
+    if args.flush:
+        if args.drain_s > 0 and report.kept:
+            report = station.drain(args.drain_s)
+        print(json.dumps({"delivered": report.delivered, "kept": report.kept, "rejected": report.rejected}),
+              file=out)
+        return 0 if not report.kept else EX_TEMPFAIL
+
+    try:
+        info = station.ping()
+    except PortalUnreachable as exc:
+        print(f"error: the portal cannot be reached for a check-in: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except PortalError as exc:        # a wrong or revoked token: retrying will not help
+        print(f"error: the portal refused the station: {exc}", file=sys.stderr)
+        return 1
+    station.start_background_retries()
+    face = None
+    if args.checkin == "face" and args.assignment is None:
+        face = (lambda: load_face_jpeg(args.face_image)) if args.face_image else \
+            (lambda: capture_face_jpeg(args.camera))
+    status = 0
+    try:
+        while True:
+            if args.loop:
+                station.say("\n请下一位学员站到摄像头前，按回车键开始签到" if face else "\n按回车键开始下一次体验")
+                try:
+                    station.read()
+                except EOFError:
+                    break
+            try:
+                result = station.session(checkin_method=args.checkin, face_jpeg=face, assignment_id=args.assignment,
+                                         scene=args.scene, answers=args.answers, known_scenes=info.get("scenes"))
+            except PortalError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                if not args.loop:
+                    return 1
+                continue
+            except PortalUnreachable as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                if not args.loop:
+                    return EX_TEMPFAIL
+                time.sleep(config.retry_base_s)
+                continue
+            print(json.dumps({"status": result.status, "client_session_id": result.client_session_id,
+                              "scene": result.payload["scene"], "learner_id": result.payload["learner_id"],
+                              "portal": result.answer, "error": result.error}, ensure_ascii=False), file=out)
+            status = 1 if result.status == "rejected" else 0
+            if not args.loop:
+                break
+        if args.drain_s > 0 and station.outbox.pending():
+            station.stop()
+            station.drain(args.drain_s)
+    finally:
+        station.stop()
+    return status
+

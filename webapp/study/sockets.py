@@ -1,0 +1,59 @@
+"""The player's heartbeats over its Socket.IO connection.
+
+The connection was authenticated once (webapp.core.sockets), so a beat costs no cookie, CSRF or
+user lookup; the HTTP endpoint stays as the fallback. See bench/media.py for both.
+"""
+from __future__ import annotations
+
+import time
+
+from webapp.core import db
+from webapp.core.sockets import on_connect, on_disconnect
+from webapp.extensions import socketio
+from webapp.models import Role
+from webapp.study.service import StudyError, record_heartbeat
+from webapp.study.views import heartbeat_fields, heartbeat_response
+
+# sid -> user id of connected supervisees (only they send heartbeats).
+_learners: dict[str, int] = {}
+
+
+@on_connect
+def _remember_learner(sid: str, user) -> None:
+    if user.role == Role.SUPERVISEE:
+        _learners[sid] = user.id
+
+
+@on_disconnect
+def _forget_learner(sid: str) -> None:
+    _learners.pop(sid, None)
+
+
+def register_raw_handlers(app) -> None:
+    """Handlers on the python-socketio server itself, without Flask-SocketIO's per-event
+    request context (a cookie decode and a thread per event): the heartbeat is the
+    portal's hottest path. Called by create_app for each app."""
+
+    def heartbeat(sid, data):
+        user_id = _learners.get(sid)
+        if user_id is None:
+            return {"error": "forbidden", "status": 403}
+        if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
+            return {"error": "bad_field", "status": 400, "field": "session_id"}
+        problems, seq, position, playing, rate = heartbeat_fields(data)
+        if problems:
+            return {"error": "bad_field", "status": 400, "field": ", ".join(problems)}
+        with app.app_context():
+            try:
+                with db.write_transaction() as session:
+                    outcome = record_heartbeat(session, data["session_id"][:64], user_id, seq, float(position),
+                                               playing, float(rate), time.time())
+            except StudyError as exc:
+                return {"error": exc.code, "status": exc.status}
+            if outcome is None:
+                return {"error": "not_found", "status": 404}
+            body, status = heartbeat_response(outcome)
+        body["status"] = status
+        return body
+
+    socketio.server.on("heartbeat", heartbeat)
