@@ -30,11 +30,24 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = make_engine(_url())
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode copies and drops tables; with foreign keys on, SQLite's DROP TABLE would fire
+            # the ON DELETE actions of every table pointing at it (a rebuilt app_user would cascade
+            # away the credit ledger). The pragma only takes effect outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         # Batch mode: SQLite cannot ALTER most things in place.
         context.configure(connection=connection, target_metadata=Base.metadata,
                           render_as_batch=True, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:5]}")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
     connectable.dispose()
 
 

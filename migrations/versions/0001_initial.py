@@ -273,6 +273,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_org_unit_path'))
         batch_op.drop_index(batch_op.f('ix_org_unit_parent_id'))
 
+    # A unit refers to its parent ON DELETE RESTRICT; with PRAGMA foreign_keys=ON, as webapp's
+    # engine connects, SQLite's DROP TABLE deletes the rows first, a parent before its children,
+    # and refused ("FOREIGN KEY constraint failed") on any database with a unit below another.
+    op.execute(sa.text('UPDATE org_unit SET parent_id = NULL'))
     op.drop_table('org_unit')
     op.drop_table('course')
     # ### end Alembic commands ###

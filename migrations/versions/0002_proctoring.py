@@ -90,7 +90,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('study_session', schema=None) as batch_op:
+    # Not recreated (SQLite >= 3.35 drops a column in place): with PRAGMA foreign_keys=ON, as
+    # webapp's engine connects, batch mode's copy-and-drop of study_session deleted through
+    # ON DELETE CASCADE every attestation, pending, dropped segment and heartbeat rejection row.
+    with op.batch_alter_table('study_session', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('camera_consent_at')
         batch_op.drop_column('prompt_question_id')
 

@@ -385,6 +385,27 @@ def test_every_session_field_is_validated(app, db, station):
     assert db.scalars(select(VrSession)).all() == [] and db.scalars(select(CreditEntry)).all() == []
 
 
+def test_verified_comes_from_a_checkin_record_not_from_audit_text(app, db, station):
+    """A face check-in writes a vr_checkin row; an audit row that merely reads like one verifies nothing."""
+    from webapp.models import AuditLog, VrCheckIn
+
+    zhangsan = user(db, "zhangsan")
+    enrol(app, zhangsan.id)
+    assert station.post("/checkin", {"method": "face", "image_jpeg_b64": jpeg_b64(scene(ENROLLED))}).status_code == 200
+    db.expire_all()
+    rows = db.scalars(select(VrCheckIn)).all()
+    station_id = db.scalar(select(VrStation.id))
+    assert [(r.learner_id, r.method, r.station_id) for r in rows] == [(zhangsan.id, "face", station_id)]
+    assert rows[0].distance is not None and rows[0].distance < 0.5
+    db.query(VrCheckIn).delete()
+    db.add(AuditLog(action="vr_checkin", target=f"user:{zhangsan.id}",
+                    detail=f"station:{station_id} method:face distance:0.1000 threshold:0.500"))
+    db.commit()
+    assert station.post("/sessions", session_body(zhangsan.id)).status_code == 201
+    db.expire_all()
+    assert db.scalar(select(VrSession)).checkin_verified is False
+
+
 def test_a_session_id_of_another_station_conflicts(app, db, officer, station):
     second = Station(app, register(officer, name="北山所 VR 2"))
     body = session_body(user(db, "zhangsan").id)

@@ -92,3 +92,17 @@ class VrSession(Base):
 
     station: Mapped["VrStation | None"] = relationship()
     __table_args__ = (Index("ix_vr_session_learner_started", "learner_id", "started_at"),)
+
+
+class VrCheckIn(Base):
+    """A learner checked in at a station: by a face matched 1:N, or by an officer's assignment.
+    A face session is verified by one of these (streaming.vr_credit), not by audit text."""
+    __tablename__ = "vr_checkin"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("vr_station.id", ondelete="CASCADE"))
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16))            # face | assignment
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("vr_assignment.id", ondelete="SET NULL"))
+    distance: Mapped[float | None] = mapped_column(Float)        # face: embedding distance to the match
+    at: Mapped[float] = mapped_column(Float)                     # epoch seconds, server time
+    __table_args__ = (Index("ix_vr_checkin_learner_at", "learner_id", "at"),)

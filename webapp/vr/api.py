@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -21,14 +21,16 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from streaming import vr_credit
+
 from webapp.core import db
 from webapp.core.access import json_error
 from webapp.core.audit import audit
 from webapp.extensions import csrf, limiter
-from webapp.models import (AuditLog, CreditEntry, FaceEnrolment, OrgUnit, Role, User, VrAssignment, VrAssignmentStatus,
+from webapp.models import (CreditEntry, FaceEnrolment, OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrCheckIn,
                      VrSession, VrStation, utcnow)
 from webapp.study.service import month_of
-from webapp.vr.views import CREDIT_SLACK_S, SCENES, hash_token, in_subtree
+from webapp.vr.views import SCENES, hash_token, in_subtree, scene_spec
 
 bp = Blueprint("vr_api", __name__, url_prefix="/api/vr/v1")
 csrf.exempt(bp)
@@ -38,9 +40,8 @@ MAX_IMAGE_BYTES = 2 * 1024 * 1024         # the decoded JPEG
 JPEG_MAGIC = b"\xff\xd8\xff"
 AMBIGUITY_MARGIN = 0.03                   # two supervisees this close to the face: no match
 MAX_AGE_S = 7 * 86400                     # sessions older than this are refused
-FUTURE_SLACK_S = 300.0                    # station clocks may run this far ahead
+FUTURE_SLACK_S = vr_credit.FUTURE_SLACK_S   # station clocks may run this far ahead
 MAX_SESSION_S = 86400.0
-CHECKIN_LOOKBACK_S = 86400.0              # a face check-in this long before a session verifies it
 CLIENT_ID = re.compile(r"^[0-9a-f]{32}$")
 TEXT_KEY = re.compile(r"^[\w.:-]{1,64}$")
 
@@ -281,6 +282,7 @@ def checkin():
         if assignment.status != VrAssignmentStatus.PENDING:
             raise ApiError(409, "conflict", _("This VR assignment is no longer pending."), field="assignment_id")
         learner = db.session().get(User, assignment.learner_id)
+        _record_checkin(learner, "assignment", assignment_id=assignment.id)
         audit("vr_checkin", target=f"user:{learner.id}",
               detail=f"station:{_station().id} method:assignment vr_assignment:{assignment.id}")
         return jsonify(_checkin_body(learner, None))
@@ -327,6 +329,12 @@ def _references() -> dict[int, list]:
     return refs
 
 
+def _record_checkin(learner: User, method: str, assignment_id: int | None = None,
+                    distance: float | None = None) -> None:
+    db.session().add(VrCheckIn(station_id=_station().id, learner_id=learner.id, method=method,
+                               assignment_id=assignment_id, distance=distance, at=time.time()))
+
+
 def _refuse_checkin(reason: str, distance: float | None = None) -> None:
     detail = f"station:{_station().id} method:face result:{reason}"
     if distance is not None:
@@ -363,6 +371,7 @@ def _face_checkin(image_b64) -> dict:
         _refuse_checkin("ambiguous" if best.passed else "no_match", best.distance)
         raise ApiError(422, "no_match", _("No enrolled supervisee of this station's unit matches the face."))
     learner = db.session().get(User, best_id)
+    _record_checkin(learner, "face", distance=best.distance)
     audit("vr_checkin", target=f"user:{learner.id}",
           detail=f"station:{_station().id} method:face distance:{best.distance:.4f} threshold:{threshold:.3f}")
     return _checkin_body(learner, best.distance)
@@ -432,24 +441,19 @@ def post_session():
 
     session = db.session()
     station = _station()
-    complete = set(SCENES[scene]["stages"]) <= {s["id"] for s in stages} and \
-        quiz["questions"] >= 1 and len(quiz["answers"]) == quiz["questions"]
-    credited = min(ended - started, SCENES[scene]["max_s"] + CREDIT_SLACK_S) if complete else 0.0
-    reason = "credited" if complete else "incomplete"
-    if credited > 0:
-        overlapping = session.scalar(select(VrSession.id).where(
-            VrSession.learner_id == learner.id, VrSession.credited_s > 0,
-            VrSession.started_at < ended, VrSession.ended_at > started).limit(1))
-        if overlapping is not None:
-            credited, reason = 0.0, "overlap"
-    verified = False
-    if checkin_method == "face":
-        since = datetime.fromtimestamp(started - CHECKIN_LOOKBACK_S, timezone.utc).replace(tzinfo=None)
-        until = datetime.fromtimestamp(ended + FUTURE_SLACK_S, timezone.utc).replace(tzinfo=None)
-        verified = session.scalar(select(AuditLog.id).where(
-            AuditLog.action == "vr_checkin", AuditLog.target == f"user:{learner.id}",
-            AuditLog.detail.startswith(f"station:{station.id} method:face "),
-            AuditLog.at >= since, AuditLog.at <= until).limit(1)) is not None
+    claim = vr_credit.Claim(station_id=station.id, checkin=checkin_method, started=float(started),
+                            ended=float(ended), stages_reached=frozenset(s["id"] for s in stages),
+                            quiz_questions=quiz["questions"], quiz_answers=len(quiz["answers"]))
+    checkins = [vr_credit.CheckIn(station_id=c.station_id, method=c.method, at=c.at)
+                for c in session.scalars(select(VrCheckIn).where(
+                    VrCheckIn.learner_id == learner.id,
+                    VrCheckIn.at >= claim.started - vr_credit.CHECKIN_LOOKBACK_S,
+                    VrCheckIn.at <= claim.ended + vr_credit.FUTURE_SLACK_S))]
+    credited_before = session.execute(select(VrSession.started_at, VrSession.ended_at).where(
+        VrSession.learner_id == learner.id, VrSession.credited_s > 0,
+        VrSession.started_at < claim.ended, VrSession.ended_at > claim.started)).all()
+    verdict = vr_credit.decide(scene_spec(scene), claim, checkins, [tuple(r) for r in credited_before])
+    credited, reason, verified = verdict.credited_s, verdict.reason, verdict.verified
     month = month_of(ended)
     row = VrSession(station_id=station.id, learner_id=learner.id, assignment_id=assignment.id if assignment else None,
                     scene=scene, client_session_id=client_id, checkin=checkin_method, checkin_verified=verified,

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from streaming import vr_credit
+
 from webapp.core import db
 from webapp.core.access import STAFF, allow, can_see_unit, user_or_404
 from webapp.core.audit import audit
@@ -38,7 +40,10 @@ SCENES = {
     "rehab": {"title": _l("Drug-rehab warning"), "max_s": 435.0,
               "stages": ("withdrawal", "intake", "routine", "temptation", "relapse", "recovery", "family")},
 }
-CREDIT_SLACK_S = 60.0
+
+
+def scene_spec(key: str) -> vr_credit.SceneSpec:
+    return vr_credit.SceneSpec(stages=frozenset(SCENES[key]["stages"]), max_s=SCENES[key]["max_s"])
 
 STATUS_LABELS = {
     VrAssignmentStatus.PENDING: _l("Pending"),
