@@ -57,3 +57,14 @@ def identity_check_delay(secret: bytes, session_key: str, index: int, policy: Id
 def with_liveness(secret: bytes, session_key: str, index: int, policy: IdentityPolicy) -> bool:
     """Whether the index-th identity check also asks for a liveness challenge."""
     return uniform(secret, "liveness-share", session_key, index) < policy.liveness_share
+
+
+def breakpoint_due(now: float, due_at: float, prompt_open: bool, attested_ok: bool, playing: bool) -> bool:
+    """A breakpoint prompt opens on a heartbeat while the video plays, once its drawn time has
+    come, when no prompt is open and the sitting is not held by a failed attestation."""
+    return playing and attested_ok and not prompt_open and now >= due_at
+
+
+def prompt_expired(now: float, deadline: float | None) -> bool:
+    """An open prompt not answered by its deadline is a failed attestation at the deadline."""
+    return deadline is not None and now > deadline

@@ -37,7 +37,7 @@ Rules:
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -127,6 +127,40 @@ class Override:
     at: float
 
 
+class SelectionError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def who_is_called(present: Sequence[Hashable], members: Collection[Hashable], host: Hashable,
+                  ticked: Sequence[Hashable] | None) -> list:
+    """The people a roll call calls, in order: everyone present but the host, or the people the
+    host ticked (duplicates dropped), each of whom must be a participant and not the host."""
+    if ticked is None:
+        chosen = [person for person in present if person != host]
+    else:
+        chosen = list(dict.fromkeys(ticked))
+        if any(person not in members or person == host for person in chosen):
+            raise SelectionError("bad_field", "the list names someone who is not a participant")
+    if not chosen:
+        raise SelectionError("no_participants", "nobody to call")
+    return chosen
+
+
+def override_outcome(person: Hashable, previous: Outcome | str, outcome: Outcome | str, reason: str | None,
+                     by: Hashable, at: float, max_reason: int | None = None) -> Override:
+    """A host's correction of a recorded outcome (the rule behind RollCallRun.override and the
+    attendance page): a known outcome, a mandatory reason, at most `max_reason` characters."""
+    outcome, previous = Outcome(outcome), Outcome(previous)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("an override needs a reason")
+    if max_reason is not None and len(reason) > max_reason:
+        raise ValueError(f"the reason may be at most {max_reason} characters")
+    return Override(person, previous, outcome, reason, by, at)
+
+
 @dataclass
 class _Call:
     called_at: float
@@ -197,13 +231,9 @@ class RollCallRun:
 
     def override(self, person: Hashable, outcome: Outcome | str, reason: str, by: Hashable, at: float) -> Override:
         """The host corrects a recorded outcome; the reason is mandatory (it goes to the audit log)."""
-        outcome = Outcome(outcome)
-        if not reason or not reason.strip():
-            raise ValueError("an override needs a reason")
         if person not in self.outcomes:
             raise ValueError(f"{person!r} has no recorded outcome")
-        previous = self.outcome(person)
-        record = Override(person, previous, outcome, reason.strip(), by, at)
+        record = override_outcome(person, self.outcome(person), outcome, reason, by, at)
         self.overrides[person] = record
         return record
 

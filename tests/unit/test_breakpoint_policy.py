@@ -224,3 +224,14 @@ def test_the_secret_is_used_as_an_hmac_key_not_as_a_plain_prefix():
     msg = "\x1f".join(["breakpoint", "s", "0"]).encode()
     plain = int.from_bytes(hashlib.sha256(b"k" + msg).digest()[:8], "big")
     assert uniform(b"k", "breakpoint", "s", 0) != (plain + 0.5) / 2**64
+
+
+def test_breakpoint_due_only_while_playing_unheld_and_without_an_open_prompt():
+    from proctoring.policy import breakpoint_due, prompt_expired
+
+    assert breakpoint_due(now=100.0, due_at=100.0, prompt_open=False, attested_ok=True, playing=True)
+    assert not breakpoint_due(now=99.9, due_at=100.0, prompt_open=False, attested_ok=True, playing=True)
+    assert not breakpoint_due(now=200.0, due_at=100.0, prompt_open=True, attested_ok=True, playing=True)
+    assert not breakpoint_due(now=200.0, due_at=100.0, prompt_open=False, attested_ok=False, playing=True)
+    assert not breakpoint_due(now=200.0, due_at=100.0, prompt_open=False, attested_ok=True, playing=False)
+    assert prompt_expired(60.1, 60.0) and not prompt_expired(60.0, 60.0) and not prompt_expired(1e9, None)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from conferencing.rules import (ConferenceScope, ParticipantUnit, Reminder, in_subtree, levels_from_text,
-                                         levels_to_text, may_join, normalise_path, participant_units,
-                                         reminder_times, visible_conferences)
+                                levels_to_text, may_join, normalise_path, participant_units,
+                                reminder_times, visible_conferences)
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,32 @@ def test_an_empty_roll_call_is_done_at_once_and_duplicates_are_refused():
         RollCallRun(SECRET, "rc-1", [Participant(1, "A"), Participant(1, "B")])
     with pytest.raises(ValueError):
         RollCallPolicy(parallel=0)
+
+
+def test_override_outcome_needs_a_reason_and_a_known_outcome():
+    from proctoring.rollcall import Outcome, override_outcome
+
+    record = override_outcome(7, "absent", "present_verified", "  到场，摄像头故障  ", by=1, at=10.0, max_reason=20)
+    assert (record.previous, record.outcome, record.reason) == (Outcome.ABSENT, Outcome.PRESENT_VERIFIED,
+                                                                "到场，摄像头故障")
+    for reason in ("", "   ", None):
+        with pytest.raises(ValueError):
+            override_outcome(7, "absent", "present_verified", reason, by=1, at=10.0)
+    with pytest.raises(ValueError):
+        override_outcome(7, "absent", "present", "reason", by=1, at=10.0)
+    with pytest.raises(ValueError):
+        override_outcome(7, "absent", "left_early", "x" * 21, by=1, at=10.0, max_reason=20)
+
+
+def test_who_is_called():
+    from proctoring.rollcall import SelectionError, who_is_called
+
+    present, members, host = [1, 5, 3, 9], {1, 3, 5, 9, 11}, 1
+    assert who_is_called(present, members, host, None) == [5, 3, 9]           # everyone present but the host
+    assert who_is_called(present, members, host, [11, 3, 11]) == [11, 3]      # ticked, absent ones too, once each
+    for ticked, code in (([3, 1], "bad_field"), ([3, 42], "bad_field"), ([], "no_participants")):
+        with pytest.raises(SelectionError) as err:
+            who_is_called(present, members, host, ticked)
+        assert err.value.code == code
+    with pytest.raises(SelectionError):
+        who_is_called([1], members, host, None)

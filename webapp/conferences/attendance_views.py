@@ -20,6 +20,8 @@ from sqlalchemy.orm import joinedload
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
+from proctoring.rollcall import override_outcome
+
 from webapp.core import db
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
@@ -135,15 +137,19 @@ def override(conference_id: int, rollcall_id: int, record_id: int):
             for message in errors:
                 flash(str(message), "error")
         return back
-    previous = record.effective_outcome
-    new = AttendanceOutcome(form.outcome.data)
-    record.overridden_outcome = new
-    record.override_reason = form.reason.data.strip()
+    now = utcnow()
+    try:
+        decided = override_outcome(record.user_id, record.effective_outcome.value, form.outcome.data,
+                                   form.reason.data, current_user.id, now.timestamp(), max_reason=REASON_MAX)
+    except ValueError:
+        abort(400)
+    record.overridden_outcome = AttendanceOutcome(decided.outcome.value)
+    record.override_reason = decided.reason
     record.overridden_by_id = current_user.id
-    record.overridden_at = utcnow()
+    record.overridden_at = now
     audit("attendance_overridden", target=f"attendance_record:{record.id}",
-          detail=f"rollcall:{call.id} user:{record.user_id} previous:{previous.value} new:{new.value} "
-                 f"reason:{record.override_reason}", commit=False)
+          detail=f"rollcall:{call.id} user:{record.user_id} previous:{decided.previous.value} "
+                 f"new:{decided.outcome.value} reason:{decided.reason}", commit=False)
     db.session().commit()
     flash(_("Attendance outcome corrected."), "success")
     return back

@@ -32,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from conferencing.rules import normalise_path
-from proctoring.rollcall import Call, Challenge, Done, Flag, Outcome, Participant, Record, RollCallPolicy, RollCallRun
+from proctoring.rollcall import (Call, Challenge, Done, Flag, Outcome, Participant, Record, RollCallPolicy, RollCallRun,
+                                SelectionError, who_is_called)
 from streaming.conference import AiortcRoom, MediaRoom, RoomConfig
 from streaming.rtc import SignallingError
 
@@ -206,14 +207,10 @@ class LiveConference:
             if self.rollcall is not None and not self.rollcall.driver.done:
                 raise LiveError("busy", "a roll call is already running")
             members = self.floor.members
-            if user_ids is None:
-                chosen = [uid for uid in self.floor.present_ids() if uid != self.host_id]
-            else:
-                chosen = list(dict.fromkeys(user_ids))
-                if any(uid not in members or uid == self.host_id for uid in chosen):
-                    raise LiveError("bad_field", "the list names someone who is not a participant")
-            if not chosen:
-                raise LiveError("no_participants", "nobody to call")
+            try:
+                chosen = who_is_called(self.floor.present_ids(), members, self.host_id, user_ids)
+            except SelectionError as exc:
+                raise LiveError(exc.code, str(exc)) from None
             with self.app.app_context():
                 with db.write_transaction() as session:
                     row = RollCall(conference_id=self.id, started_by_id=actor, started_at=utcnow())
@@ -556,27 +553,24 @@ class _RollCallSink:
 
 
 # --- overrunning conferences ---------------------------------------------------------------------
-OVERRUN_GRACE_S = 30 * 60
 
 
 def end_overdue_conferences(app: Flask, session, now) -> list[int]:
     """End live conferences 30 minutes past their scheduled end (a host who never pressed 结束会议):
     their roll calls are ended (people not yet decided recorded as such), rooms closed, everyone
     told. `now` is naive UTC like the stored times. Returns the ids ended."""
-    from datetime import timedelta
-
     from sqlalchemy import select
 
-    from webapp.models import Conference, ConferenceParticipant, ConferenceStatus
+    from webapp.models import Conference, ConferenceStatus
+
+    from conferencing.lifecycle import is_overdue
+
+    from webapp.conferences import lifecycle
 
     overdue = [c for c in session.scalars(select(Conference).where(Conference.status == ConferenceStatus.LIVE))
-               if c.starts_at + timedelta(minutes=c.duration_min, seconds=OVERRUN_GRACE_S) < now]
+               if is_overdue(c.status.value, c.starts_at, c.duration_min, now)]
     for conference in overdue:
-        conference.status = ConferenceStatus.ENDED
-        for row in session.scalars(select(ConferenceParticipant).where(
-                ConferenceParticipant.conference_id == conference.id, ConferenceParticipant.left_at.is_(None),
-                ConferenceParticipant.joined_at.is_not(None))):
-            row.left_at = now
+        lifecycle.transition(session, conference, lifecycle.Event.OVERRUN, now)
     session.commit()
     ids = [c.id for c in overdue]
     for conference_id in ids:

@@ -19,20 +19,19 @@ from sqlalchemy import select
 
 from conferencing.rules import room_chain
 from proctoring.liveness import LivenessPolicy
-from proctoring.rollcall import RollCallPolicy
+from proctoring.rollcall import RollCallPolicy, SelectionError, who_is_called
 from streaming.rtc import SignallingError
 
+from webapp.conferences import lifecycle
+from webapp.conferences.lifecycle import Event
 from webapp.core import db
 from webapp.core.sockets import allowed, on_disconnect
 from webapp.extensions import socketio
 from webapp.models import (
     Conference,
-    ConferenceParticipant,
     ConferenceStatus,
     FaceEnrolment,
     OrgUnit,
-    ParticipantRole,
-    utcnow,
 )
 
 MESSAGES = {
@@ -140,9 +139,7 @@ def _enter(data=None):
     is_host = conference.host_officer_id == current_user.id
     if conference.status == ConferenceStatus.SCHEDULED and is_host:
         with db.write_transaction() as session:
-            row = session.get(Conference, conference.id)
-            if row.status == ConferenceStatus.SCHEDULED:
-                row.status = ConferenceStatus.LIVE
+            lifecycle.transition(session, session.get(Conference, conference.id), Event.HOST_ENTERS)
             session.commit()
         db.session().refresh(conference)
     if conference.status != ConferenceStatus.LIVE:
@@ -150,7 +147,9 @@ def _enter(data=None):
     chain = _chain_of(conference)
     host_path = conference.host_unit.path
     name, unit_name, user_id = current_user.display_name, current_user.unit.name, current_user.id
-    _record_participation(conference, is_host)
+    with db.write_transaction() as session:
+        lifecycle.record_join(session, session.get(Conference, conference.id), user_id)
+        session.commit()
     db.session().rollback()
     live = open_live(current_app._get_current_object(), conference.id, conference.host_officer_id, host_path)
     result = _call(lambda: live.enter(user_id, name, unit_name, chain))
@@ -161,20 +160,6 @@ def _enter(data=None):
     _sid_member[request.sid] = (conference.id, user_id)
     return {"ok": True, "me": {"user_id": user_id, "name": name, "host": is_host},
             "state": result["state"], "sources": result["sources"], "rollcall": live.rollcall_view()}
-
-
-def _record_participation(conference: Conference, is_host: bool) -> None:
-    with db.write_transaction() as session:
-        row = session.scalar(select(ConferenceParticipant).where(
-            ConferenceParticipant.conference_id == conference.id, ConferenceParticipant.user_id == current_user.id))
-        now = utcnow()
-        if row is None:
-            session.add(ConferenceParticipant(conference_id=conference.id, user_id=current_user.id, joined_at=now,
-                                              role=ParticipantRole.HOST if is_host else ParticipantRole.PARTICIPANT))
-        else:
-            row.joined_at = row.joined_at or now
-            row.left_at = None
-        session.commit()
 
 
 @socketio.on("conf_publish")
@@ -275,12 +260,7 @@ def _end(data=None):
     if error:
         return error
     with db.write_transaction() as session:
-        row = session.get(Conference, live.id)
-        row.status = ConferenceStatus.ENDED
-        for participant in session.scalars(select(ConferenceParticipant).where(
-                ConferenceParticipant.conference_id == live.id, ConferenceParticipant.left_at.is_(None),
-                ConferenceParticipant.joined_at.is_not(None))):
-            participant.left_at = utcnow()
+        lifecycle.transition(session, session.get(Conference, live.id), Event.END)
         session.commit()
     audit("conference_ended", target=f"conference:{live.id}")
     socketio.emit("conf", {"conference_id": live.id, "type": "ended"}, to=conference_room(live.id))
@@ -307,7 +287,10 @@ def _rollcall_start(data=None):
                             liveness=cfg["ROLLCALL_LIVENESS"],
                             liveness_policy=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"],
                                                            actions=liveness_actions(cfg["LIVENESS_ACTIONS"])))
-    chosen = user_ids if user_ids is not None else [uid for uid in live.floor.present_ids() if uid != live.host_id]
+    try:
+        chosen = who_is_called(live.floor.present_ids(), live.floor.members, live.host_id, user_ids)
+    except SelectionError as exc:
+        return _error(exc.code)
     references = _references(chosen)
     threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
     check_runner = runner()
@@ -358,10 +341,7 @@ def _references(user_ids: list[int]) -> dict:
 def _depart(live, user_id: int) -> None:
     live.leave(user_id)
     with db.write_transaction() as session:
-        row = session.scalar(select(ConferenceParticipant).where(
-            ConferenceParticipant.conference_id == live.id, ConferenceParticipant.user_id == user_id))
-        if row is not None and row.left_at is None:
-            row.left_at = utcnow()
+        if lifecycle.record_leave(session, live.id, user_id):
             session.commit()
 
 

@@ -20,13 +20,15 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from conferencing.rules import (MAX_LEVEL, TOWNSHIP, ConferenceScope, levels_from_text, levels_to_text,
-                                         may_join, participant_units)
+from conferencing.lifecycle import open_for_joining
+from conferencing.rules import (MAX_LEVEL, TOWNSHIP, ConferenceScope, levels_from_text, levels_to_text, may_join,
+                                participant_units)
 
+from webapp.conferences import lifecycle
 from webapp.core import db
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
-from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, ParticipantRole, Role,
+from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, Role,
                      RollCall, User, utcnow)
 
 bp = Blueprint("conferences", __name__, url_prefix="/conferences", template_folder="templates",
@@ -190,7 +192,7 @@ def detail(conference_id: int):
                            status_names=STATUS_NAMES, to_local=to_local, may_cancel=may_manage,
                            joined=joined, show_joined=may_manage,
                            is_in=mine is not None and mine.joined_at is not None and mine.left_at is None,
-                           may_attend=conference.status in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE),
+                           may_attend=open_for_joining(conference.status.value),
                            rollcalls=rollcalls)
 
 
@@ -211,8 +213,7 @@ def cancel(conference_id: int):
         abort(403)
     if not CancelForm().validate_on_submit():
         abort(400)
-    if conference.status in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE):
-        conference.status = ConferenceStatus.CANCELLED
+    if lifecycle.transition(db.session(), conference, lifecycle.Event.CANCEL):
         audit("conference_cancelled", target=f"conference:{conference.id}", commit=False)
         db.session().commit()
         flash(_("Conference cancelled."), "success")
@@ -235,20 +236,11 @@ def join(conference_id: int):
     conference = conference_or_404(conference_id)
     if not CancelForm().validate_on_submit():
         abort(400)
-    if conference.status not in (ConferenceStatus.SCHEDULED, ConferenceStatus.LIVE):
+    if not open_for_joining(conference.status.value):
         flash(_("This conference is not open for joining."), "error")
         return redirect(url_for("conferences.detail", conference_id=conference.id)), 303
     with db.write_transaction() as session:
-        row = _participation(conference.id, current_user.id)
-        now = utcnow()
-        if row is None:
-            role = ParticipantRole.HOST if conference.host_officer_id == current_user.id else ParticipantRole.PARTICIPANT
-            session.add(ConferenceParticipant(conference_id=conference.id, user_id=current_user.id, role=role,
-                                              joined_at=now))
-        elif row.joined_at is None:
-            row.joined_at, row.left_at = now, None
-        elif row.left_at is not None:
-            row.left_at = None
+        lifecycle.record_join(session, session.get(Conference, conference.id), current_user.id)
         session.commit()
     flash(_("You have joined the conference."), "success")
     return redirect(url_for("conferences.detail", conference_id=conference_id)), 303
@@ -261,9 +253,7 @@ def leave(conference_id: int):
     if not CancelForm().validate_on_submit():
         abort(400)
     with db.write_transaction() as session:
-        row = _participation(conference.id, current_user.id)
-        if row is not None and row.joined_at is not None and row.left_at is None:
-            row.left_at = utcnow()
+        if lifecycle.record_leave(session, conference.id, current_user.id):
             session.commit()
     flash(_("You have left the conference."), "success")
     return redirect(url_for("conferences.detail", conference_id=conference_id)), 303

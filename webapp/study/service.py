@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from proctoring.policy import BreakpointPolicy, breakpoint_delay
+from proctoring.policy import BreakpointPolicy, breakpoint_delay, breakpoint_due, prompt_expired
 from proctoring.questions import BankQuestion, draw_question, grade, public_view
 from streaming.intervals import IntervalSet
 from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, admit, apply_heartbeat, credit,
@@ -151,7 +151,7 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
     if row.ended_at is not None:
         raise StudyError("session_closed", "This study session has ended. Reload the page to continue.")
     expired = False
-    if row.prompt_id is not None and now > row.prompt_deadline:
+    if row.prompt_id is not None and prompt_expired(now, row.prompt_deadline):
         # Rare: settle the missed breakpoint through the ORM, then read the row again.
         expired = _expire_prompt(db, db.get(StudySession, session_id), now)
         db.commit()
@@ -172,7 +172,7 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
     new = result.state
     conn.execute(_SAVE_ANCHOR, {"sid": session_id, "last_seq": new.last_seq, "last_at": new.last_at,
                               "last_playing": new.last_playing})
-    if prompt_id is None and row.attested_ok and playing and now >= row.breakpoint_due_at:
+    if breakpoint_due(now, row.breakpoint_due_at, prompt_id is not None, row.attested_ok, bool(playing)):
         prompt_id, deadline = secrets.token_hex(8), now + breakpoint_policy().answer_within_s
         question = _draw_question(db, session_id, row.course_id, row.position_s, row.breakpoint_index)
         question_id = question.id if question else None
@@ -251,7 +251,7 @@ def _close_prompt(study: StudySession) -> None:
 
 def _expire_prompt(db: Session, study: StudySession, now: float) -> bool:
     """A prompt left unanswered past its deadline is a failed attestation at the deadline."""
-    if study.prompt_id is None or now <= study.prompt_deadline:
+    if study.prompt_id is None or not prompt_expired(now, study.prompt_deadline):
         return False
     deadline = study.prompt_deadline
     _close_prompt(study)

@@ -1,0 +1,130 @@
+// Conference room: media. My camera and microphone (kept across reconnects), my published
+// stream, and the peer connections of the streams I watch (one per source). Which sources to
+// watch is the floor's decision (conference_floor.js); this module only makes and drops them.
+
+import { GATHER_LIMIT_MS, VIDEO, cfg, els, iceServers, root, state, toast, toastError } from "./conference_context.js";
+import { ask } from "./conference_signalling.js";
+
+// Set by main: what to redraw when streams change, and what to apply to a new local stream.
+let changed = function () {};
+let localReady = function () {};
+export function onChange(fn) { changed = fn; }
+export function onLocalStream(fn) { localReady = fn; }
+
+function gathered(pc, limitMs) {
+  // The server takes the whole offer at once (non-trickle): wait for our candidates, bounded.
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise(function (resolve) {
+    const t = setTimeout(resolve, limitMs);
+    pc.addEventListener("icegatheringstatechange", function () {
+      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); }
+    });
+  });
+}
+
+export function closeMedia() {
+  // Peer connections die with the signalling that made them: a re-entry starts afresh.
+  state.entered = false;
+  if (state.publishPc) { state.publishPc.close(); state.publishPc = null; }
+  delete root.dataset.published;
+  state.subs.forEach(function (entry) { entry.pc.close(); });
+  state.subs.clear();
+  state.failed.clear();
+  changed();
+}
+
+export function stopLocal() {
+  if (state.local) { state.local.getTracks().forEach(function (t) { t.stop(); }); state.local = null; }
+  els.self.srcObject = null;
+}
+
+// --- my camera and microphone ----------------------------------------------------------
+
+function localMedia() {
+  if (state.local) return Promise.resolve(state.local);
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) return Promise.reject(new Error(cfg.msgMediaFailed));
+  return md.getUserMedia({ video: VIDEO, audio: true }).catch(function () {
+    return md.getUserMedia({ video: VIDEO, audio: false });   // no microphone: camera only
+  }).then(function (stream) {
+    if (state.removed || state.left) { stream.getTracks().forEach(function (t) { t.stop(); }); throw new Error("closed"); }
+    state.local = stream;
+    els.self.srcObject = stream;
+    els.self.play().catch(function () {});
+    localReady();
+    changed();
+    return stream;
+  });
+}
+
+export function publish(gen) {
+  localMedia().then(function (stream) {
+    if (gen !== state.gen) return null;
+    const pc = new RTCPeerConnection({ iceServers: iceServers });
+    state.publishPc = pc;
+    stream.getTracks().forEach(function (track) { pc.addTrack(track, stream); });
+    return pc.createOffer().then(function (offer) {
+      return pc.setLocalDescription(offer);
+    }).then(function () {
+      return gathered(pc, GATHER_LIMIT_MS);
+    }).then(function () {
+      if (state.publishPc !== pc) return null;
+      return ask("conf_publish", { sdp: pc.localDescription.sdp, type: "offer" });
+    }).then(function (answer) {
+      if (!answer || state.publishPc !== pc) return null;
+      return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp }).then(function () {
+        root.dataset.published = "1";
+      });
+    });
+  }).catch(function (err) {
+    if (gen !== state.gen || (err && err.message === "closed")) return;
+    root.dataset.published = "error";
+    if (err && err.error) toastError(err); else toast(cfg.msgMediaFailed);
+  });
+}
+
+// --- the streams I watch ------------------------------------------------------------------
+
+export function subscribe(source, gen) {
+  const id = source.source_id;
+  const pc = new RTCPeerConnection({ iceServers: iceServers });
+  const entry = { pc: pc, stream: null, source: source };
+  state.subs.set(id, entry);
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.addEventListener("track", function (ev) {
+    const tracks = entry.stream ? entry.stream.getTracks() : [];
+    entry.stream = new MediaStream(tracks.concat([ev.track]));
+    changed();
+  });
+  return pc.createOffer().then(function (offer) {
+    return pc.setLocalDescription(offer);
+  }).then(function () {
+    return gathered(pc, GATHER_LIMIT_MS);
+  }).then(function () {
+    if (state.subs.get(id) !== entry) return null;
+    return ask("conf_subscribe", { source_id: id, sdp: pc.localDescription.sdp, type: "offer" });
+  }).then(function (answer) {
+    if (!answer) return null;
+    if (state.subs.get(id) !== entry) {   // dropped meanwhile (a reconnect): nothing to keep
+      pc.close();
+      return null;
+    }
+    return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }).catch(function (err) {
+    pc.close();
+    if (state.subs.get(id) === entry) { state.subs.delete(id); state.failed.add(id); }
+    if (gen === state.gen) toastError(err);
+  });
+}
+
+export function unsubscribe(id) {
+  const entry = state.subs.get(id);
+  if (!entry) return;
+  state.subs.delete(id);
+  entry.pc.close();
+  if (!state.entered) return;
+  ask("conf_unsubscribe", { source_id: id }).catch(function (err) {
+    if (err.error !== "unknown_source" && err.error !== "not_found") toastError(err);
+  });
+}
