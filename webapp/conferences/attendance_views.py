@@ -22,7 +22,7 @@ from wtforms.validators import Length, ValidationError
 
 from proctoring.rollcall import override_outcome
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
 from webapp.conferences.views import to_local
@@ -57,8 +57,7 @@ def _load(conference_id: int, rollcall_id: int) -> tuple[Conference, RollCall, l
                               .options(joinedload(AttendanceRecord.user).joinedload(User.unit))).all()
     host = is_host_side(conference)
     if not host:
-        path = current_user.unit.path
-        records = [r for r in records if r.user.unit.path.startswith(path)]
+        records = [r for r in records if jurisdiction.contains(current_user.unit, r.user.unit)]
         if not records:
             abort(404)
     records = sorted(records, key=lambda r: (r.user.unit.path, r.user.display_name, r.id))

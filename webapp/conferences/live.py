@@ -475,8 +475,8 @@ class _RollCallSink:
         self.written: set[int] = set()
 
     def __call__(self, actions: list, frames: dict) -> None:
-        from webapp.proctor.alerts import notify_flag
-        from webapp.proctor.evidence import record_flag
+        from webapp.proctor import notify_flag
+        from webapp.proctor import record_flag
 
         live = self.live
         flags = []
@@ -509,14 +509,14 @@ class _RollCallSink:
         self._tell(actions)
 
     def _write(self, session, person: int, outcome: Outcome, scores: dict, flag_id: int | None) -> None:
-        from webapp.proctor.evidence import _plain
+        from webapp.proctor import plain_scores
 
         row = session.query(AttendanceRecord).filter_by(roll_call_id=self.rollcall_id, user_id=person).one_or_none()
         if row is None:
             row = AttendanceRecord(roll_call_id=self.rollcall_id, user_id=person)
             session.add(row)
         row.outcome = AttendanceOutcome(outcome.value)
-        row.scores_json = json.dumps(_plain(scores))
+        row.scores_json = json.dumps(plain_scores(scores))
         if flag_id is not None:
             row.flag_id = flag_id
         row.recorded_at = utcnow()

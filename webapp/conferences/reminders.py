@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from conferencing.rules import DEFAULT_REMINDERS, ConferenceScope, levels_from_text, may_join, \
     reminder_times
 
+from webapp.core import jurisdiction
 from webapp.extensions import socketio
 from webapp.models import Conference, ConferenceReminderSent, ConferenceStatus, OrgUnit, Role, User
 
@@ -48,7 +49,7 @@ def recipients(session: Session, conference: Conference) -> list[int]:
         return []
     rows = session.execute(select(User.id, User.role, OrgUnit.path, OrgUnit.level)
                            .join(OrgUnit, OrgUnit.id == User.unit_id)
-                           .where(OrgUnit.path.startswith(scope.host_unit_path), User.active.is_(True))
+                           .where(jurisdiction.unit_within(scope.host_unit_path), User.active.is_(True))
                            .order_by(User.id)).all()
     return [uid for uid, role, path, level in rows
             if may_join(scope, path, level, is_supervisee=role == Role.SUPERVISEE)]

@@ -273,7 +273,7 @@ def _rollcall_start(data=None):
     from proctoring.vision import IDENTITY_THRESHOLD
 
     from webapp.core.audit import audit
-    from webapp.proctor.hub import liveness_actions, runner
+    from webapp.proctor import liveness_actions, runner
 
     live, error = _hosted(data)
     if error:

@@ -25,7 +25,7 @@ from conferencing.rules import (MAX_LEVEL, TOWNSHIP, ConferenceScope, levels_fro
                                 participant_units)
 
 from webapp.conferences import lifecycle
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
 from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, Role,
@@ -170,7 +170,7 @@ def new():
 @allow(*EVERYONE)
 def detail(conference_id: int):
     conference = conference_or_404(conference_id)
-    units = db.session().scalars(select(OrgUnit).where(OrgUnit.path.startswith(conference.host_unit.path))
+    units = db.session().scalars(jurisdiction.units_within(conference.host_unit)
                                  .order_by(OrgUnit.path)).all()
     participants = participant_units(scope_of(conference), units)
     may_manage = _may_cancel(conference)

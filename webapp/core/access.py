@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.models import Assignment, Course, OrgUnit, Role, StudySession, User
 
 
@@ -58,13 +58,13 @@ STAFF = (Role.ADMIN, Role.OFFICER)
 
 
 def can_see_unit(viewer: User, unit: OrgUnit) -> bool:
-    return viewer.role in STAFF and viewer.unit.contains(unit)
+    return viewer.role in STAFF and jurisdiction.contains(viewer.unit, unit)
 
 
 def can_see_user(viewer: User, target: User) -> bool:
     if viewer.id == target.id:
         return True
-    return viewer.role in STAFF and viewer.unit.contains(target.unit)
+    return viewer.role in STAFF and jurisdiction.contains(viewer.unit, target.unit)
 
 
 def unit_or_404(unit_id: int) -> OrgUnit:

@@ -49,9 +49,6 @@ class OrgUnit(Base):
     parent: Mapped["OrgUnit | None"] = relationship(remote_side=[id])
     __table_args__ = (CheckConstraint("level BETWEEN 1 AND 5", name="ck_org_unit_level"),)
 
-    def contains(self, other: "OrgUnit") -> bool:
-        return other.path.startswith(self.path)
-
 
 class User(Base):
     __tablename__ = "app_user"

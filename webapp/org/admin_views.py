@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, FloatField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import allow, unit_or_404, user_or_404
 from webapp.core.audit import audit
-from webapp.courses.catalogue import CourseImportError, import_into_db
+from webapp.courses import CourseImportError, import_into_db
 from webapp.models import Level, OrgUnit, Role, User
 from webapp.core.security import hash_password, password_problem
 
@@ -55,7 +55,7 @@ class CourseUploadForm(FlaskForm):
 
 
 def _units_in_scope():
-    return db.session().scalars(select(OrgUnit).where(OrgUnit.path.startswith(current_user.unit.path))
+    return db.session().scalars(jurisdiction.units_within(current_user.unit)
                                 .order_by(OrgUnit.path)).all()
 
 
@@ -124,7 +124,7 @@ def delete_unit(unit_id: int):
 @allow(Role.ADMIN)
 def users():
     rows = db.session().scalars(select(User).join(OrgUnit, OrgUnit.id == User.unit_id)
-                                .where(OrgUnit.path.startswith(current_user.unit.path))
+                                .where(jurisdiction.unit_within(current_user.unit))
                                 .order_by(OrgUnit.path, User.role, User.username)).all()
     return render_template("admin/users.html", users=rows, role_names=ROLE_NAMES)
 
@@ -134,7 +134,7 @@ def _fill_choices(form: UserForm) -> None:
     form.unit_id.choices = [(u.id, f"{'—' * (u.level - 1)} {u.name}") for u in scope]
     officers = db.session().scalars(select(User).join(OrgUnit, OrgUnit.id == User.unit_id)
                                     .where(User.role == Role.OFFICER,
-                                           OrgUnit.path.startswith(current_user.unit.path))).all()
+                                           jurisdiction.unit_within(current_user.unit))).all()
     form.officer_id.choices = [(0, "—")] + [(o.id, f"{o.display_name} ({o.unit.name})") for o in officers]
     form.role.choices = [(r.value, str(ROLE_NAMES[r])) for r in Role]
 
@@ -149,7 +149,7 @@ def _validate_people_rules(form: UserForm, user: User | None) -> bool:
             form.unit_id.errors.append(_("A supervisee belongs to a township judicial office."))
             return False
         officer = session.get(User, form.officer_id.data or 0)
-        if officer is None or officer.role != Role.OFFICER or not officer.unit.contains(unit):
+        if officer is None or officer.role != Role.OFFICER or not jurisdiction.contains(officer.unit, unit):
             form.officer_id.errors.append(_("Choose an officer whose unit covers the supervisee's office."))
             return False
     other = session.scalar(select(User).where(User.username == form.username.data))

@@ -19,12 +19,12 @@ from webapp.core.face_crypto import encrypt_blob, jpeg_bytes
 from webapp.models import Evidence, ProctorFlag, utcnow
 
 
-def _plain(value):
+def plain_scores(value):
     """Scores as JSON-safe plain values (numpy scalars and NaN included)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_scores(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_scores(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -38,7 +38,7 @@ def record_flag(session: Session, *, learner_id: int, session_id: str | None, ch
                 at: float, scores: dict, frame_rgb: np.ndarray | None = None) -> ProctorFlag:
     """Insert an open flag (and, with a frame, its encrypted small JPEG). Does not commit."""
     flag = ProctorFlag(learner_id=learner_id, session_id=session_id, check_id=check_id, kind=kind[:32],
-                       raised_at=float(at), scores_json=json.dumps(_plain(scores or {}), ensure_ascii=False))
+                       raised_at=float(at), scores_json=json.dumps(plain_scores(scores or {}), ensure_ascii=False))
     session.add(flag)
     session.flush()
     if frame_rgb is not None:

@@ -98,7 +98,7 @@ class _Persist:
 
     def __call__(self, sitting: Sitting, actions: list, frame) -> None:
         from webapp.proctor.evidence import record_flag
-        from webapp.study.service import attest
+        from webapp.study import attest
 
         flags = []
         with self.app.app_context():

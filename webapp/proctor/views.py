@@ -19,11 +19,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select, update
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow, json_error, user_or_404
 from webapp.core.audit import audit
 from webapp.core.face_crypto import decrypt_blob, encrypt_embedding
-from webapp.models import (Course, Evidence, FaceEnrolment, FlagStatus, OrgUnit, ProctorCheck, ProctorFlag, Role,
+from webapp.models import (Course, Evidence, FaceEnrolment, FlagStatus, ProctorCheck, ProctorFlag, Role,
                      StudySession, User, utcnow)
 
 bp = Blueprint("proctor", __name__, url_prefix="/officer", template_folder="templates",
@@ -71,10 +71,6 @@ def kind_label(kind: str) -> str:
 
 # --- jurisdiction ---------------------------------------------------------------
 
-def _in_subtree(unit: OrgUnit):
-    """Learner ids within `unit`'s subtree (the viewer's jurisdiction)."""
-    return (select(User.id).join(OrgUnit, OrgUnit.id == User.unit_id)
-            .where(User.role == Role.SUPERVISEE, OrgUnit.path.startswith(unit.path)))
 
 
 def flag_or_404(flag_id: int) -> ProctorFlag:
@@ -87,7 +83,7 @@ def flag_or_404(flag_id: int) -> ProctorFlag:
 
 def open_flag_count(viewer: User) -> int:
     return db.session().scalar(select(func.count(ProctorFlag.id)).where(
-        ProctorFlag.status == FlagStatus.OPEN, ProctorFlag.learner_id.in_(_in_subtree(viewer.unit)))) or 0
+        ProctorFlag.status == FlagStatus.OPEN, ProctorFlag.learner_id.in_(jurisdiction.supervisee_ids_within(viewer.unit)))) or 0
 
 
 @bp.app_context_processor
@@ -156,8 +152,8 @@ def _active_count(learner_id: int) -> int:
 
 
 def _plain_metrics(metrics) -> str:
-    from webapp.proctor.evidence import _plain
-    return json.dumps(_plain(dict(metrics or {})), ensure_ascii=False)
+    from webapp.proctor.evidence import plain_scores
+    return json.dumps(plain_scores(dict(metrics or {})), ensure_ascii=False)
 
 
 def store_enrolments(learner: User, results: list, source: str, replace: bool,
@@ -288,7 +284,7 @@ def flags():
     session = db.session()
     status = _parse_status(request.args.get("status"))
     query = (select(ProctorFlag, User).join(User, User.id == ProctorFlag.learner_id)
-             .where(ProctorFlag.learner_id.in_(_in_subtree(current_user.unit))))
+             .where(ProctorFlag.learner_id.in_(jurisdiction.supervisee_ids_within(current_user.unit))))
     learner = None
     if request.args.get("learner"):
         try:

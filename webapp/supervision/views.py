@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow, unit_or_404, user_or_404
-from webapp.conferences.attendance_views import records_of
+from webapp.conferences import records_of
 from webapp.core.audit import audit
 from webapp.models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit, Role,
                      StudySession, User, WatchProgress)
-from webapp.study.service import credited_by_learner, current_month, required_hours
-from webapp.vr.views import record_context as vr_record
+from webapp.study import credited_by_learner, current_month, required_hours
+from webapp.vr import record_context as vr_record
 
 bp = Blueprint("officer", __name__, url_prefix="/officer", template_folder="templates")
 
@@ -27,7 +27,7 @@ class AssignForm(FlaskForm):
 
 def _subtree_supervisees(unit: OrgUnit):
     return (select(User).join(OrgUnit, OrgUnit.id == User.unit_id)
-            .where(User.role == Role.SUPERVISEE, OrgUnit.path.startswith(unit.path))
+            .where(User.role == Role.SUPERVISEE, jurisdiction.unit_within(unit))
             .order_by(OrgUnit.path, User.display_name))
 
 

@@ -23,14 +23,14 @@ from sqlalchemy.exc import IntegrityError
 
 from streaming import vr_credit
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import json_error
 from webapp.core.audit import audit
 from webapp.extensions import csrf, limiter
 from webapp.models import (CreditEntry, FaceEnrolment, OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrCheckIn,
                      VrSession, VrStation, utcnow)
-from webapp.study.service import month_of
-from webapp.vr.views import SCENES, hash_token, in_subtree, scene_spec
+from webapp.study import month_of
+from webapp.vr.views import SCENES, hash_token, scene_spec
 
 bp = Blueprint("vr_api", __name__, url_prefix="/api/vr/v1")
 csrf.exempt(bp)
@@ -220,7 +220,7 @@ def _quiz(value) -> dict:
 def _learner_or_404(learner_id: int) -> User:
     learner = db.session().scalar(
         select(User).join(OrgUnit, OrgUnit.id == User.unit_id)
-        .where(User.id == learner_id, User.role == Role.SUPERVISEE, in_subtree(_station().unit)))
+        .where(User.id == learner_id, User.role == Role.SUPERVISEE, jurisdiction.unit_within(_station().unit)))
     if learner is None:
         raise ApiError(404, "not_found", _("No such supervisee in this station's unit."), field="learner_id")
     return learner
@@ -229,7 +229,7 @@ def _learner_or_404(learner_id: int) -> User:
 def _assignment_or_404(assignment_id: int) -> VrAssignment:
     assignment = db.session().scalar(
         select(VrAssignment).join(User, User.id == VrAssignment.learner_id).join(OrgUnit, OrgUnit.id == User.unit_id)
-        .where(VrAssignment.id == assignment_id, in_subtree(_station().unit)))
+        .where(VrAssignment.id == assignment_id, jurisdiction.unit_within(_station().unit)))
     if assignment is None:
         raise ApiError(404, "not_found", _("No such VR assignment in this station's unit."), field="assignment_id")
     return assignment
@@ -264,7 +264,7 @@ def assignments():
         select(VrAssignment, User).join(User, User.id == VrAssignment.learner_id)
         .join(OrgUnit, OrgUnit.id == User.unit_id)
         .where(VrAssignment.status == VrAssignmentStatus.PENDING, User.active.is_(True),
-               in_subtree(_station().unit))
+               jurisdiction.unit_within(_station().unit))
         .order_by(VrAssignment.assigned_at).limit(500)).all()
     return jsonify({"assignments": [
         {"id": a.id, "learner_id": u.id, "learner_name": u.display_name, "scene": a.scene,
@@ -292,7 +292,7 @@ def checkin():
 
 
 def _decode_image(value) -> "object":
-    from webapp.proctor.views import PhotoError, decode_photo
+    from webapp.proctor import PhotoError, decode_photo
 
     if not isinstance(value, str) or not value:
         raise bad_field("image_jpeg_b64")
@@ -319,7 +319,7 @@ def _references() -> dict[int, list]:
         select(FaceEnrolment.user_id, FaceEnrolment.embedding_enc).join(User, User.id == FaceEnrolment.user_id)
         .join(OrgUnit, OrgUnit.id == User.unit_id)
         .where(FaceEnrolment.active.is_(True), User.active.is_(True), User.role == Role.SUPERVISEE,
-               in_subtree(_station().unit))).all()
+               jurisdiction.unit_within(_station().unit))).all()
     refs: dict[int, list] = {}
     for user_id, token in rows:
         try:

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, Length
 
 from streaming import vr_credit
 
-from webapp.core import db
+from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow, can_see_unit, user_or_404
 from webapp.core.audit import audit
 from webapp.models import OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrSession, VrStation, utcnow
@@ -70,9 +70,6 @@ def new_token() -> str:
     return "vrs_" + secrets.token_urlsafe(32)
 
 
-def in_subtree(unit: OrgUnit):
-    """Condition on a query joined with OrgUnit: the unit or any unit below it."""
-    return OrgUnit.path.startswith(unit.path)
 
 
 class StationForm(FlaskForm):
@@ -89,7 +86,7 @@ class PlainForm(FlaskForm):
 
 
 def _subtree_units(unit: OrgUnit) -> list[OrgUnit]:
-    return db.session().scalars(select(OrgUnit).where(in_subtree(unit)).order_by(OrgUnit.path)).all()
+    return db.session().scalars(select(OrgUnit).where(jurisdiction.unit_within(unit)).order_by(OrgUnit.path)).all()
 
 
 def _station_or_404(station_id: int) -> VrStation:
@@ -123,7 +120,7 @@ def _render_stations(form: StationForm, token: str | None = None, token_station:
     units = _subtree_units(current_user.unit)
     stations = db.session().scalars(
         select(VrStation).join(OrgUnit, OrgUnit.id == VrStation.unit_id)
-        .where(in_subtree(current_user.unit)).order_by(VrStation.revoked_at.is_not(None), OrgUnit.path,
+        .where(jurisdiction.unit_within(current_user.unit)).order_by(VrStation.revoked_at.is_not(None), OrgUnit.path,
                                                        VrStation.name)).all()
     return render_template("vr/stations.html", stations=stations, form=form, units=units,
                            plain=PlainForm(), token=token, token_station=token_station,
