@@ -3,10 +3,9 @@
 (function () {
   "use strict";
   const root = document.getElementById("notices");
-  if (!root || !window.io) return;
+  const socket = window.portalSocket;   // the page's one connection (portal_socket.js)
+  if (!root || !socket) return;
   const cfg = root.dataset;
-  const socket = window.portalSocket ||
-    (window.portalSocket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }));
 
   function localTime(iso) {
     const when = new Date(String(iso || ""));

@@ -1,11 +1,14 @@
 // Study camera: publishes the learner's camera to the server over WebRTC, signalled through
-// the portal's authenticated Socket.IO connection. The server samples frames for its checks;
-// nothing is analysed or decided here.
+// the portal's authenticated Socket.IO connection: the page's one (window.portalSocket, from
+// base.html's portal_socket.js), shared with the player. The server samples frames for its
+// checks; nothing is analysed or decided here.
 (function () {
   "use strict";
 
-  function ask(socket, event, payload) {
+  function ask(event, payload) {
+    const socket = window.portalSocket;
     return new Promise(function (resolve, reject) {
+      if (!socket) { reject(new Error("no connection")); return; }
       socket.timeout(20000).emit(event, payload, function (err, res) {
         if (err) { reject(new Error("timeout")); return; }
         if (!res || res.error) { reject(Object.assign(new Error((res && res.message) || "error"), res || {})); return; }
@@ -29,7 +32,7 @@
   const CONSTRAINTS = { audio: false, video: { width: { ideal: 320 }, height: { ideal: 240 },
                                                frameRate: { ideal: 6, max: 10 } } };
 
-  function start(socket, sessionId, iceServers, preview) {
+  function start(sessionId, iceServers, preview) {
     let pc = null;
     let stream = null;
     return navigator.mediaDevices.getUserMedia(CONSTRAINTS).then(function (s) {
@@ -43,7 +46,7 @@
     }).then(function () {
       return gathered(pc, 3000);
     }).then(function () {
-      return ask(socket, "rtc_offer", { session_id: sessionId, sdp: pc.localDescription.sdp, type: "offer" });
+      return ask("rtc_offer", { session_id: sessionId, sdp: pc.localDescription.sdp, type: "offer" });
     }).then(function (answer) {
       return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     }).then(function () {

@@ -3,13 +3,11 @@
 (function () {
   "use strict";
   const root = document.getElementById("officer-alerts");
-  if (!root || !window.io) return;
+  const socket = window.portalSocket;   // the page's one connection (portal_socket.js)
+  if (!root || !socket) return;
   const cfg = root.dataset;
   let kinds = {};
   try { kinds = JSON.parse(cfg.kinds || "{}"); } catch (e) { kinds = {}; }
-  // One connection per page, shared with notices.js.
-  const socket = window.portalSocket ||
-    (window.portalSocket = window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }));
 
   function toast(alert) {
     window.portalToast(root, cfg.title + String(alert.learner || "") + " " +

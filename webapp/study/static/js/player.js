@@ -64,8 +64,9 @@
   function apiUrl(action) { return cfg.apiBase + state.session + "/" + action; }
 
   // Heartbeats go over the Socket.IO connection when it is up (authenticated once, so a
-  // beat costs the server far less), else over HTTP. Both answer the same body.
-  const socket = window.io ? window.io({ transports: ["websocket"], reconnectionDelayMax: 10000 }) : null;
+  // beat costs the server far less), else over HTTP. Both answer the same body. The connection
+  // is the page's one (base.html's portal_socket.js), shared with the notices and the camera.
+  const socket = window.portalSocket || null;
 
   function sendBeat(body) {
     root.dataset.transport = socket && socket.connected ? "socket" : "http";
@@ -238,17 +239,18 @@
 
   els.recheck.addEventListener("click", function () {
     if (!socket || !state.session) return;
-    window.StudyCamera.ask(socket, "proctor_recheck", { session_id: state.session }).then(function () {
+    window.StudyCamera.ask("proctor_recheck", { session_id: state.session }).then(function () {
       els.holdText.textContent = cfg.msgHoldUnverified;
     }).catch(function (err) { notice(err.message || cfg.msgError); });
   });
 
   function startCamera() {
     const go = function () {
-      window.StudyCamera.start(socket, state.session, JSON.parse(cfg.iceServers || "[]"), els.preview)
+      window.StudyCamera.start(state.session, JSON.parse(cfg.iceServers || "[]"), els.preview)
         .then(function (cam) { state.camera = cam; root.dataset.camera = "connected"; })
         .catch(function (err) { root.dataset.camera = "failed"; notice((err && err.message) || cfg.msgCamera); });
     };
+    if (!socket) { root.dataset.camera = "failed"; notice(cfg.msgCamera); return; }
     if (socket.connected) go(); else socket.once("connect", go);
   }
 
