@@ -21,7 +21,8 @@ Prints key=value lines:
 - ``rollcall_cpu_pct``: CPU of one roll call with 1 host and 100 participants, as a
   share of a 2-core machine (bench/conference_rollcall.py explains the set-up).
 
-Runs itself inside a private network namespace (scripts/in-netns.sh).
+Runs itself inside a private network namespace (scripts/in-netns.sh). ``--smoke``: every part
+once at tiny size (3 subscribers, 2 roll-call participants, windows of 1-2 s), for the test suite.
 
 The marker: 32 bits as two rows of 16 black/white blocks (20x16 px each) across
 the top 32 rows of the frame; bit i is row i // 16, column i % 16, white = 1.
@@ -45,6 +46,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
+from bench import parse_args
 from tests.rtc_peers import TIME_BASE, ClientLoop, _Pacer
 
 BITS = 32
@@ -200,6 +202,9 @@ def view(room, participant_id: str, source_id: str, client_loop: ClientLoop, **k
 # ---------------------------------------------------------------- the benchmark
 ROOT = Path(__file__).resolve().parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
+# --smoke: every part once at tiny size, about 30 s (tests/bench/test_bench_smoke.py)
+SMOKE = {"subscribers": 3, "viewer_procs": 1, "settle_s": 1.0, "window_s": 2.0, "latency_s": 2.0,
+         "rollcall_participants": 2, "rollcall_idle_s": 2.0, "rollcall_settle_s": 1.0}
 
 
 def ensure_netns(argv: list[str]) -> None:
@@ -499,10 +504,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-s", type=float, default=8.0)
     parser.add_argument("--rollcall-participants", type=int, default=100)
     parser.add_argument("--rollcall-fps", type=float, default=5.0)
+    parser.add_argument("--rollcall-idle-s", type=float, default=10.0,
+                        help="window measuring the connected room before the roll call")
+    parser.add_argument("--rollcall-settle-s", type=float, default=5.0,
+                        help="after the host's viewers joined, before that window")
     parser.add_argument("--skip-rollcall", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, SMOKE)
     ensure_netns(argv)
     print("bench=conference")
+    if args.smoke:
+        print("smoke=1")
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
     print(f"machine_cpus={os.cpu_count()}", flush=True)
     began = time.monotonic()
@@ -514,13 +525,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}={value}", flush=True)
     if not args.skip_rollcall:
         from bench.conference_rollcall import rollcall
-        result = rollcall(args.rollcall_participants, args.rollcall_fps)
+        result = rollcall(args.rollcall_participants, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
+                          settle_s=args.rollcall_settle_s)
         for key, value in result.items():
             print(f"{key}={value}", flush=True)
         if result["rollcall_sources_ended"] and args.rollcall_participants > 50:
             # Publishers dropped (the room's loop saturates; see conference_rollcall's docstring):
             # the figure above is not a full roll call, so measure the size that holds here too.
-            for key, value in rollcall(50, args.rollcall_fps).items():
+            for key, value in rollcall(50, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
+                                       settle_s=args.rollcall_settle_s).items():
                 print(f"{key}_n50={value}", flush=True)
     print(f"bench_seconds={time.monotonic() - began:.0f}")
     return 0

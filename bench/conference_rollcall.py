@@ -227,7 +227,7 @@ def _udp_backlog_kb(pid: int) -> float:
 
 
 def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float = 20.0,
-             idle_window_s: float = 10.0, log=print) -> dict:
+             idle_window_s: float = 10.0, settle_s: float = 5.0, log=print) -> dict:
     from bench.proctoring import Proc
 
     ctx = mp.get_context("spawn")
@@ -276,7 +276,7 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
             if i % 10 == 9:
                 poll()
                 time.sleep(0.5)
-        time.sleep(5.0)
+        time.sleep(settle_s)
         cpu0, t0 = _tree_cpu(server.pid), time.time()
         time.sleep(idle_window_s)
         idle = (_tree_cpu(server.pid) - cpu0) / (time.time() - t0)

@@ -1,7 +1,7 @@
 """Camera proctoring capacity: how many learner camera streams one node keeps checking on schedule.
 
     python -m bench.proctoring [--steps 10,25,50,100,150,200,300,400] [--window-s 20]
-                               [--join-rate 8] [--identity-mean-s S] [--budget-s 450]
+                               [--join-rate 8] [--identity-mean-s S] [--budget-s 450] [--smoke]
 
 Runs itself inside a private network namespace (scripts/in-netns.sh; aioice ignores 127.0.0.1).
 The server (one CheckRunner as the web app builds it, with a recording sink) runs in its own
@@ -18,13 +18,18 @@ import contextlib
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import parse_args
+
 ROOT = Path(__file__).resolve().parent.parent
+# --smoke: one step of 2 streams and its baseline, 30-50 s (tests/bench/test_bench_smoke.py)
+SMOKE = {"steps": "2", "window_s": 2.0, "settle_s": 1.0, "clients": 1, "budget_s": 150.0}
 CLK = os.sysconf("SC_CLK_TCK")
 FPS = 6.0                   # what the player asks the browser for (320x240 at ~6 fps, camera.js)
 BITRATE = 200_000           # about what a browser sends for that
@@ -67,6 +72,48 @@ def proc_cpu(pid: int) -> float:
         if int(stat.parent.name) == pid or int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / CLK
     return total
+
+
+def _start_time(pid: int) -> int | None:
+    """The start time (clock ticks since boot) of a running process, None once it is gone or a
+    zombie: with the pid, it names one process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] == "Z" else int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, start time) of every live descendant of a process."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    for child in (task / "children").read_text().split():
+                        start = _start_time(int(child))
+                        if start is not None:
+                            found.append((int(child), start))
+                            todo.append(int(child))
+    return found
+
+
+def reap(family: list[tuple[int, int]], grace_s: float = 5.0) -> None:
+    """Stop those of `family` (from descendants()) still running: SIGTERM, then SIGKILL."""
+    def alive() -> list[int]:
+        return [pid for pid, start in family if _start_time(pid) == start]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = alive()
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace_s
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def machine_busy() -> float:
@@ -126,16 +173,22 @@ class Proc:
         return proc_cpu(self.pid)
 
     def stop(self, timeout: float = 40.0) -> None:
+        # Its own children (the identity worker, multiprocessing's resource tracker): a process
+        # terminated below cannot stop them, and an orphaned worker would live on, holding the
+        # bench's stdout open.
+        family = descendants(self.pid) if self.process.is_alive() else []
         if self.process.is_alive():
             with contextlib.suppress(Exception):   # it is stopped below in any case
                 self.call("quit", timeout=timeout)
         self.process.join(10)
         if self.process.is_alive():
+            print(f"# {self.name} did not exit within 10 s of quit: terminated", file=sys.stderr)
             self.process.terminate()
             self.process.join(5)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(5)
+        reap(family)
 
 
 class RemoteError(RuntimeError):
@@ -378,7 +431,7 @@ def run(argv: list[str], work: Path) -> int:
                              "overloaded machine, -10 approximates a server that has the node to itself")
     parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
     parser.add_argument("--budget-s", type=float, default=450.0, help="stop adding steps to end within this")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, SMOKE)
 
     began = time.monotonic()
     deadline = began + args.budget_s
@@ -388,6 +441,8 @@ def run(argv: list[str], work: Path) -> int:
     if args.identity_mean_s:
         config = {"IDENTITY_MEAN_S": args.identity_mean_s, "IDENTITY_MIN_S": min(20.0, args.identity_mean_s / 4)}
     print("bench=proctoring")
+    if args.smoke:
+        print("smoke=1")
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
     print(f"machine_cpus={ncpu}")
     print(f"load_avg_start={loadavg()}")

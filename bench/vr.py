@@ -2,6 +2,7 @@
 
     python -m bench.vr                       # software renderer (p3tinydisplay), 1280x720
     python -m bench.vr --backend headlessgl --eye 1440x1600   # EGL GPU: stereo 2 x 1440x1600
+    python -m bench.vr --smoke               # the test suite's short run (2 frames a stage, 320x180)
 
 Each scene runs in this one process, mono then stereo: at every stage's key frame the scripted learner
 keeps playing (logic stepped at the frame time) while ``--frames`` frames are rendered; fps is frames
@@ -19,8 +20,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import parse_args
 from vr_scenes import registry, view
 from vr_scenes.core import fast_forward
+
+# --smoke: every scene and stage, mono and stereo, 2 frames each in a small window, a few seconds
+# (tests/bench/test_bench_smoke.py)
+SMOKE = {"frames": 2, "size": "320x180"}
 
 
 def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
@@ -61,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", default="all")
     parser.add_argument("--stages", action="store_true", help="also print each stage's fps")
     parser.add_argument("--egl-device", type=int, default=None, help="headlessgl: which EGL device (GPU)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, SMOKE)
+    if args.smoke:
+        print("smoke=1")
     if args.eye:
         ew, eh = (int(v) for v in args.eye.split("x"))
         size = (2 * ew, eh)

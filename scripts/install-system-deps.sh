@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the platform and its tests need: ffmpeg (HLS renditions), a CJK font
-# (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright) and nginx
-# (the signed-media test); with --bench nginx and wrk (python -m bench.media).
+# (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright), nginx
+# (the signed-media test) and wrk (the smoke run of bench.media, tests/bench); with --bench nginx
+# and wrk (python -m bench.media).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -18,6 +19,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v Xvfb >/dev/null || need+=(xvfb)        # tests/vr/test_vr_window.py: a real window on a virtual screen
   command -v xdotool >/dev/null || need+=(xdotool)  # ... driven by real key and mouse events
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v wrk >/dev/null || need+=(wrk)          # tests/bench: the smoke run of bench.media
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
