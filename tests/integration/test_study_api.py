@@ -1,8 +1,10 @@
 """The study API end to end on a real SQLite file: heartbeats, breakpoints, credit."""
 from __future__ import annotations
 
+import re
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import make_course, user
 from webapp.models import CreditEntry, HeartbeatRejection, PendingSegment, StudySession, WatchProgress
@@ -200,22 +202,43 @@ def test_finish_click_credits_tail_but_closing_the_page_does_not(learner, client
     assert db.get(StudySession, second.session).end_reason == "left"
 
 
-def test_completion_and_monthly_hours(app, db, client_for, clock):
+def test_completion_and_monthly_hours(app, db, client_for, clock, monkeypatch):
     app.config.update(BREAKPOINT_MIN_S=1000.0, BREAKPOINT_MEAN_S=1000.0, BREAKPOINT_MAX_S=1000.0)
-    short = make_course(app, db, slug="short-course", duration=100.0)
+    # The pages' "this month" follows the test's server clock like the study API does (the
+    # clock fixture replaces time.time(); current_month() reads datetime.now()).
+    import webapp.study.views
+    from webapp.study.service import month_of
+    monkeypatch.setattr(webapp.study.views, "current_month", lambda: month_of(clock.now))
+    # the district sets its own requirement; 北山 inherits it
+    db.execute(text("UPDATE org_unit SET monthly_required_hours = 6.5 WHERE name = '西湖区司法局'"))
+    db.commit()
+    short = make_course(app, db, slug="short-course", duration=400.0)
     learner = Learner(client_for("zhangsan"), clock, short.id)
     learner.start()
     learner.beat(position=0.0)
-    learner.play(95)
+    learner.play(385)
     body = learner.post("finish", {"confirmed": True}).get_json()
     assert body["complete"] is True and body["coverage_share"] >= 0.95
     progress = db.scalar(select(WatchProgress).where(WatchProgress.course_id == short.id))
     assert progress.completed_at is not None
     page = learner.client.get("/learn/").get_data(as_text=True)
-    assert "0.0 / 8.0" in page or "0.0 of 8.0" in page or "0.0" in page
+    # The figures the page must show, from the raw rows: the credit entries of the month on the
+    # page, and the requirement of the nearest unit up the learner's path that sets one.
+    month = re.search(r"\d{4}-\d{2}", page.split('id="month-hours"')[0].rsplit("<h2>", 1)[1]).group(0)
+    me = user(db, "zhangsan").id
+    credited_s = db.execute(text("SELECT coalesce(sum(credited_s), 0) FROM credit_entry "
+                                 "WHERE learner_id = :me AND month = :month"), {"me": me, "month": month}).scalar()
+    assert credited_s == pytest.approx(385.0)   # the sitting's credit is in the month the page shows
+    path = db.execute(text("SELECT o.path FROM app_user u JOIN org_unit o ON o.id = u.unit_id WHERE u.id = :me"),
+                      {"me": me}).scalar()
+    hours = dict(db.execute(text("SELECT id, monthly_required_hours FROM org_unit")).all())
+    set_up_the_path = [hours[int(i)] for i in reversed(path.strip("/").split("/")) if hours[int(i)] is not None]
+    needed = set_up_the_path[0] if set_up_the_path else app.config["MONTHLY_REQUIRED_HOURS"]
+    shown = re.search(r'id="month-hours">([^<]*)<', page).group(1)
+    assert re.findall(r"\d+\.\d+", shown) == [f"{credited_s / 3600:.1f}", f"{needed:.1f}"] == ["0.1", "6.5"], shown
     month_total = db.scalar(select(func.sum(CreditEntry.credited_s)).where(
         CreditEntry.learner_id == user(db, "zhangsan").id))
-    assert month_total == pytest.approx(95.0)
+    assert month_total == pytest.approx(385.0)
 
 
 def test_abandoned_sitting_is_closed_with_its_open_breakpoint_missed(app, learner, db, clock):
