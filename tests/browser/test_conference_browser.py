@@ -11,6 +11,8 @@ the browser obeyed. Runs inside the private network namespace (scripts/in-netns.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from datetime import timedelta
 
@@ -326,40 +328,69 @@ def test_a_still_photo_sees_the_challenge_and_is_present_unverified(portal, chro
 
 
 def test_the_host_pages_through_tiles_nine_at_a_time(portal, chromium):
-    """Twelve sources announced to the host: one page holds nine tiles, and only the page's
-    sources are asked for; the next page asks for the other three and drops the first nine.
-    (The sources are injected into the page's own event handler; the server answers each
-    subscription to a source it does not have with unknown_source, which the page shows.)"""
+    """Twelve real sources in the host's media room (in-process relays of the host's own camera,
+    announced by the server like anyone's camera): one page holds nine tiles, and only the page's
+    sources are subscribed; the next page subscribes the other three and drops the first nine:
+    the page closes them and tells the server, whose room then holds no subscription of the host
+    to any of them (its `stats()`, the subscriptions it forwards packets to)."""
+    from streaming.rtc import SignallingError
+    from webapp.conferences.live import live_conferences, media_backend, source_of
     ids = portal.app.config["TEST_IDS"]
     host = person_page(chromium, portal, "officer_bs")
     host.goto(f"{portal.url}/conferences/{ids['conference']}/room")
     wait_room(host, "() => document.getElementById('room').dataset.state === 'live'", "the host to be in")
-    # Once the host's own camera is connected, the server has no more source news for this page.
     host.wait_for_selector(f"#participants li[data-user-id='{ids['host']}'][data-publishing='1']")
-    host.wait_for_timeout(1000)
-    host.evaluate("""() => { window.__asked = []; const s = window.portalSocket; const emit = s.emit;
-        s.emit = function (event, body) { if (event === 'conf_subscribe') window.__asked.push(body.source_id);
-                                          return emit.apply(this, arguments); }; }""")
+    host.evaluate("""() => { window.__asked = []; window.__dropped = []; const s = window.portalSocket;
+        const emit = s.emit;
+        s.emit = function (event, body) {
+          if (event === 'conf_subscribe') window.__asked.push(body.source_id);
+          if (event === 'conf_unsubscribe') window.__dropped.push(body.source_id);
+          return emit.apply(this, arguments); }; }""")
+    live = live_conferences(portal.app)[ids["conference"]]
+    room = live.rooms[live.member_room[ids["host"]]]
+    me = source_of(ids["host"])
+    first, last = [f"u{9000 + i}" for i in range(1, 10)], [f"u{9000 + i}" for i in range(10, 13)]
 
-    def asked():
-        return host.evaluate("() => window.__asked")
-    host.evaluate("""(cid) => { const sources = [];
-        for (let i = 1; i <= 12; i++) sources.push({source_id: 'u' + (9000 + i), user_id: 9000 + i, name: 'P' + i, kind: 'camera'});
-        window.portalSocket.listeners('conf').forEach(f => f({conference_id: cid, type: 'sources', sources: sources})); }""",
-                  ids["conference"])
-    host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 9")
-    assert host.inner_text("#tiles-page") == "第 1 / 2 页"
-    assert host.is_disabled("#tiles-prev") and host.is_enabled("#tiles-next")
-    host.wait_for_function("() => window.__asked.length >= 9")
-    host.wait_for_timeout(1000)
-    assert asked() == [f"u{9000 + i}" for i in range(1, 10)]
-    host.click("#tiles-next")
-    host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 3")
-    assert host.inner_text("#tiles-page") == "第 2 / 2 页"
-    assert [host.get_attribute(f"#tiles .tile >> nth={i}", "data-source-id") for i in range(3)] == \
-        ["u9010", "u9011", "u9012"]
-    host.wait_for_function("() => window.__asked.length >= 12")
-    host.wait_for_timeout(1000)
-    assert asked()[9:] == ["u9010", "u9011", "u9012"]
-    # The server's refusals came back as the Chinese message of the ack.
-    assert "该视频已不可用。" in room_state(host)["toasts"]
+    def server_subscriptions() -> set[str]:
+        """The sources the server forwards to the host (its room's subscriptions "viewer->source")."""
+        return {key.split("->", 1)[1] for key in room.stats()["subscriptions"] if key.startswith(me + "->")}
+
+    def page_subscriptions() -> set[str]:
+        return set(filter(None, host.evaluate("() => document.getElementById('room').dataset.subscribed").split(",")))
+
+    donor = media_backend(portal.app.config["CONFERENCE_MEDIA_BACKEND"])("tiles-donor", live.room_config).start()
+    # A room relays at most two sources (the level above, a speaker): this room may take twelve.
+    room.config = dataclasses.replace(room.config, max_relays=12)
+    try:
+        donor.relay_from(room, me, "cam")                  # a room cannot relay from itself: via a second room
+        for source in first + last:
+            room.relay_from(donor, "cam", source)           # each source_connected makes the server announce them
+        host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 9")
+        assert host.inner_text("#tiles-page") == "第 1 / 2 页"
+        assert host.is_disabled("#tiles-prev") and host.is_enabled("#tiles-next")
+        wait_for(lambda: server_subscriptions() == set(first), timeout=20,
+                 message=f"the host subscribed to the first page: {server_subscriptions()}")
+        wait_room(host, "() => document.getElementById('room').dataset.subscribed.split(',').length === 9",
+                  "the page's nine subscriptions")
+        assert page_subscriptions() == set(first)
+        assert host.evaluate("() => window.__asked") == first and host.evaluate("() => window.__dropped") == []
+
+        host.click("#tiles-next")
+        host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 3")
+        assert host.inner_text("#tiles-page") == "第 2 / 2 页"
+        assert [host.get_attribute(f"#tiles .tile >> nth={i}", "data-source-id") for i in range(3)] == last
+        wait_for(lambda: server_subscriptions() == set(last), timeout=20,
+                 message=f"the server dropped the first nine: {server_subscriptions()}")
+        wait_room(host, "() => document.getElementById('room').dataset.subscribed.split(',').length === 3",
+                  "the page's three subscriptions")
+        assert page_subscriptions() == set(last)
+        assert sorted(host.evaluate("() => window.__dropped")) == first
+        assert host.evaluate("() => window.__asked")[9:] == last
+        sources = room.stats()["sources"]
+        assert all(sources[s]["subscribers"] == 0 for s in first), {s: sources[s] for s in first}
+        assert room_state(host)["toasts"] == []          # nothing was refused
+    finally:
+        for source in first + last:
+            with contextlib.suppress(SignallingError):   # not relayed (the test failed before it)
+                room.stop_relay(source)
+        donor.shutdown()

@@ -27,15 +27,24 @@ import hashlib
 import io
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tests.conftest import DEMO_PASSWORD, Client, csrf_from, make_course
-from webapp.models import (AttendanceOutcome, AttendanceRecord, Conference, OrgUnit, Role, RollCall, User,
-                           VrAssignment, VrStation)
+from webapp.models import (
+    AttendanceOutcome,
+    AttendanceRecord,
+    Conference,
+    OrgUnit,
+    Role,
+    RollCall,
+    User,
+    VrAssignment,
+    VrStation,
+)
 
 ADMIN, OFFICER, SUPERVISEE = "admin", "officer", "supervisee"
 STAFF = frozenset({ADMIN, OFFICER})
@@ -126,8 +135,8 @@ PUBLIC: dict[str, str] = {
 # beside the blueprint, no data. Only an endpoint of that name *and* that view is allowed.
 STATIC_SUFFIX = ".static"
 
-# The actors of the walk: (role, unit).  admin_xh is created below: an administrator of a
-# subunit (西湖区司法局), to check an admin's reach ends at its own subtree.
+# The actors of the walk and their roles. admin_xh is created below: an administrator of a
+# subunit (西湖区司法局), to check that an admin's reach ends at its own subtree.
 ACTORS = {
     "anonymous": None,
     "admin": ADMIN,
@@ -271,6 +280,7 @@ def world(app):
         flags, evidence = {}, {}
         with app.app_context():   # a proctoring flag with an evidence snapshot per supervisee
             import numpy as np
+
             from webapp.core import db as webdb
             from webapp.models import Evidence
             from webapp.proctor.evidence import record_flag
@@ -282,7 +292,7 @@ def world(app):
                 evidence[name] = webdb.session().scalar(select(Evidence.id).where(Evidence.flag_id == flag.id))
             webdb.session().commit()
 
-        start = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=2)
+        start = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2)
         confs, rollcalls, records = {}, {}, {}
         for key, (unit_name, host, levels, with_supervisees, title) in CONFERENCES.items():
             conf = Conference(host_unit_id=units[unit_name], host_officer_id=ids[host], title=title,
