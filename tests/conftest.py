@@ -15,12 +15,16 @@ from webapp.models import Assignment, Category, Course, User
 DEMO_PASSWORD = "Demo-Pass-2026"
 
 # Camera proctoring on, with checks fast enough for a test: samples 3/s, absence after 3 s,
-# the first identity check at once and the next ones far away, no liveness, no breakpoints.
+# the first identity check (with its liveness challenge) at once and the next ones far away,
+# no liveness on scheduled checks, no breakpoints. Challenges are drawn from the head movements
+# (yaw and pitch): a test client can render those from a real photo (sample_faces.turn / nod),
+# not a blink.
 FAST_PROCTORING = {
     "PROCTORING_REQUIRED": True,
     "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
     "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
     "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
+    "LIVENESS_ACTIONS": "turn_left,turn_right,look_up,look_down", "LIVENESS_WINDOW_S": 3.0,
     "BREAKPOINT_MIN_S": 900.0, "BREAKPOINT_MEAN_S": 900.0, "BREAKPOINT_MAX_S": 900.0,
 }
 

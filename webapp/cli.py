@@ -1,4 +1,5 @@
-"""`flask db ...`, `flask content import ...`, `flask demo load`, `flask proctor purge-evidence`."""
+"""`flask db ...`, `flask content import ...`, `flask demo load`, `flask proctor purge-evidence`,
+`flask proctor recompute-far-frr`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,6 +88,42 @@ def register(app: Flask) -> None:
         from webapp.proctor.evidence import purge_expired_evidence
         with db.write_transaction() as session:
             click.echo(f"deleted {purge_expired_evidence(session)} expired evidence image(s)")
+
+    @proctor_cli.command("recompute-far-frr")
+    @click.option("--threshold", type=float, default=None,
+                  help="threshold to evaluate (default: the one in force, IDENTITY_THRESHOLD)")
+    def recompute_far_frr(threshold):
+        """FRR, and what can honestly be said of FAR, from stored identity-check distances and
+        officers' reviews of identity_mismatch flags (proctoring.evaluate.field_rates)."""
+        import json
+
+        from sqlalchemy import and_, select
+
+        from proctoring.evaluate import FieldRecord, field_rates
+        from proctoring.vision import IDENTITY_THRESHOLD
+        from webapp.core import db
+        from webapp.models import ProctorCheck, ProctorFlag
+        if threshold is None:
+            threshold = current_app.config["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
+        query = (select(ProctorCheck.id, ProctorCheck.passed, ProctorCheck.scores_json, ProctorFlag.status)
+                 .outerjoin(ProctorFlag, and_(ProctorFlag.check_id == ProctorCheck.id,
+                                              ProctorFlag.kind == "identity_mismatch"))
+                 .where(ProctorCheck.kind == "identity").order_by(ProctorCheck.id))
+        records, seen = [], set()
+        session = db.session()
+        for check_id, passed, scores_json, status in session.execute(query):
+            if check_id in seen:   # one record per check, even with two flags on it
+                continue
+            seen.add(check_id)
+            try:
+                distance = json.loads(scores_json or "{}").get("distance")
+            except (ValueError, AttributeError):
+                distance = None
+            records.append(FieldRecord(float(distance) if isinstance(distance, (int, float)) else None,
+                                       bool(passed), getattr(status, "value", status)))
+        for key, value in field_rates(records, threshold).items():
+            text = f"{value:.4f}" if isinstance(value, float) else str(value).lower()
+            click.echo(f"{key}={text}")
 
     app.cli.add_command(proctor_cli)
     app.cli.add_command(deploy_cli)

@@ -90,7 +90,7 @@ def from_env(**overrides) -> dict:
         "IDENTITY_MAX_S": _float("IDENTITY_MAX_S", 600.0),
         "LIVENESS_SHARE": _float("LIVENESS_SHARE", 0.5),
         "LIVENESS_WINDOW_S": _float("LIVENESS_WINDOW_S", 4.0),
-        "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "blink,turn_left,turn_right"),
+        "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "blink,turn_left,turn_right,look_up,look_down"),
         "CHECK_TIMEOUT_S": _float("CHECK_TIMEOUT_S", 15.0),      # no usable frame this long: the check fails
         "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
         "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),
@@ -112,6 +112,17 @@ def from_env(**overrides) -> dict:
         "CONFERENCE_MEDIA_BACKEND": os.environ.get("CONFERENCE_MEDIA_BACKEND", "aiortc"),
         # VR stations (issue 5): face check-ins per station (Flask-Limiter syntax)
         "VR_CHECKIN_RATE_LIMIT": os.environ.get("VR_CHECKIN_RATE_LIMIT", "30 per minute"),
+        # VR credit (issue 11, streaming.vr_credit): VR seconds credited per learner per local day
+        # (TIMEZONE); sessions that ended longer ago than VR_MAX_AGE_S are refused; a verifying check-in
+        # (face with liveness, or an officer's confirmation) counts for sessions starting up to
+        # VR_CHECKIN_WINDOW_S after it; a station's liveness challenge must be answered within
+        # VR_CHALLENGE_TTL_S, with frames captured at VR_CHALLENGE_FPS (actions and window:
+        # LIVENESS_ACTIONS, LIVENESS_WINDOW_S).
+        "VR_DAILY_CAP_S": _float("VR_DAILY_CAP_S", 3600.0),
+        "VR_MAX_AGE_S": _float("VR_MAX_AGE_S", 86400.0),
+        "VR_CHECKIN_WINDOW_S": _float("VR_CHECKIN_WINDOW_S", 1800.0),
+        "VR_CHALLENGE_TTL_S": _float("VR_CHALLENGE_TTL_S", 120.0),
+        "VR_CHALLENGE_FPS": _float("VR_CHALLENGE_FPS", 5.0),
     }
     cfg.update(overrides)
     from webapp.core.face_crypto import load_keys

@@ -113,6 +113,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "vr.register_station": STAFF,
     "vr.revoke_station": STAFF,
     "vr.assign": STAFF,
+    "vr.confirm_present": STAFF,
     "vr.cancel_assignment": STAFF,
 }
 
@@ -129,6 +130,7 @@ PUBLIC: dict[str, str] = {
     "vr_api.ping": "station token",
     "vr_api.assignments": "station token",
     "vr_api.checkin": "station token",
+    "vr_api.checkin_challenge": "station token",
     "vr_api.post_session": "station token",
 }
 # Blueprints' static folders ("<blueprint>.static", Flask's own send_static_file view): JS and CSS

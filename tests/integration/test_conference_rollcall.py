@@ -337,13 +337,14 @@ def test_roll_call_liveness_challenge(rig):
     """With liveness on, a verified face must then follow a drawn challenge. zhangsan's client
     turns the head as asked (a real photo re-rendered as turned, proctoring.sample_faces.turn)
     inside each window; lisi's camera shows the right face as a still photo and fails it."""
-    from proctoring.sample_faces import turn
+    from proctoring.sample_faces import nod, turn
 
     size = (640, 480)
     neutral = [scene(ENROLLED, size, seed=0)]
-    turned = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)]}
+    turned = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)],
+              "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)]}
     r = rig(ROLLCALL_LIVENESS=True, ROLLCALL_PARALLEL=2, ROLLCALL_ANSWER_S=20.0,
-            LIVENESS_ACTIONS="turn_left,turn_right", LIVENESS_WINDOW_S=3.0)
+            LIVENESS_ACTIONS="turn_left,turn_right,look_up,look_down", LIVENESS_WINDOW_S=3.0)
     host = r.member("officer_bs")
     host.enter()
     live_one, still = r.member("zhangsan"), r.member("lisi")
@@ -374,6 +375,7 @@ def test_roll_call_liveness_challenge(rig):
     assert rows["zhangsan"].outcome == AttendanceOutcome.PRESENT_VERIFIED, rows["zhangsan"].scores_json
     steps = json.loads(rows["zhangsan"].scores_json)["steps"]
     assert [s["action"] for s in steps] == challenge["actions"] and all(s["passed"] for s in steps)
+    assert len(challenge["actions"]) == 2    # a turn and a nod: two signals
     assert rows["lisi"].outcome == AttendanceOutcome.PRESENT_UNVERIFIED
     assert r.db.get(ProctorFlag, rows["lisi"].flag_id).kind == "liveness_failed"
     assert any(e["type"] == "rollcall_challenge" for e in still.conf_events())

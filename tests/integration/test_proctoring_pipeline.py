@@ -8,12 +8,13 @@ Runs inside the private network namespace (scripts/in-netns.sh), like test_rtc_e
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 from sqlalchemy import func, select
 
-from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, nod, scene, turn
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
 from tests.rtc_peers import FrameTrack, Publisher
 from webapp import create_app
@@ -81,6 +82,7 @@ def rig(tmp_path, client_loop, enrolled_embedding):
 
     yield start
     for rig in made:
+        rig.stop.set()
         rig.publisher.close()
         proctor_hub.shutdown(rig.app)
         rig.db.close()
@@ -92,6 +94,34 @@ class Rig:
         self.app, self.db, self.web, self.sio, self.sid = app, db, web, sio, sid
         self.track, self.publisher, self.course = track, publisher, course
         self.seq, self.position, self.events = 0, 0.0, []
+        self._lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def follow_challenges(self, face=ENROLLED):
+        """Act as the live learner in front of the camera: perform each drawn action inside its
+        window (a real photo re-rendered turned or nodding), then look back at the screen."""
+        neutral = [scene(face, SIZE, seed=0)]
+        moves = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)],
+                 "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)]}
+        self.track.frames = neutral
+
+        def run():
+            seen = 0
+            while not self.stop.is_set():
+                events = self.proctor_events()
+                for event in events[seen:]:
+                    if event.get("state") == "challenge":
+                        received = time.monotonic()
+                        for step, action in enumerate(event["actions"]):
+                            start = received + event["steps_in_s"][step]
+                            time.sleep(max(0.0, start + 0.8 - time.monotonic()))
+                            self.track.frames = moves[action]
+                            time.sleep(1.2)
+                            self.track.frames = neutral
+                seen = len(events)
+                time.sleep(0.1)
+        threading.Thread(target=run, daemon=True).start()
+        return self
 
     def play(self, seconds: float, step: float = 0.5):
         """Heartbeats of a learner watching in real time."""
@@ -105,8 +135,14 @@ class Rig:
             self.position += step
 
     def proctor_events(self):
-        self.events += [e["args"][0] for e in self.sio.get_received() if e["name"] == "proctor"]
-        return self.events
+        with self._lock:
+            self.events += [e["args"][0] for e in self.sio.get_received() if e["name"] == "proctor"]
+            return list(self.events)
+
+    def finish(self):
+        res = self.web.api(f"/api/study/{self.sid}/finish", {"confirmed": True})
+        assert res.status_code == 200, res.get_json()
+        return res.get_json()
 
     def wait_for(self, predicate, timeout=20.0, what="condition"):
         deadline = time.monotonic() + timeout
@@ -133,16 +169,21 @@ def frames_of(face, count=6):
     return [scene(face, SIZE, seed=i) for i in range(count)]
 
 
-def test_the_enrolled_face_passes_and_earns_credit(rig):
-    r = rig(frames_of(ENROLLED))
-    r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
+def test_the_enrolled_live_face_passes_and_earns_credit_at_the_final_check(rig):
+    r = rig(frames_of(ENROLLED)).follow_challenges()
+    r.wait_for(lambda: any(k == "liveness" and ok for k, ok, *_ in r.checks()), timeout=30.0,
+               what="the first check with its challenge")
     identity = [s for k, ok, _, s in r.checks() if k == "identity"][0]
     assert identity["distance"] < identity["threshold"]
     assert {"session_id": r.sid, "state": "ok"} in r.proctor_events()   # playback released
     r.play(6.0)
-    r.wait_for(lambda: r.credited() > 3.0, what="credit from camera presence")
+    assert r.credited() == 0.0            # presence alone keeps watched time pending
+    assert r.finish()["verifying"] is True
+    r.wait_for(lambda: r.credited() > 5.0, what="credit from the final identity check")
+    assert r.credited() <= 6.5
     sources = set(r.db.scalars(select(Attestation.source).where(Attestation.session_id == r.sid, Attestation.ok)))
-    assert {"camera:identity", "camera:camera"} <= sources
+    assert sources == {"camera:liveness", "camera:identity"}
+    assert {"session_id": r.sid, "state": "finished", "passed": True} in r.proctor_events()
     assert not r.flags()
 
 
@@ -171,16 +212,18 @@ def test_another_persons_face_is_a_proxy_flag_with_evidence(rig):
     assert r.credited() == 0.0
 
 
-def test_a_still_photo_fails_liveness(rig):
-    r = rig(frames_of(ENROLLED, 1), LIVENESS_SHARE=1.0, IDENTITY_MIN_S=3.0, IDENTITY_MEAN_S=3.0,
-            IDENTITY_MAX_S=3.0, LIVENESS_WINDOW_S=2.0)
+def test_a_still_photo_fails_the_first_check_and_earns_nothing(rig):
+    r = rig(frames_of(ENROLLED, 1))
     r.play(3.0)
     r.wait_for(lambda: any(k == "liveness" for k, *_ in r.checks()), timeout=30.0, what="liveness verdict")
     liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
     assert not liveness[0] and liveness[2]["samples"] >= 6
     challenge = [e for e in r.proctor_events() if e.get("state") == "challenge"]
-    assert challenge and set(challenge[0]["actions"]) <= {"blink", "turn_left", "turn_right"}
+    assert challenge and set(challenge[0]["actions"]) <= {"turn_left", "turn_right", "look_up", "look_down"}
     assert [f.kind for f in r.flags()] == ["liveness_failed"]
+    r.finish()
+    time.sleep(1.0)
+    assert r.credited() == 0.0
 
 
 def test_signalling_for_another_learners_sitting_is_refused(rig):
@@ -214,31 +257,16 @@ def test_bad_signalling_gets_clear_errors(rig):
     r.wait_for(lambda: any(k == "identity" and ok for k, ok, *_ in r.checks()), what="identity pass")
 
 
-def test_a_live_person_who_follows_the_challenge_passes_liveness(rig):
-    """The client reacts to the server's challenge as a person would: it turns the head (a real
-    photo re-rendered as turned by proctoring.sample_faces.turn) inside each window, in the
-    order drawn. Blinking cannot be faked from a photo, so this sitting's challenges are drawn
-    from the two turns (LIVENESS_ACTIONS)."""
-    from proctoring.sample_faces import turn
-
-    size = (640, 480)
-    neutral = [scene(ENROLLED, size, seed=0)]
-    turned = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)]}
-    r = rig(neutral, LIVENESS_SHARE=1.0, LIVENESS_ACTIONS="turn_left,turn_right", LIVENESS_WINDOW_S=3.0,
-            IDENTITY_MIN_S=3.0, IDENTITY_MEAN_S=3.0, IDENTITY_MAX_S=3.0)
-    r.wait_for(lambda: any(e.get("state") == "challenge" for e in r.proctor_events()), timeout=25.0,
-               what="a challenge")
-    received = time.monotonic()
-    challenge = [e for e in r.proctor_events() if e.get("state") == "challenge"][0]
-    for step, action in enumerate(challenge["actions"]):
-        window_start = received + challenge["starts_in_s"] + step * challenge["window_s"]
-        time.sleep(max(0.0, window_start + 1.0 - time.monotonic()))
-        r.track.frames = turned[action]
-        time.sleep(1.2)
-        r.track.frames = neutral
-    r.wait_for(lambda: any(k == "liveness" for k, *_ in r.checks()), timeout=15.0, what="liveness verdict")
-    liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
-    assert liveness[0], liveness
+def test_scheduled_checks_with_liveness_pass_for_a_live_person(rig):
+    """Every scheduled check carries a challenge here (LIVENESS_SHARE=1): the live learner
+    follows each, and each passed identity check credits the time watched before it."""
+    r = rig(frames_of(ENROLLED), LIVENESS_SHARE=1.0, IDENTITY_MIN_S=8.0, IDENTITY_MEAN_S=8.0,
+            IDENTITY_MAX_S=8.0).follow_challenges()
+    r.wait_for(lambda: any(k == "liveness" and ok for k, ok, *_ in r.checks()), timeout=30.0, what="first check")
+    r.play(14.0)
+    r.wait_for(lambda: len([1 for k, ok, *_ in r.checks() if k == "liveness" and ok]) >= 2, timeout=30.0,
+               what="a scheduled check with liveness")
+    r.wait_for(lambda: r.credited() > 5.0, what="credit at the scheduled check")
     assert not r.flags()
 
 
@@ -256,3 +284,25 @@ def test_a_camera_gone_for_good_is_forgotten(rig, monkeypatch):
     # its absence was attested before it was dropped
     assert r.db.scalar(select(Attestation.ok).where(Attestation.session_id == r.sid)
                        .order_by(Attestation.id.desc()).limit(1)) is False
+
+
+def test_a_seat_swap_after_a_verified_start_is_caught_within_seconds_and_earns_nothing(rig):
+    """The enrolled, live learner starts; then another person takes the seat (the camera's
+    frames change to Grace Hopper in the same room). The face track breaks, an identity check runs
+    at once and fails: the time watched since the last pass is dropped, not credited."""
+    r = rig(frames_of(ENROLLED)).follow_challenges()
+    r.wait_for(lambda: any(k == "liveness" and ok for k, ok, *_ in r.checks()), timeout=30.0, what="first check")
+    r.play(3.0)
+    r.stop.set()                                   # the live learner leaves ...
+    swapped = time.monotonic()
+    r.track.frames = frames_of(IMPOSTOR)           # ... and someone else sits down
+    r.wait_for(lambda: r.flags(), timeout=15.0, what="the swap to be caught")
+    detected_s = time.monotonic() - swapped
+    flag = r.flags()[0]
+    assert flag.kind == "identity_mismatch" and json.loads(flag.scores_json)["trigger"] in (
+        "appearance_changed", "face_returned", "box_jump")
+    assert detected_s < 10.0, detected_s
+    print(f"swap detected in {detected_s:.1f} s")
+    r.finish()
+    time.sleep(1.0)
+    assert r.credited() == 0.0

@@ -26,6 +26,7 @@ NOT_JURISDICTION = {
     ("org/auth_views.py", "login"): (1, "login by username"),
     ("proctor/views.py", "enrolment"): (1, "enrolments of one learner already checked by user_or_404"),
     ("supervision/views.py", "dashboard"): (1, "direct children of a unit already checked by unit_or_404"),
+    ("vr/api.py", "post_session"): (1, "a row lock on the learner already checked by _learner_or_404"),
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proctoring.liveness import Action, LivenessPolicy, PoseSample, draw_challenge, verify
+from proctoring.liveness import SIGNAL, Action, LivenessPolicy, PoseSample, draw_challenge, verify
 from proctoring.presence import FaceSample, Kind, PresencePolicy, PresenceTracker
 
 POLICY = PresencePolicy(grace_s=10.0, attest_every_s=30.0)
@@ -102,11 +102,13 @@ def action_samples(action, start, step=0.2):
     out = neutral(start, start + 1.0, step)
     t = start + 1.0 + step
     for i in range(5):
+        ramp = 1 if 1 <= i <= 3 else 0.3
         if action is Action.BLINK:
             out.append(PoseSample(t, 0.1 if i in (1, 2) else 0.9, 0.0))
+        elif action in (Action.LOOK_UP, Action.LOOK_DOWN):
+            out.append(PoseSample(t, 0.9, 0.0, (20.0 if action is Action.LOOK_UP else -20.0) * ramp))
         else:
-            yaw = (30.0 if action is Action.TURN_LEFT else -30.0) * (1 if 1 <= i <= 3 else 0.3)
-            out.append(PoseSample(t, 0.9, yaw))
+            out.append(PoseSample(t, 0.9, (30.0 if action is Action.TURN_LEFT else -30.0) * ramp))
         t += step
     return out + neutral(t, start + LIVE.window_s, step)
 
@@ -143,11 +145,13 @@ def test_too_few_samples_is_not_evidence():
 
 
 def test_challenges_are_drawn_unpredictably_and_reproducibly():
-    draws = [draw_challenge(b"secret", f"s{i}", 0) for i in range(300)]
-    assert all(len(set(d)) == 2 for d in draws)
-    assert len(set(draws)) == 6  # every ordered pair of distinct actions occurs
-    assert draws == [draw_challenge(b"secret", f"s{i}", 0) for i in range(300)]
-    assert draws != [draw_challenge(b"other", f"s{i}", 0) for i in range(300)]
+    draws = [draw_challenge(b"secret", f"s{i}", 0) for i in range(600)]
+    # two actions of different signals (eyes, yaw, pitch), never two of one signal
+    assert all(len(d) == 2 and SIGNAL[d[0]] != SIGNAL[d[1]] for d in draws)
+    # every ordered pair of actions of distinct signals occurs: 5 x 5 minus same-signal pairs
+    assert len(set(draws)) == 25 - 5 - 2 - 2
+    assert draws == [draw_challenge(b"secret", f"s{i}", 0) for i in range(600)]
+    assert draws != [draw_challenge(b"other", f"s{i}", 0) for i in range(600)]
 
 
 @pytest.mark.parametrize("action", list(Action))

@@ -34,11 +34,12 @@ def perform(run, person, challenge, moving=True):
         for i in range(24):
             at = start + i / 6
             assert run.need(person, at) is Need.POSE
-            eye, yaw = 1.0, 0.0
+            eye, yaw, pitch = 1.0, 0.0, 0.0
             if moving and 8 <= i <= 12:
                 eye = 0.1 if action is Action.BLINK else 1.0
                 yaw = {Action.TURN_LEFT: 30.0, Action.TURN_RIGHT: -30.0}.get(action, 0.0)
-            out += run.on_pose(person, at, 1, eye, yaw)
+                pitch = {Action.LOOK_UP: 20.0, Action.LOOK_DOWN: -20.0}.get(action, 0.0)
+            out += run.on_pose(person, at, 1, eye, yaw, pitch)
     return out
 
 

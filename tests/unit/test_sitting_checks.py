@@ -1,16 +1,21 @@
-"""The verdict-to-ledger rules of a proctored sitting (proctoring.sitting), driven by hand."""
+"""The verdict-to-ledger rules of a proctored sitting (proctoring.sitting), driven by hand.
+
+Expected actions are written from the rules (README "Camera proctoring"): credit only between
+passed identity checks; liveness on the first check and after any hold; a gap is not a failure."""
 from __future__ import annotations
 
-from proctoring.liveness import Action, LivenessPolicy
+from proctoring.liveness import SIGNAL, Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
-from proctoring.sitting import (Attest, Burst, Challenge, CheckPolicy, Flag, Hold, IdentitySample, Need, Release,
-                                SittingChecks, Verdict)
+from proctoring.sitting import (Attest, Burst, Challenge, CheckPolicy, Finished, Flag, Hold, IdentitySample, Need,
+                                Release, SittingChecks, Verdict)
 
 SECRET = b"unit-secret"
 POLICY = CheckPolicy(presence=PresencePolicy(grace_s=10.0, attest_every_s=30.0),
                      identity=IdentityPolicy(mean_s=120.0, min_s=20.0, max_s=300.0, liveness_share=0.0),
                      liveness=LivenessPolicy(window_s=4.0), check_timeout_s=15.0)
+MOVE = {Action.BLINK: (0.1, 0.0, 0.0), Action.TURN_LEFT: (1.0, 30.0, 0.0), Action.TURN_RIGHT: (1.0, -30.0, 0.0),
+        Action.LOOK_UP: (1.0, 0.0, 20.0), Action.LOOK_DOWN: (1.0, 0.0, -20.0)}
 
 
 def good(at, distance=0.3):
@@ -21,78 +26,127 @@ def kinds(actions, cls):
     return [a for a in actions if isinstance(a, cls)]
 
 
-def watch_until(s, start, end):
-    """A face seen once a second: continuous presence."""
-    t = start
-    while t < end:
-        s.on_presence(t, [0.9])
-        t += 1.0
+def perform(s, challenge: Challenge, moving: bool = True) -> float:
+    """Six pose samples a second through each step's window; `moving`: the drawn action is done
+    in the middle of its window. Returns the time just after the last window."""
+    for step, action in enumerate(challenge.actions):
+        start = challenge.step_starts[step]
+        for i in range(24):
+            at = start + i / 6
+            assert s.need(at) is Need.POSE
+            eye, yaw, pitch = MOVE[action] if moving and 8 <= i <= 12 else (1.0, 0.0, 0.0)
+            s.on_pose(at, 1, eye, yaw, 0.9, pitch)
+    return challenge.step_starts[-1] + challenge.window_s + 0.1
+
+
+def identify_and_perform(s, at, moving=True):
+    """An identity sample that passes, then the challenge it draws: the actions out."""
+    out = s.on_identity(good(at))
+    [challenge] = kinds(out, Challenge)
+    return out + s.tick(perform(s, challenge, moving))
 
 
 def verified(t0=1000.0, policy=POLICY):
     s = SittingChecks(SECRET, "sitting-1", t0, policy)
     assert s.need(t0) is Need.IDENTITY
-    out = s.on_identity(good(t0 + 1))
-    assert Attest(t0 + 1, True, "identity") in out and any(isinstance(a, Release) for a in out)
+    out = identify_and_perform(s, t0 + 1)
+    assert [a.ok for a in kinds(out, Attest)] == [True] and kinds(out, Release)
     assert s.hold is None and s.next_check_at > t0 + 1
     return s
 
 
-def test_nothing_counts_before_the_first_identity_check_passes():
+def watch_until(s, start, end):
+    """A face seen once a second: continuous presence."""
+    t, out = start, []
+    while t < end:
+        out += s.on_presence(t, [0.9])
+        t += 1.0
+    return out
+
+
+def test_the_first_check_carries_a_liveness_challenge_and_nothing_counts_before_it_passes():
     s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
     assert s.hold == "unverified"
-    out = s.on_presence(0.5, [0.9])          # a face, but not yet identified
-    assert not kinds(out, Attest)
+    assert not kinds(s.on_presence(0.5, [0.9]), Attest)       # a face, but not yet identified
     assert not kinds(s.on_identity(IdentitySample(1.0, faces=0)), Attest)   # no face yet: wait
     out = s.on_identity(good(2.0))
-    assert kinds(out, Attest) == [Attest(2.0, True, "identity")]
+    assert not kinds(out, Attest) and kinds(out, Challenge) and kinds(out, Burst)   # identity alone is not enough
+    [challenge] = kinds(out, Challenge)
+    out = s.tick(perform(s, challenge))
+    assert [(a.ok, a.source) for a in kinds(out, Attest)] == [(True, "liveness")] and s.hold is None
 
 
-def test_first_check_times_out_without_a_face_and_holds():
+def test_a_still_photo_never_passes_the_first_check():
+    s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
+    out = identify_and_perform(s, 2.0, moving=False)
+    assert [a.ok for a in kinds(out, Attest)] == []            # nothing was pending, nothing to drop yet
+    assert kinds(out, Flag)[0].kind == "liveness_failed" and s.hold == "liveness"
+    # a re-check carries a challenge again: the photo fails again
+    s.request_recheck(30.0)
+    out = identify_and_perform(s, 31.0, moving=False)
+    assert not [a for a in kinds(out, Attest) if a.ok] and s.hold == "liveness"
+
+
+def test_challenges_mix_signals_in_random_order_and_timing():
+    policy = LivenessPolicy(window_s=4.0, max_lead_s=1.0)
+    drawn, leads = set(), set()
+    for n in range(60):
+        s = SittingChecks(SECRET, f"sitting-{n}", 0.0, CheckPolicy(liveness=policy))
+        [c] = kinds(s.on_identity(good(1.0)), Challenge)
+        assert len(c.actions) == 2 and SIGNAL[c.actions[0]] != SIGNAL[c.actions[1]]
+        gaps = [b - a for a, b in zip(c.step_starts, c.step_starts[1:])]
+        assert all(4.0 <= g <= 5.0 for g in gaps)
+        drawn.add(c.actions)
+        leads.add(round(gaps[0], 3))
+    assert len({SIGNAL[a] for pair in drawn for a in pair}) == 3 and len(drawn) >= 10 and len(leads) > 30
+
+
+def test_first_check_times_out_without_a_face_holds_without_a_failure_and_reruns_with_liveness():
     s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
     s.on_identity(IdentitySample(1.0, faces=0))
     out = s.tick(16.0)
     verdicts = kinds(out, Verdict)
     assert verdicts and not verdicts[-1].passed and verdicts[-1].reason == "no face"
-    assert Hold("no_face") in out and not kinds(out, Flag)
-    assert s.hold == "no_face"
-    # Nobody needs to click anything: the check repeats once a face is seen again.
-    s.tick(17.0)
-    assert s.check is None
+    assert Hold("no_face") in out and not kinds(out, Flag) and not kinds(out, Attest)
     s.on_presence(30.0, [])
     s.on_presence(31.0, [0.9])
-    assert s.need(31.5) is Need.IDENTITY
-    out = s.on_identity(good(32.0))
-    assert Attest(32.0, True, "identity") in out and Release(32.0) in out and s.hold is None
+    assert s.need(31.5) is Need.IDENTITY and s.check.liveness
+    out = identify_and_perform(s, 32.0)
+    assert [a.ok for a in kinds(out, Attest)] == [True] and kinds(out, Release) and s.hold is None
 
 
-def test_presence_attests_while_the_face_stays_and_absence_fails_after_grace():
+def test_presence_alone_attests_nothing_and_a_gap_waits_for_the_check_after_it():
     s = verified()
-    out = []
-    for t in range(1002, 1040):
-        out += s.on_presence(float(t), [0.9])
-    # The identity pass at 1001 attested; presence attests again every 30 s of continuous samples.
-    assert [a.at for a in kinds(out, Attest)] == [1031.0]
+    assert not kinds(watch_until(s, 1002.0, 1040.0), Attest)     # presence keeps watched time pending
     out = []
     for t in range(1040, 1060):
-        out += s.on_presence(float(t), [])       # empty room
-    fails = [a for a in kinds(out, Attest) if not a.ok]
-    assert fails and fails[0].source == "camera" and fails[0].at <= 1039 + 10 + 1
+        out += s.on_presence(float(t), [])                      # empty room
     assert Hold("absent") in out and s.hold == "absent"
-    out = s.on_presence(1060.0, [0.93])          # back
-    assert Attest(1060.0, True, "camera", "returned") in out and Release(1060.0) in out
-    assert s.hold is None
+    assert not kinds(out, Attest)                               # a gap, not a failure
+    out = s.on_presence(1060.0, [0.93])                         # a face is back: who is it?
+    assert not kinds(out, Attest) and not kinds(out, Release) and s.need(1060.5) is Need.IDENTITY
+    out = identify_and_perform(s, 1061.0)
+    assert [a.ok for a in kinds(out, Attest)] == [True] and kinds(out, Release) and s.hold is None
+
+
+def test_someone_else_after_the_gap_drops_the_time_before_it():
+    s = verified()
+    for t in range(1002, 1030):
+        s.on_presence(float(t), [])
+    s.on_presence(1030.0, [0.9])
+    out = s.on_identity(good(1031.0, distance=0.8))
+    assert Attest(1031.0, False, "identity", "distance above threshold") in out
+    assert kinds(out, Flag)[0].kind == "identity_mismatch" and s.hold == "identity"
 
 
 def test_samples_that_stop_are_a_gap_even_without_frames():
     s = verified()
     s.on_presence(1002.0, [0.9])
     out = s.tick(1013.5)
-    assert any(isinstance(a, Attest) and not a.ok and a.detail == "gap" for a in out)
-    assert s.hold == "absent"
+    assert Hold("absent") in out and not kinds(out, Attest) and s.hold == "absent"
 
 
-def test_identity_mismatch_fails_flags_and_holds_until_a_recheck_passes():
+def test_identity_mismatch_fails_flags_and_holds_until_a_live_recheck_passes():
     s = verified()
     due = s.next_check_at
     watch_until(s, 1002.0, due)
@@ -103,15 +157,15 @@ def test_identity_mismatch_fails_flags_and_holds_until_a_recheck_passes():
     flag = kinds(out, Flag)[0]
     assert flag.kind == "identity_mismatch" and flag.scores["distance"] == 0.8
     assert Hold("identity") in out
-    # Presence alone does not lift it, nor do scheduled checks start while held.
     assert not kinds(s.on_presence(due + 40, [0.9]), Attest)
     assert not kinds(s.tick(due + 1000), Attest) and s.check is None
-    s.request_recheck(due + 50)
-    out = s.on_identity(good(due + 51))
-    assert Attest(due + 51, True, "identity") in out and Release(due + 51) in out and s.hold is None
+    s.request_recheck(due + 1050)
+    assert s.check.liveness
+    out = identify_and_perform(s, due + 1051)
+    assert [a.ok for a in kinds(out, Attest)] == [True] and kinds(out, Release) and s.hold is None
 
 
-def test_liveness_challenge_passes_with_the_right_moves_and_fails_for_a_still_photo():
+def test_scheduled_liveness_passes_with_the_right_moves_and_fails_for_a_still_photo():
     policy = CheckPolicy(presence=POLICY.presence, identity=IdentityPolicy(mean_s=60, min_s=20, max_s=100,
                                                                            liveness_share=1.0),
                          liveness=LivenessPolicy(window_s=4.0), check_timeout_s=15.0)
@@ -121,61 +175,114 @@ def test_liveness_challenge_passes_with_the_right_moves_and_fails_for_a_still_ph
         due = s.next_check_at
         watch_until(s, 1002.0, due)
         s.tick(due)
-        out = s.on_identity(good(due + 0.2))
-        challenge = kinds(out, Challenge)[0]
-        assert kinds(out, Burst) and len(challenge.actions) == 2
-        t = challenge.starts_at
-        for step, action in enumerate(challenge.actions):
-            start = challenge.starts_at + step * challenge.window_s
-            for i in range(24):
-                at = start + i / 6
-                assert s.need(at) is Need.POSE
-                eye, yaw = 1.0, 0.0
-                if moving and 8 <= i <= 12:
-                    eye = 0.1 if action is Action.BLINK else 1.0
-                    yaw = {Action.TURN_LEFT: 30.0, Action.TURN_RIGHT: -30.0}.get(action, 0.0)
-                s.on_pose(at, 1, eye, yaw)
-                t = at
-        return s, s.tick(challenge.starts_at + 2 * challenge.window_s + 0.1)
+        return s, identify_and_perform(s, due + 0.2, moving)
 
     s, out = run(moving=True)
-    assert [v.kind for v in kinds(out, Verdict) if v.passed] == ["liveness"]
+    assert [v.kind for v in kinds(out, Verdict) if v.passed] == ["identity", "liveness"]
     assert kinds(out, Attest)[0].ok and s.hold is None
     s, out = run(moving=False)
     verdict = [v for v in kinds(out, Verdict) if v.kind == "liveness"][0]
     assert not verdict.passed and "not performed" in verdict.reason
+    assert not kinds(out, Attest)[0].ok
     assert kinds(out, Flag)[0].kind == "liveness_failed" and s.hold == "liveness"
 
 
-def test_several_faces_flag_and_the_return_to_one_face_is_identified_again():
+def test_leaving_the_picture_during_a_challenge_fails_it():
+    policy = CheckPolicy(presence=PresencePolicy(grace_s=2.0), liveness=LivenessPolicy(window_s=4.0))
+    s = SittingChecks(SECRET, "sitting-1", 0.0, policy)
+    [challenge] = kinds(s.on_identity(good(1.0)), Challenge)
+    t = challenge.step_starts[0]
+    for k in range(1, int((t - 1.0) * 2)):
+        s.on_presence(1.0 + k / 2, [0.9])
+    for i in range(12):
+        s.on_pose(t + i / 6, 1, 1.0, 0.0)
+    out = []
+    for k in range(8):
+        out += s.on_presence(t + 2 + k / 2, [])
+    verdict = [v for v in kinds(out, Verdict) if v.kind == "liveness"][0]
+    assert not verdict.passed and "during the challenge" in verdict.reason
+    assert kinds(out, Flag)[0].kind == "liveness_failed"
+
+
+def test_several_faces_flag_and_the_return_to_one_face_is_identified_with_liveness():
     s = verified()
     out = s.on_presence(1005.0, [0.9, 0.85])
     assert kinds(out, Flag)[0].kind == "multiple_faces"
-    assert any(isinstance(a, Attest) and not a.ok for a in out) and s.hold == "absent"
+    assert not kinds(out, Attest) and s.hold == "absent"
     out = s.on_presence(1007.0, [0.9])
-    assert Release(1007.0) in out and s.need(1007.5) is Need.IDENTITY
+    assert not kinds(out, Release) and s.need(1007.5) is Need.IDENTITY and s.check.liveness
+
+
+def test_finish_runs_a_final_identity_check_and_credits_the_tail_only_if_it_passes():
+    s = verified()
+    watch_until(s, 1002.0, 1050.0)
+    assert s.finish(1050.0) == [] and s.finishing and s.need(1050.1) is Need.IDENTITY
+    out = s.on_identity(good(1051.0))
+    assert Attest(1051.0, True, "identity") in out and Finished(1051.0, True) in out and s.done
+    # another person at the final check: the tail is dropped
+    s = verified()
+    s.finish(1050.0)
+    out = s.on_identity(good(1051.0, distance=0.9))
+    assert [a.ok for a in kinds(out, Attest)] == [False] and Finished(1051.0, False) in out
+    # nobody in front of the camera: nothing credited, nothing dropped
+    s = verified()
+    s.finish(1050.0)
+    out = s.tick(1066.0)
+    assert not kinds(out, Attest) and Finished(1066.0, False) in out and s.done
+
+
+def test_finishing_during_a_challenge_fails_it():
+    s = verified()
+    s.request_recheck(1002.0)      # nothing held: ignored
+    due = s.next_check_at
+    s.external_failure(due, "question")
+    s.request_recheck(due + 1)
+    [challenge] = kinds(s.on_identity(good(due + 2)), Challenge)
+    out = s.finish(challenge.step_starts[0] + 1)
+    verdict = [v for v in kinds(out, Verdict) if v.kind == "liveness"][0]
+    assert not verdict.passed and verdict.reason == "finished during the challenge"
+    assert Finished(challenge.step_starts[0] + 1, False) in out and s.done
 
 
 def test_check_times_are_unpredictable_per_sitting_and_stay_within_bounds():
     gaps = []
-    for n in range(200):
+    for n in range(3):
         s = verified()
-        gaps.append(s.next_check_at - 1001.0)
+        gaps.append(s.next_check_at)
     assert len(set(round(g, 6) for g in gaps)) == 1          # same sitting key: same draw (server-side secret)
     gaps = []
     for n in range(300):
         s = SittingChecks(SECRET, f"sitting-{n}", 0.0, POLICY)
-        s.on_identity(good(1.0))
-        gaps.append(s.next_check_at - 1.0)
-    assert all(20.0 <= g <= 300.0 for g in gaps)
+        out = identify_and_perform(s, 1.0)
+        passed_at = kinds(out, Attest)[0].at
+        gaps.append(s.next_check_at - passed_at)
+    assert all(20.0 - 1e-9 <= g <= 300.0 + 1e-9 for g in gaps)
     assert len(set(round(g, 3) for g in gaps)) > 200   # apart from the clamped ends
     assert 90 < sum(gaps) / len(gaps) < 150
 
 
-def test_an_external_failure_holds_until_a_recheck():
+def test_an_external_failure_holds_until_a_live_recheck():
     s = verified()
     assert s.external_failure(1010.0, "question") == [Hold("question")]
     assert not kinds(s.on_presence(1050.0, [0.9]), Attest)
     s.request_recheck(1051.0)
-    out = s.on_identity(good(1052.0))
-    assert Release(1052.0) in out and s.hold is None
+    out = identify_and_perform(s, 1052.0)
+    assert kinds(out, Release) and s.hold is None
+
+
+def test_a_broken_face_track_runs_an_identity_check_at_once():
+    import numpy as np
+
+    a, b = np.zeros(96, np.float32), np.zeros(96, np.float32)
+    a[:48], b[48:] = 1 / 48, 1 / 48
+    s = SittingChecks(SECRET, "sitting-1", 1000.0, POLICY)
+    s.on_presence(1000.5, [0.9], (100, 100, 60, 60), a)
+    identify_and_perform(s, 1001.0)
+    assert s.hold is None and s.check is None
+    s.on_presence(1020.0, [0.9], (102, 100, 60, 60), a)
+    assert s.check is None                                      # the same face: nothing to do
+    s.on_presence(1021.0, [0.9], (102, 100, 60, 60), b)        # someone else, in the same place
+    assert s.check is not None and s.check.trigger == "appearance_changed" and s.need(1021.5) is Need.IDENTITY
+    out = s.on_identity(IdentitySample(1022.0, 1, 0.9, 0.8, False, 0.5, (102, 100, 60, 60), b))
+    assert Attest(1022.0, False, "identity", "distance above threshold") in out
+    assert kinds(out, Flag)[0].scores["trigger"] == "appearance_changed"

@@ -16,10 +16,14 @@ from vr_scenes.station import (
     PortalError,
     Station,
     StationConfig,
+    burst_from_frames,
+    load_face_frames,
     load_face_jpeg,
     parse_args,
+    pose_at,
     run_scene_fast,
     session_payload,
+    still_burst,
 )
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -127,12 +131,30 @@ def test_interactive_quiz_repeats_until_a_valid_letter():
 
 
 # --- the station against a fake portal -------------------------------------------------------------
+def challenge(actions=("turn_left", "look_up"), at=(1.8, 6.3), window=4.0, fps=5.0, nonce="n" * 32):
+    """A challenge as the portal draws it (docs/vr_station_api.md)."""
+    duration = at[-1] + window + 1.5
+    return {"nonce": nonce, "actions": list(actions),
+            "steps": [{"action": a, "prompt": f"提示{a}", "at_s": t} for a, t in zip(actions, at)],
+            "start_prompt": "人脸签到：请正视摄像头，保持不动。", "end_prompt": "请再次正视摄像头，保持不动。",
+            "end_at_s": at[-1] + window, "window_s": window, "duration_s": duration, "fps": fps,
+            "max_frames": 64, "max_frame_bytes": 512 * 1024, "max_total_bytes": 6 * 1024 * 1024,
+            "expires_at": 0, "expires_in_s": 120}
+
+
+def one_frame(ch, say):
+    return [(0.0, b"\xff\xd8\xffjpeg")]
+
+
 class FakePortal:
-    def __init__(self, assignments=(), down=False):
+    def __init__(self, assignments=(), down=False, liveness=True, verified=False):
         self.assignments_ = list(assignments)
         self.down = down
+        self.liveness = liveness
+        self.verified = verified
         self.sessions: dict[str, dict] = {}
-        self.faces: list[bytes] = []
+        self.faces: list[list[tuple[float, bytes]]] = []
+        self.challenges: list[dict] = []
 
     def ping(self):
         return {"station": {"id": 1, "name": "一号站", "unit": "城区"}, "scenes": ["prison", "drunk", "rehab"]}
@@ -141,14 +163,23 @@ class FakePortal:
         return [{"id": a["id"], "learner_id": 9, "learner_name": "张三", "scene": a["scene"]}
                 for a in self.assignments_]
 
-    def checkin_face(self, jpeg):
-        self.faces.append(jpeg)
-        return {"learner_id": 9, "name": "张三", "distance": 0.3, "assignments": list(self.assignments_)}
+    def checkin_challenge(self):
+        self.challenges.append(challenge(nonce=f"nonce{len(self.challenges):027d}"))
+        return self.challenges[-1]
+
+    def checkin_face(self, nonce, frames):
+        assert nonce == self.challenges[-1]["nonce"]
+        self.faces.append(frames)
+        if not self.liveness:
+            raise PortalError(422, "liveness_failed", "活体检测未通过")
+        return {"learner_id": 9, "name": "张三", "distance": 0.3, "verified": True,
+                "assignments": list(self.assignments_)}
 
     def checkin_assignment(self, assignment_id):
         if assignment_id not in [a["id"] for a in self.assignments_]:
             raise PortalError(404, "not_found", "没有")
-        return {"learner_id": 9, "name": "张三", "distance": None, "assignments": list(self.assignments_)}
+        return {"learner_id": 9, "name": "张三", "distance": None, "verified": self.verified,
+                "assignments": list(self.assignments_)}
 
     def post_session(self, payload):
         if self.down:
@@ -167,9 +198,10 @@ def station(tmp_path, portal, typed=()):
 def test_face_session_posts_the_queued_file(tmp_path):
     portal = FakePortal()
     st = station(tmp_path, portal)
-    result = st.session(face_jpeg=lambda: b"\xff\xd8\xffjpeg", scene="prison", answers="bcba")
+    result = st.session(face=one_frame, scene="prison", answers="bcba")
     assert result.status == "posted" and result.answer["credited_s"] == 2.0
-    assert portal.faces == [b"\xff\xd8\xffjpeg"]
+    assert portal.faces == [[(0.0, b"\xff\xd8\xffjpeg")]] and len(portal.challenges) == 1
+    assert "已通过活体检测" in st.out.getvalue()
     posted = portal.sessions[result.client_session_id]
     assert posted["checkin"] == "face" and posted["assignment_id"] is None and posted["learner_id"] == 9
     assert posted["quiz"]["correct"] == 4
@@ -179,10 +211,10 @@ def test_face_session_posts_the_queued_file(tmp_path):
 def test_face_session_takes_the_learners_assignment(tmp_path):
     portal = FakePortal(assignments=[{"id": 4, "scene": "rehab"}])
     st = station(tmp_path, portal)
-    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", answers="cab")
+    result = st.session(face=one_frame, answers="cab")
     assert result.payload["scene"] == "rehab" and result.payload["assignment_id"] == 4
     # asking for another scene does not claim the rehab assignment
-    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", scene="prison", answers="bcba")
+    result = st.session(face=one_frame, scene="prison", answers="bcba")
     assert result.payload["assignment_id"] is None
 
 
@@ -194,12 +226,105 @@ def test_officer_assignment_picked_from_the_list(tmp_path):
     assert result.payload["scene"] == "drunk" and result.payload["assignment_id"] == 6
     assert result.payload["checkin"] == "assignment"
     assert "4: 张三 - rehab" in st.out.getvalue()
+    # not verified (no officer confirmed the learner at the station): the station says so, and goes on
+    assert "不计学时" in st.out.getvalue()
+    confirmed = station(tmp_path, FakePortal(assignments=[{"id": 6, "scene": "drunk"}], verified=True))
+    assert confirmed.check_in_assignment(6).verified and "不计学时" not in confirmed.out.getvalue()
+
+
+def test_failed_liveness_stops_the_session_with_a_chinese_message(tmp_path):
+    portal = FakePortal(liveness=False)
+    st = station(tmp_path, portal)
+    with pytest.raises(PortalError) as err:
+        st.session(face=one_frame, scene="prison", answers="bcba")
+    assert err.value.code == "liveness_failed"
+    assert "活体检测未通过" in st.out.getvalue() and portal.sessions == {} and st.outbox.pending() == []
+
+
+# --- the burst of the liveness challenge ------------------------------------------------------------
+def test_a_face_that_follows_the_prompts(tmp_path):
+    """--face-frames: still frames per pose, played on the challenge's schedule: each action from a
+    quarter to 55 % into its window, neutral before and after; the prompts said at their offsets."""
+    ch = challenge()
+    poses = {"neutral": [b"N1", b"N2"], "turn_left": [b"L"], "look_up": [b"U"], "turn_right": [b"R"]}
+    said = []
+    frames = burst_from_frames(poses, ch, said.append)
+    assert len(frames) == round(ch["duration_s"] * 5) + 1 == 60
+    times = [t for t, _ in frames]
+    assert times == sorted(times) and times[0] == 0.0 and times[1] == 0.2 and times[-1] <= ch["duration_s"]
+    # turn_left shown at 1.8 in a 4 s window: from 2.8 to 4.0 (exclusive)
+    assert [t for t, d in frames if d == b"L"] == [2.8, 3.0, 3.2, 3.4, 3.6, 3.8]
+    assert [t for t, d in frames if d == b"U"] == [7.4, 7.6, 7.8, 8.0, 8.2, 8.4]
+    assert not [d for _, d in frames if d == b"R"]                    # not asked: never shown
+    assert {d for t, d in frames if t < 2.8 or 4.0 <= t < 7.4 or t >= 8.6} == {b"N1", b"N2"}
+    assert said == [ch["start_prompt"], "提示turn_left", "提示look_up", ch["end_prompt"]]
+    assert [pose_at(ch, t) for t in (0.0, 2.79, 2.8, 3.99, 4.0, 7.4, 8.6)] == \
+        ["neutral", "neutral", "turn_left", "turn_left", "neutral", "look_up", "neutral"]
+    # a pose without frames (blink cannot be filmed from a photo) shows the neutral face
+    blink = burst_from_frames({"neutral": [b"N"]}, challenge(actions=("blink", "turn_left")), lambda s: None)
+    assert {d for _, d in blink} == {b"N"}
+    # a photo alone is filmed all along, unchanged; never more frames than the portal takes
+    photo = still_burst(b"P", challenge(fps=30.0), lambda s: None)
+    assert {d for _, d in photo} == {b"P"} and len(photo) == 64
+
+
+def test_face_frames_folder_by_pose(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "face"
+    folder.mkdir()
+    for name, value in (("neutral_1.jpg", 100), ("neutral_2.png", 110), ("turn_left.jpg", 120),
+                        ("look_down.jpeg", 130), ("notes.txt", 0), ("other.jpg", 140)):
+        if name.endswith(".txt"):
+            (folder / name).write_text("x")
+        else:
+            cv2.imwrite(str(folder / name), np.full((32, 32, 3), value, np.uint8))
+    poses = load_face_frames(str(folder))
+    assert sorted(poses) == ["look_down", "neutral", "turn_left"]
+    assert len(poses["neutral"]) == 2 and all(j[:3] == b"\xff\xd8\xff" for js in poses.values() for j in js)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="neutral"):
+        load_face_frames(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="not a folder"):
+        load_face_frames(str(tmp_path / "missing"))
+
+
+def test_webcam_burst_says_the_prompts_on_time(tmp_path):
+    """The webcam path with a video source and a fake clock (0.02 s a reading, two readings a camera
+    frame: a 25 fps camera): frames about 1/fps apart, the prompts said when their offsets come, JPEGs
+    at most 640 px wide."""
+    import cv2
+    import numpy as np
+
+    from vr_scenes.station import capture_challenge_frames
+
+    video = str(tmp_path / "cam.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 10, (1280, 720))
+    for i in range(400):
+        writer.write(np.full((720, 1280, 3), i % 250, np.uint8))
+    writer.release()
+    ticks = iter(range(10**6))
+
+    def clock():
+        return next(ticks) * 0.02
+
+    said = []
+    ch = challenge()
+    frames = capture_challenge_frames(ch, video, say=said.append, clock=clock, warmup_frames=2)
+    offsets = [t for t, _ in frames]
+    assert offsets == sorted(offsets) and offsets[-1] <= ch["duration_s"] + 0.2
+    assert abs(len(frames) - ch["duration_s"] * ch["fps"]) <= 3
+    assert all(0.15 <= b - a <= 0.25 for a, b in zip(offsets, offsets[1:]))   # 1/fps, give or take a frame
+    assert said == [ch["start_prompt"], "提示turn_left", "提示look_up", ch["end_prompt"]]
+    first = cv2.imdecode(np.frombuffer(frames[0][1], np.uint8), cv2.IMREAD_COLOR)
+    assert first.shape == (360, 640, 3)
 
 
 def test_portal_away_at_posting_keeps_the_session_queued(tmp_path):
     portal = FakePortal(down=True)
     st = station(tmp_path, portal)
-    result = st.session(face_jpeg=lambda: b"\xff\xd8\xff", scene="prison", answers="bcba")
+    result = st.session(face=one_frame, scene="prison", answers="bcba")
     assert result.status == "queued" and "refused" in result.error
     [path] = st.outbox.pending()
     with open(path, encoding="utf-8") as fh:

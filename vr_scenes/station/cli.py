@@ -1,14 +1,14 @@
 """The VR station client: ``python -m vr_scenes.station``.
 
-One session: ping the portal, check the supervisee in (a face check from the station webcam, or an
-officer's assignment), run the scene (a window, or ``--fast``: the fake clock and the scripted
+One session: ping the portal, check the supervisee in (a face check with a liveness challenge filmed
+by the station webcam, or an officer's assignment), run the scene (a window, or ``--fast``: the fake clock and the scripted
 learner, no rendering), ask the reflection quiz (``vr_scenes.quiz``), then queue the session on disk
 (``vr_scenes.outbox``) and post it. The portal is reached only over its HTTP API
 (``/api/vr/v1``, bearer station token; see docs/vr_station_api.md): nothing here imports the portal.
 
     python -m vr_scenes.station --portal https://portal.example --token-file /etc/vr/token \\
         [--queue-dir DIR] [--checkin face|assignment] [--assignment ID] [--scene KEY] [--camera 0]
-        [--face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort]
+        [--face-frames DIR | --face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort]
         [--loop] [--flush] [--requeue-rejected] [--drain-s S]
 
 Configuration may also come from the environment: ``VR_PORTAL_URL``, ``VR_STATION_TOKEN`` (or
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..outbox import Outbox
-from .camera import capture_face_jpeg, load_face_jpeg
+from .camera import burst_from_frames, capture_challenge_frames, load_face_frames, load_face_jpeg, still_burst
 from .portal import PortalError, PortalUnreachable
 from .session import Station, StationConfig, default_queue_dir
 
@@ -53,7 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkin", choices=("face", "assignment"), default="face")
     p.add_argument("--assignment", type=int, default=None, help="an officer-assigned session, by id")
     p.add_argument("--camera", default="0", help="webcam index or device path for the face check-in")
-    p.add_argument("--face-image", default="", help="a photo instead of the webcam (tests, offline)")
+    p.add_argument("--face-image", default="",
+                   help="a photo instead of the webcam (a still: the portal's liveness check refuses it)")
+    p.add_argument("--face-frames", default="",
+                   help="a folder of face frames by pose (neutral*.jpg, turn_left*.jpg, turn_right*.jpg, blink*.jpg)"
+                        " played as a camera would film them following the challenge's prompts (tests, demos)")
     p.add_argument("--scene", default=None, help="scene key (default: the learner's assignment)")
     p.add_argument("--fast", action="store_true", help="fast-forward: fake clock and scripted learner, no rendering")
     p.add_argument("--answers", default=None, help="quiz answers instead of asking, e.g. cbcb or id=a,id2=b")
@@ -126,8 +130,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
     station.start_background_retries()
     face = None
     if args.checkin == "face" and args.assignment is None:
-        face = (lambda: load_face_jpeg(args.face_image)) if args.face_image else \
-            (lambda: capture_face_jpeg(args.camera))
+        if args.face_frames:
+            poses = load_face_frames(args.face_frames)
+            face = lambda challenge, say: burst_from_frames(poses, challenge, say)        # noqa: E731
+        elif args.face_image:
+            face = lambda challenge, say: still_burst(load_face_jpeg(args.face_image), challenge, say)  # noqa: E731
+        else:
+            face = lambda challenge, say: capture_challenge_frames(challenge, args.camera, say=say)  # noqa: E731
     status = 0
     try:
         while True:
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
                 except EOFError:
                     break
             try:
-                result = station.session(checkin_method=args.checkin, face_jpeg=face, assignment_id=args.assignment,
+                result = station.session(checkin_method=args.checkin, face=face, assignment_id=args.assignment,
                                          scene=args.scene, answers=args.answers, known_scenes=info.get("scenes"))
             except PortalError as exc:
                 print(f"error: {exc}", file=sys.stderr)

@@ -59,8 +59,17 @@ class PortalClient:
     def assignments(self) -> list[dict]:
         return self.call("GET", "/assignments")["assignments"]
 
-    def checkin_face(self, jpeg: bytes) -> dict:
-        return self.call("POST", "/checkin", {"method": "face", "image_jpeg_b64": base64.b64encode(jpeg).decode()})
+    def checkin_challenge(self) -> dict:
+        """A liveness challenge for the next face check-in: nonce, actions with their prompts and
+        offsets, fps, duration, limits, expiry."""
+        return self.call("POST", "/checkin/challenge", {})
+
+    def checkin_face(self, nonce: str, frames: list[tuple[float, bytes]]) -> dict:
+        """The burst filmed for the challenge ``nonce``: [(offset_s, JPEG bytes)] in capture order."""
+        return self.call("POST", "/checkin", {
+            "method": "face", "nonce": nonce,
+            "frames": [{"offset_s": round(float(t), 3), "image_jpeg_b64": base64.b64encode(jpeg).decode()}
+                       for t, jpeg in frames]})
 
     def checkin_assignment(self, assignment_id: int) -> dict:
         return self.call("POST", "/checkin", {"method": "assignment", "assignment_id": int(assignment_id)})

@@ -1,6 +1,8 @@
-"""One session at the VR station: check the supervisee in (a face check from the station webcam, or an
-officer's assignment), choose and run the scene (``runner``), ask the reflection quiz, then queue the
-session on disk (``vr_scenes.outbox``) and post it to the portal (``portal``).
+"""One session at the VR station: check the supervisee in (a face check with the portal's liveness
+challenge filmed by the station webcam, or an officer's assignment), choose and run the scene
+(``runner``), ask the reflection quiz, then queue the session on disk (``vr_scenes.outbox``) and post
+it to the portal (``portal``). Only a verified check-in (face with liveness passed, or an officer's
+on-site confirmation in the portal) earns study time; the portal decides, the station only says so.
 """
 from __future__ import annotations
 
@@ -42,6 +44,12 @@ class StationConfig:
 
 
 # --- the station ------------------------------------------------------------------------------------
+# A face for the check-in: (challenge, say) -> [(offset_s, JPEG)], filmed while saying the prompts
+FaceSource = Callable[[dict, Callable[[str], None]], list[tuple[float, bytes]]]
+
+UNVERIFIED_NOTE = "提示：尚未核验本人在场（需人脸活体签到，或民警在门户确认其在本设备），本次体验将记录，但不计学时。"
+
+
 @dataclass
 class CheckIn:
     method: str                  # face | assignment
@@ -50,6 +58,7 @@ class CheckIn:
     assignments: list[dict]      # [{"id", "scene"}] pending for this learner
     assignment_id: int | None = None
     distance: float | None = None
+    verified: bool = False       # the portal will credit the session (face with liveness, officer on site)
 
 
 @dataclass
@@ -113,11 +122,22 @@ class Station:
                  f"scenes {', '.join(info.get('scenes', []))}")
         return info
 
-    def check_in_face(self, jpeg: bytes) -> CheckIn:
-        body = self.portal.checkin_face(jpeg)
-        self.say(f"签到成功：{body['name']}")
+    def check_in_face(self, face: FaceSource) -> CheckIn:
+        """Ask the portal for a liveness challenge, film the learner following its prompts, send the
+        frames; the portal identifies the face and checks the challenge."""
+        challenge = self.portal.checkin_challenge()
+        frames = face(challenge, self.say)
+        try:
+            body = self.portal.checkin_face(challenge["nonce"], frames)
+        except PortalError as exc:
+            if exc.code == "liveness_failed":
+                self.say("活体检测未通过：请按屏幕提示转头或眨眼，然后重新签到。")
+            elif exc.code == "no_match":
+                self.say("签到失败：未能识别为本单位已录入人脸的社区矫正对象。")
+            raise
+        self.say(f"签到成功：{body['name']}（已通过活体检测）")
         return CheckIn("face", int(body["learner_id"]), body["name"], list(body.get("assignments") or []),
-                       distance=body.get("distance"))
+                       distance=body.get("distance"), verified=bool(body.get("verified", True)))
 
     def check_in_assignment(self, assignment_id: int | None = None) -> CheckIn:
         if assignment_id is None:
@@ -136,8 +156,11 @@ class Station:
                     break
         body = self.portal.checkin_assignment(assignment_id)
         self.say(f"签到成功：{body['name']}")
+        verified = bool(body.get("verified", False))
+        if not verified:
+            self.say(UNVERIFIED_NOTE)
         return CheckIn("assignment", int(body["learner_id"]), body["name"], list(body.get("assignments") or []),
-                       assignment_id=int(assignment_id))
+                       assignment_id=int(assignment_id), verified=verified)
 
     def choose_scene(self, checkin: CheckIn, scene: str | None = None, known: list[str] | None = None) -> str:
         """The scene to run: the assignment's (officer check-in), the requested one (with its pending
@@ -197,13 +220,13 @@ class Station:
             return SessionResult("queued", sid, payload, error=report.errors.get(sid, ""))
         return SessionResult("posted", sid, payload)      # delivered meanwhile by the background retries
 
-    def session(self, *, checkin_method: str = "face", face_jpeg: Callable[[], bytes] | None = None,
+    def session(self, *, checkin_method: str = "face", face: FaceSource | None = None,
                 assignment_id: int | None = None, scene: str | None = None, answers: str | None = None,
                 known_scenes: list[str] | None = None) -> SessionResult:
         if checkin_method == "face" and assignment_id is None:
-            if face_jpeg is None:
-                raise ValueError("face check-in needs a camera or --face-image")
-            checkin = self.check_in_face(face_jpeg())
+            if face is None:
+                raise ValueError("face check-in needs a camera, --face-frames or --face-image")
+            checkin = self.check_in_face(face)
         else:
             checkin = self.check_in_assignment(assignment_id)
         key = self.choose_scene(checkin, scene, known_scenes)

@@ -10,4 +10,4 @@ from webapp.models.study import WatchProgress, StudySession, PendingSegment, Cre
 from webapp.models.audit import AuditLog  # noqa: F401
 from webapp.models.proctor import FaceEnrolment, ProctorCheck, FlagStatus, ProctorFlag, Evidence  # noqa: F401
 from webapp.models.conferences import ConferenceStatus, ParticipantRole, AttendanceOutcome, Conference, ConferenceParticipant, RollCall, AttendanceRecord, ConferenceReminderSent  # noqa: F401
-from webapp.models.vr import VrStation, VrAssignmentStatus, VrAssignment, VrSession, VrCheckIn  # noqa: F401
+from webapp.models.vr import VrStation, VrAssignmentStatus, VrAssignment, VrSession, VrCheckIn, VrChallenge  # noqa: F401

@@ -74,8 +74,11 @@ class VrSession(Base):
     scene: Mapped[str] = mapped_column(String(32))
     client_session_id: Mapped[str] = mapped_column(String(32), unique=True)
     checkin: Mapped[str] = mapped_column(String(16))              # face | assignment
-    # A matched face check-in of this learner at this station shortly before the session
+    # Verified (streaming.vr_credit): a face check-in with liveness passed, or an officer's on-site
+    # confirmation, of this learner at this station around the session; an unverified one earns 0 s
     checkin_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_checkin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("vr_checkin.id", ondelete="SET NULL", name="fk_vr_session_verified_checkin_id"))
     started_at: Mapped[float] = mapped_column(Float)              # epoch seconds (station clock)
     ended_at: Mapped[float] = mapped_column(Float)
     stages_json: Mapped[str] = mapped_column(Text, default="[]")
@@ -86,23 +89,53 @@ class VrSession(Base):
     quiz_questions: Mapped[int] = mapped_column(Integer, default=0)
     quiz_correct: Mapped[int] = mapped_column(Integer, default=0)
     credited_s: Mapped[float] = mapped_column(Float, default=0.0)
-    credit_reason: Mapped[str] = mapped_column(String(32), default="")  # credited | incomplete | overlap
+    # credited | unverified | incomplete | overlap | daily_cap (streaming.vr_credit.Verdict.reason)
+    credit_reason: Mapped[str] = mapped_column(String(32), default="")
     month: Mapped[str] = mapped_column(String(7))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     station: Mapped["VrStation | None"] = relationship()
+    verified_by: Mapped["VrCheckIn | None"] = relationship(foreign_keys=[verified_checkin_id])
     __table_args__ = (Index("ix_vr_session_learner_started", "learner_id", "started_at"),)
 
 
 class VrCheckIn(Base):
-    """A learner checked in at a station: by a face matched 1:N, or by an officer's assignment.
-    A face session is verified by one of these (streaming.vr_credit), not by audit text."""
+    """A learner checked in at a station. What verifies a session (streaming.vr_credit) is one of
+    these rows, never audit text:
+
+    * face: a face matched 1:N on the first frame of a burst; `liveness` says whether the burst
+      followed the server-drawn challenge (a row with liveness False records an attempt that was
+      refused; rows from before liveness existed have None); only True verifies;
+    * officer: an officer confirmed in the portal that the learner is at the station (`officer_id`);
+    * assignment: the station named the learner by an officer's assignment; verifies nothing."""
     __tablename__ = "vr_checkin"
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("vr_station.id", ondelete="CASCADE"))
     learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
-    method: Mapped[str] = mapped_column(String(16))            # face | assignment
+    method: Mapped[str] = mapped_column(String(16))            # face | officer | assignment
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("vr_assignment.id", ondelete="SET NULL"))
     distance: Mapped[float | None] = mapped_column(Float)        # face: embedding distance to the match
+    liveness: Mapped[bool | None] = mapped_column(Boolean)       # face: the challenge passed
+    officer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL", name="fk_vr_checkin_officer_id"))
     at: Mapped[float] = mapped_column(Float)                     # epoch seconds, server time
+
+    station: Mapped["VrStation"] = relationship()
+    officer: Mapped["User | None"] = relationship(foreign_keys=[officer_id])
     __table_args__ = (Index("ix_vr_checkin_learner_at", "learner_id", "at"),)
+
+
+class VrChallenge(Base):
+    """A liveness challenge drawn for a station's face check-in (POST /api/vr/v1/checkin/challenge):
+    the actions, their schedule and an expiry; answered once (`used_at`), by that station only."""
+    __tablename__ = "vr_challenge"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("vr_station.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    actions: Mapped[str] = mapped_column(String(64))             # comma-separated proctoring.liveness.Action values
+    shown_at: Mapped[str] = mapped_column(String(128))           # comma-separated offsets (s) each action is shown at
+    window_s: Mapped[float] = mapped_column(Float)               # each action's window from its offset
+    duration_s: Mapped[float] = mapped_column(Float)             # the whole burst, a neutral tail included
+    issued_at: Mapped[float] = mapped_column(Float)              # epoch seconds, server time
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from proctoring.sitting import Burst, CheckPolicy, IdentitySample, Need, SittingChecks
+from proctoring.track import appearance
 from proctoring.vision import IDENTITY_THRESHOLD, identify_timed, thread_analyzer, warm_up
 from streaming.rtc import MediaEngine, RtcConfig, SignallingError, validate_offer
 
@@ -146,6 +147,10 @@ class CheckRunner:
             except SignallingError:
                 pass
 
+    def finish(self, sitting_id: str, now: float | None = None) -> bool:
+        """The learner clicked finish: run the final check (False: no camera for this sitting)."""
+        return self._drive(sitting_id, lambda c, t: c.finish(t), now)
+
     def recheck(self, sitting_id: str, now: float | None = None) -> bool:
         return self._drive(sitting_id, lambda c, t: c.request_recheck(t), now)
 
@@ -185,20 +190,24 @@ class CheckRunner:
                     return
                 self.cpu_ms[need.value].append(cpu_ms)
                 verdict = result.verdict
+                box = _box(result.box)
                 sample = IdentitySample(at, result.faces, result.detector_score,
                                         verdict.distance if verdict else None, verdict.passed if verdict else None,
-                                        self.threshold)
+                                        self.threshold, box, appearance(rgb, box) if box else None)
                 actions = sitting.checks.on_identity(sample)
             elif need is Need.POSE:
                 faces = analyzer.pose(rgb)
                 if len(faces) == 1:
                     face = faces[0]
                     score = face.score if face.score == face.score else 1.0   # NaN: no detector match
-                    actions = sitting.checks.on_pose(at, 1, face.eye_openness, face.yaw_deg, score)
+                    actions = sitting.checks.on_pose(at, 1, face.eye_openness, face.yaw_deg, score, face.pitch_deg)
                 else:
                     actions = sitting.checks.on_pose(at, len(faces))
             else:
-                actions = sitting.checks.on_presence(at, analyzer.presence_scores(rgb))
+                detections = analyzer.detector.detect(rgb)
+                box = _box(detections[0].box) if len(detections) == 1 else None
+                actions = sitting.checks.on_presence(at, tuple(d.score for d in detections), box,
+                                                     appearance(rgb, box) if box else None)
             if need is not Need.IDENTITY:
                 self.cpu_ms[need.value].append((time.thread_time() - started) * 1000)
             sitting.last_frame = rgb
@@ -217,6 +226,9 @@ class CheckRunner:
             self.sink(sitting, actions, frame)
         except Exception:   # a failing sink must not stop the checks of other sittings
             log.exception("proctoring sink failed for sitting %s", sitting.id)
+        if sitting.checks.done:
+            # Finished and settled: the stream ends (not under the sitting's lock).
+            threading.Thread(target=self.close, args=(sitting.id,), daemon=True).start()
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_s):
@@ -228,3 +240,7 @@ class CheckRunner:
                 if now - last > max(FORGET_SILENT_AFTER_S, 2 * self.policy.presence.grace_s):
                     # A camera gone for good (its absence was attested long ago): free the slot.
                     self.close(sitting.id)
+
+
+def _box(box) -> tuple | None:
+    return (box.x, box.y, box.w, box.h) if box is not None else None

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
-from proctoring.sitting import Attest, Challenge, CheckPolicy, Flag, Hold, Release, Verdict
+from proctoring.sitting import Attest, Challenge, CheckPolicy, Finished, Flag, Hold, Release, Verdict
 from proctoring.vision import IDENTITY_THRESHOLD
 from streaming.rtc import RtcConfig
 
@@ -54,7 +54,7 @@ def liveness_actions(text: str) -> tuple[Action, ...]:
     """LIVENESS_ACTIONS, e.g. "blink,turn_left,turn_right": at least two distinct known actions."""
     actions = tuple(dict.fromkeys(Action(a.strip()) for a in text.split(",") if a.strip()))
     if len(actions) < 2:
-        raise ValueError("LIVENESS_ACTIONS needs at least two of blink, turn_left, turn_right")
+        raise ValueError("LIVENESS_ACTIONS needs at least two of blink, turn_left, turn_right, look_up, look_down")
     return actions
 
 
@@ -104,7 +104,7 @@ class _Persist:
         with self.app.app_context():
             with db.write_transaction() as session:
                 study = session.get(StudySession, sitting.id)
-                if study is None or study.ended_at is not None:
+                if study is None or (study.ended_at is not None and not sitting.checks.finishing):
                     # The sitting ended (finished, superseded by another device, abandoned):
                     # its camera stream has nothing left to attest.
                     running = self.app.extensions.get("proctor_runner")
@@ -148,8 +148,12 @@ def _browser_event(action) -> dict | None:
     if isinstance(action, Release):
         return {"state": "ok"}
     if isinstance(action, Challenge):
+        now = time.time()
         return {"state": "challenge", "actions": [a.value for a in action.actions],
-                "starts_in_s": max(0.0, action.starts_at - time.time()), "window_s": action.window_s}
+                "starts_in_s": max(0.0, action.starts_at - now), "window_s": action.window_s,
+                "steps_in_s": [round(max(0.0, s - now), 3) for s in (action.step_starts or (action.starts_at,))]}
+    if isinstance(action, Finished):
+        return {"state": "finished", "passed": action.passed}
     if isinstance(action, Verdict) and action.kind in ("identity", "liveness"):
         return {"state": "verdict", "kind": action.kind, "passed": action.passed}
     return None

@@ -321,9 +321,10 @@ def resume_after_failure(db: Session, study: StudySession, now: float) -> WatchP
 
 
 def finish_session(db: Session, study: StudySession, now: float, confirmed: bool) -> WatchProgress:
-    """End a sitting. `confirmed` is the learner's click on "finish": it attests presence
-    unless a confirmation is open (then that counts as unanswered). A page closed
-    without it ends the sitting with its unconfirmed tail uncredited."""
+    """End a sitting. `confirmed` is the learner's click on "finish": without the camera it
+    attests presence unless a confirmation is open (then that counts as unanswered). Under the
+    camera a click attests nothing here: the camera's final identity check settles the tail
+    (webapp.proctor.hub). A page closed without it ends the sitting with its tail uncredited."""
     progress = progress_for(db, study.learner_id, study.course_id)
     if study.ended_at is not None:
         return progress
@@ -332,7 +333,7 @@ def finish_session(db: Session, study: StudySession, now: float, confirmed: bool
         if study.prompt_id is not None:
             _close_prompt(study)
             progress = attest(db, study, now, ok=False, source="breakpoint", detail="finished while open")
-        else:
+        elif study.camera_consent_at is None:
             progress = attest(db, study, now, ok=True, source="finish")
     study.ended_at = now
     study.end_reason = "finished" if confirmed else "left"

@@ -209,9 +209,15 @@ def api_finish(session_id: str):
         study = own_session_or_404(session_id)
         progress = finish_session(session, study, time.time(), confirmed)
     running = current_app.extensions.get("proctor_runner")
+    verifying = False
     if running is not None:
-        running.close(study.id)   # the camera stream ends with the sitting
-    return jsonify(ok=True, **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
+        # A click runs the camera's final identity check (the stream closes after its verdict);
+        # a closed page ends the stream at once.
+        verifying = confirmed and running.finish(study.id)
+        if not verifying:
+            running.close(study.id)
+    return jsonify(ok=True, verifying=verifying,
+                   **_progress_json(progress, db.session().get(Course, study.course_id).duration_s))
 
 
 @bp.route("/api/study/progress/<int:course_id>")

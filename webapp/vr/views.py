@@ -1,11 +1,13 @@
 """VR warning education, officer side: stations of the jurisdiction (register: the token is shown
-once; revoke), scene assignments to supervisees (assign, cancel) and the sessions on a
-supervisee's record. The stations' own API is webapp/vr_api.py."""
+once; revoke), scene assignments to supervisees (assign, cancel), an officer's on-site confirmation
+that a supervisee is at a station (it verifies the sessions that follow, streaming.vr_credit), and
+the sessions and check-ins on a supervisee's record. The stations' own API is webapp/vr/api.py."""
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
+import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -23,7 +25,8 @@ from streaming import vr_credit
 from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow, can_see_unit, user_or_404
 from webapp.core.audit import audit
-from webapp.models import OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrSession, VrStation, utcnow
+from webapp.models import (OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrCheckIn, VrSession, VrStation,
+                           utcnow)
 
 bp = Blueprint("vr", __name__, url_prefix="/officer/vr", template_folder="templates")
 
@@ -52,8 +55,11 @@ STATUS_LABELS = {
 }
 CREDIT_LABELS = {
     "credited": _l("Credited"),
+    "unverified": _l("Not credited: no verified check-in (face with liveness, or an officer's on-site "
+                     "confirmation) at this station"),
     "incomplete": _l("Not credited: not every stage reached or quiz not answered"),
     "overlap": _l("Not credited: overlaps another credited VR session"),
+    "daily_cap": _l("Credited up to the daily VR limit only"),
 }
 
 
@@ -83,6 +89,11 @@ class SceneForm(FlaskForm):
 
 class PlainForm(FlaskForm):
     """CSRF only (revoke, cancel)."""
+
+
+class ConfirmForm(FlaskForm):
+    """An officer confirms that the supervisee is at this station now."""
+    station_id = SelectField(coerce=int, validators=[DataRequired()])
 
 
 def _subtree_units(unit: OrgUnit) -> list[OrgUnit]:
@@ -217,6 +228,52 @@ def cancel_assignment(vr_assignment_id: int):
     return redirect(url_for("officer.supervisee", user_id=assignment.learner_id)), 303
 
 
+def stations_for(learner: User) -> list[VrStation]:
+    """The active stations the signed-in officer may confirm the learner at: stations of the
+    officer's subtree whose own unit's subtree holds the learner (the station serves him)."""
+    rows = db.session().scalars(
+        select(VrStation).join(OrgUnit, OrgUnit.id == VrStation.unit_id)
+        .where(jurisdiction.unit_within(current_user.unit), VrStation.revoked_at.is_(None))
+        .order_by(OrgUnit.path, VrStation.name)).all()
+    return [s for s in rows if jurisdiction.contains(s.unit, learner.unit)]
+
+
+def _confirm_form(learner: User) -> ConfirmForm:
+    form = ConfirmForm()
+    form.station_id.choices = [(s.id, f"{s.name} ({s.unit.name})") for s in stations_for(learner)]
+    return form
+
+
+@bp.route("/supervisee/<int:user_id>/confirm", methods=["POST"])
+@allow(*STAFF)
+def confirm_present(user_id: int):
+    """The officer at the station confirms the supervisee is there: a vr_checkin row (method
+    "officer", the officer's id) that verifies the learner's sessions at that station starting
+    within VR_CHECKIN_WINDOW_S. Only stations of the officer's subtree that serve the learner."""
+    learner = user_or_404(user_id, Role.SUPERVISEE)
+    back = redirect(url_for("officer.supervisee", user_id=learner.id, _anchor="vr")), 303
+    form = _confirm_form(learner)
+    if not form.validate_on_submit():
+        flash(_("Choose an active VR station of your jurisdiction that serves this supervisee."), "error")
+        return back
+    if not learner.active:
+        flash(_("This supervisee's account is deactivated."), "error")
+        return back
+    station = _station_or_404(form.station_id.data)
+    if station.revoked_at is not None or not jurisdiction.contains(station.unit, learner.unit):
+        abort(404)        # not reachable through the choices; checked again all the same
+    row = VrCheckIn(station_id=station.id, learner_id=learner.id, method=vr_credit.OFFICER,
+                    officer_id=current_user.id, at=time.time())
+    session = db.session()
+    session.add(row)
+    session.flush()
+    audit("vr_checkin_officer", target=f"user:{learner.id}", detail=f"station:{station.id} vr_checkin:{row.id}")
+    minutes = current_app.config["VR_CHECKIN_WINDOW_S"] / 60
+    flash(_("Confirmed: %(name)s is at %(station)s. VR sessions there starting within %(minutes)s minutes are "
+            "verified.", name=learner.display_name, station=station.name, minutes=f"{minutes:g}"), "success")
+    return back
+
+
 # --- the supervisee's record (officer.supervisee renders it) ---------------------------------
 
 def _mean(values) -> float | None:
@@ -224,11 +281,27 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def checkin_label(row: VrCheckIn | None) -> str:
+    """How a check-in (or the one that verified a session) reads on the record."""
+    if row is None:
+        return str(_("Not verified"))
+    when = local_time(row.at)
+    if row.method == vr_credit.OFFICER:
+        officer = row.officer.display_name if row.officer else "—"
+        return str(_("Officer %(officer)s confirmed on site, %(at)s", officer=officer, at=when))
+    if row.method == vr_credit.FACE:
+        if row.liveness:
+            return str(_("Face with liveness, %(at)s", at=when))
+        return str(_("Face matched, liveness failed, %(at)s", at=when))
+    return str(_("Named by an officer's assignment (verifies nothing), %(at)s", at=when))
+
+
 def session_view(row: VrSession) -> dict:
     stages = json.loads(row.stages_json or "[]")
     reactions = json.loads(row.reactions_json or "{}")
     return {
         "row": row,
+        "verified_by": checkin_label(row.verified_by) if row.checkin_verified else str(_("Not verified")),
         "scene": scene_title(row.scene),
         "station": row.station.name if row.station else "—",
         "started": local_time(row.started_at),
@@ -251,8 +324,15 @@ def record_context(learner: User) -> dict:
                                .order_by(VrSession.started_at.desc()).limit(100)).all()
     assignments = session.scalars(select(VrAssignment).where(VrAssignment.learner_id == learner.id)
                                   .order_by(VrAssignment.assigned_at.desc()).limit(50)).all()
+    checkins = session.scalars(select(VrCheckIn).where(VrCheckIn.learner_id == learner.id)
+                               .order_by(VrCheckIn.at.desc()).limit(20)).all()
     form = SceneForm()
     form.scene.choices = [(k, scene_title(k)) for k in SCENES]
     return {"vr_sessions": [session_view(s) for s in sessions], "vr_assignments": assignments,
             "vr_form": form, "vr_plain": PlainForm(), "vr_status_labels": STATUS_LABELS,
-            "vr_scene_title": scene_title, "vr_local_time": local_time}
+            "vr_scene_title": scene_title, "vr_local_time": local_time,
+            "vr_checkins": [{"station": c.station.name if c.station else "—", "label": checkin_label(c),
+                             "verifies": (c.method == vr_credit.FACE and bool(c.liveness))
+                             or c.method == vr_credit.OFFICER} for c in checkins],
+            "vr_confirm_form": _confirm_form(learner),
+            "vr_window_min": current_app.config["VR_CHECKIN_WINDOW_S"] / 60}

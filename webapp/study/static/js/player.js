@@ -185,7 +185,12 @@
     post(apiUrl("finish"), { confirmed: true }).then(function (res) {
       showProgress(res.data);
       state.closed = true;
-      window.location.href = "/learn/";
+      if (!res.data || !res.data.verifying) { window.location.href = "/learn/"; return; }
+      // Under the camera the tail is credited only after a final identity check: stay on the
+      // page (the camera keeps streaming) until its verdict, or give up after a while.
+      notice(cfg.msgFinishing);
+      root.dataset.finishing = "1";
+      state.finishedTimer = setTimeout(function () { window.location.href = "/learn/"; }, 30000);
     });
   });
 
@@ -218,13 +223,15 @@
     els.challengeText.textContent = cfg.msgChallengeReady;
     els.challenge.hidden = false;
     root.dataset.challenge = ev.actions.join(",");
+    // Each step has its own start (the server draws random pauses between them).
+    const steps = ev.steps_in_s || ev.actions.map(function (_a, i) { return ev.starts_in_s + i * ev.window_s; });
     ev.actions.forEach(function (action, i) {
       setTimeout(function () {
         els.challengeText.textContent = cfg["msgDo" + action.replace(/(^|_)(\w)/g, function (_m, _u, c) { return c.toUpperCase(); })];
-      }, Math.max(0, ev.starts_in_s * 1000 + i * ev.window_s * 1000 - (Date.now() - at)));
+      }, Math.max(0, steps[i] * 1000 - (Date.now() - at)));
     });
     setTimeout(function () { els.challenge.hidden = true; },
-               ev.starts_in_s * 1000 + ev.actions.length * ev.window_s * 1000);
+               steps[steps.length - 1] * 1000 + ev.window_s * 1000);
   }
 
   if (socket) {
@@ -234,6 +241,11 @@
       else if (ev.state === "ok") setHold(null);
       else if (ev.state === "challenge") showChallenge(ev);
       else if (ev.state === "verdict") root.dataset.lastVerdict = ev.kind + ":" + (ev.passed ? "pass" : "fail");
+      else if (ev.state === "finished") {
+        root.dataset.finished = ev.passed ? "pass" : "fail";
+        clearTimeout(state.finishedTimer);
+        window.location.href = "/learn/";
+      }
     });
   }
 
