@@ -48,6 +48,8 @@ class CheckPolicy:
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
     track: TrackPolicy = field(default_factory=TrackPolicy)
     check_timeout_s: float = 15.0      # no single face this long after a check starts: it fails
+    recheck_backoff_s: float = 10.0    # after a failed re-check, the next waits this long, doubling ...
+    recheck_backoff_max_s: float = 300.0   # ... up to this
     challenge_lead_s: float = 1.5      # from sending a challenge to its first window (display latency)
 
 
@@ -154,6 +156,8 @@ class SittingChecks:
     check: _Check | None = None
     crowded: bool = False
     finishing: bool = False     # the learner clicked finish: the final check is running
+    failed_rechecks: int = 0    # re-checks failed in a row (they back off)
+    recheck_not_before: float = 0.0
     done: bool = False          # finished: nothing more will be attested
     tracker: PresenceTracker = field(init=False)
     track: FaceTrack = field(init=False)
@@ -233,8 +237,14 @@ class SittingChecks:
         """The learner asks to be verified again after a failure."""
         if self.hold in (None, "absent", "no_face") or (self.check is not None and self.check.recheck):
             return []
+        if now < self.recheck_not_before:
+            return []      # backing off: recheck_wait says how long
         self.check = self._new_check(now, recheck=True, liveness=True)
         return []
+
+    def recheck_wait(self, now: float) -> float:
+        """Seconds until a re-check may be asked for (0: now)."""
+        return max(0.0, self.recheck_not_before - now)
 
     def finish(self, now: float) -> list:
         """The learner clicked finish. A pending challenge fails; otherwise a final identity
@@ -314,6 +324,7 @@ class SittingChecks:
         self.check = None
         self._schedule_next(at)
         self.track.verified()
+        self.failed_rechecks, self.recheck_not_before = 0, 0.0
         out = [Verdict(kind, check.triggered_at, at, True, "ok", scores)]
         if self.finishing:
             self.done = True
@@ -346,6 +357,10 @@ class SittingChecks:
             out.append(Flag(flag, at, {**scores, "reason": reason}))
         if self.finishing:
             self.done = True
+        if check.recheck and kind in ("identity", "liveness"):
+            self.failed_rechecks += 1
+            backoff = self.policy.recheck_backoff_s * 2 ** (self.failed_rechecks - 1)
+            self.recheck_not_before = at + min(backoff, self.policy.recheck_backoff_max_s)
         held_before = self.hold
         if held_before in (None, "absent", "unverified", "no_face") or check.recheck:
             self.hold = hold or kind

@@ -306,3 +306,29 @@ def test_a_seat_swap_after_a_verified_start_is_caught_within_seconds_and_earns_n
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+
+
+def test_repeated_failures_join_one_open_flag_and_rechecks_back_off(rig):
+    """Grace Hopper sits in front of zhangsan's camera and asks to be verified again and again:
+    one open identity_mismatch flag gathers every attempt (and its snapshot), and each failed
+    re-check makes the next wait longer."""
+    r = rig(frames_of(IMPOSTOR))
+    r.wait_for(lambda: r.flags(), timeout=20.0, what="the first flag")
+    waits = []
+    for attempt in range(2):
+        ack = r.sio.emit("proctor_recheck", {"session_id": r.sid}, callback=True)
+        assert ack.get("ok"), ack
+        r.wait_for(lambda: len([1 for k, ok, *_ in r.checks() if k == "identity" and not ok]) >= attempt + 2,
+                   timeout=20.0, what="the re-check to fail")
+        ack = r.sio.emit("proctor_recheck", {"session_id": r.sid}, callback=True)
+        assert ack["error"] == "wait" and "秒" in ack["message"], ack
+        waits.append(ack["retry_after_s"])
+        from webapp.proctor import hub as proctor_hub
+        sitting = proctor_hub.runner(r.app)._sittings[r.sid]
+        sitting.checks.recheck_not_before = 0.0           # the test does not wait the back-off out
+    assert waits[0] <= 10.0 < waits[1] <= 20.0, waits
+    [flag] = r.flags()
+    story = json.loads(flag.scores_json)
+    assert flag.kind == "identity_mismatch" and story["occurrences"] == 3 and len(story["repeats"]) == 2
+    assert len(r.db.scalars(select(Evidence).where(Evidence.flag_id == flag.id)).all()) == 3
+    assert r.credited() == 0.0

@@ -286,3 +286,23 @@ def test_a_broken_face_track_runs_an_identity_check_at_once():
     out = s.on_identity(IdentitySample(1022.0, 1, 0.9, 0.8, False, 0.5, (102, 100, 60, 60), b))
     assert Attest(1022.0, False, "identity", "distance above threshold") in out
     assert kinds(out, Flag)[0].scores["trigger"] == "appearance_changed"
+
+
+def test_failed_rechecks_back_off_doubling_and_reset_on_a_pass():
+    s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
+    identify_and_perform(s, 1.0, moving=False)          # the first check fails: held
+    t = 30.0
+    waits = []
+    for _ in range(4):
+        s.request_recheck(t)
+        assert s.check is not None and s.check.recheck
+        out = identify_and_perform(s, t + 1, moving=False)
+        failed_at = kinds(out, Verdict)[-1].at
+        waits.append(round(s.recheck_wait(failed_at), 6))
+        s.request_recheck(failed_at + 1)                # too soon: refused
+        assert s.check is None
+        t = failed_at + waits[-1]
+    assert waits == [10.0, 20.0, 40.0, 80.0]
+    s.request_recheck(t)
+    identify_and_perform(s, t + 1)                      # a live pass: released, back-off forgotten
+    assert s.hold is None and s.failed_rechecks == 0 and s.recheck_wait(t + 100) == 0.0

@@ -157,6 +157,11 @@ class CheckRunner:
     def external_failure(self, sitting_id: str, reason: str, now: float | None = None) -> bool:
         return self._drive(sitting_id, lambda c, t: c.external_failure(t, reason), now)
 
+    def recheck_wait(self, sitting_id: str, now: float | None = None) -> float:
+        """Seconds before a re-check may be asked for (failed re-checks back off); 0 when none."""
+        sitting = self._sittings.get(sitting_id)
+        return sitting.checks.recheck_wait(time.time() if now is None else now) if sitting else 0.0
+
     def hold(self, sitting_id: str) -> str | None:
         sitting = self._sittings.get(sitting_id)
         return sitting.checks.hold if sitting else "no_camera"

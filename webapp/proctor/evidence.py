@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from webapp.core.face_crypto import encrypt_blob, jpeg_bytes
-from webapp.models import Evidence, ProctorFlag, utcnow
+from webapp.models import Evidence, FlagStatus, ProctorFlag, utcnow
 
 
 def plain_scores(value):
@@ -34,12 +34,33 @@ def plain_scores(value):
     return str(value)
 
 
+MAX_REPEATS = 20
+
+
 def record_flag(session: Session, *, learner_id: int, session_id: str | None, check_id: int | None, kind: str,
                 at: float, scores: dict, frame_rgb: np.ndarray | None = None) -> ProctorFlag:
-    """Insert an open flag (and, with a frame, its encrypted small JPEG). Does not commit."""
-    flag = ProctorFlag(learner_id=learner_id, session_id=session_id, check_id=check_id, kind=kind[:32],
-                       raised_at=float(at), scores_json=json.dumps(plain_scores(scores or {}), ensure_ascii=False))
-    session.add(flag)
+    """An open flag (and, with a frame, its encrypted small JPEG). Does not commit.
+
+    One open flag per learner, kind and sitting: a repeated failure adds its scores (the last
+    `MAX_REPEATS`) and its snapshot to the open flag instead of raising another, so an officer
+    reviews one story, not a pile. `flag.is_new` says whether this call raised it (alert once)."""
+    plain = plain_scores(scores or {})
+    flag = None
+    if session_id is not None:
+        flag = session.scalar(select(ProctorFlag).where(
+            ProctorFlag.learner_id == learner_id, ProctorFlag.session_id == session_id,
+            ProctorFlag.kind == kind[:32], ProctorFlag.status == FlagStatus.OPEN).order_by(ProctorFlag.id))
+    if flag is not None:
+        story = json.loads(flag.scores_json or "{}")
+        repeats = story.get("repeats", [])[-(MAX_REPEATS - 1):] + [{"at": float(at), **plain}]
+        story.update(repeats=repeats, occurrences=int(story.get("occurrences", 1)) + 1)
+        flag.scores_json = json.dumps(story, ensure_ascii=False)
+        flag.is_new = False
+    else:
+        flag = ProctorFlag(learner_id=learner_id, session_id=session_id, check_id=check_id, kind=kind[:32],
+                           raised_at=float(at), scores_json=json.dumps(plain, ensure_ascii=False))
+        session.add(flag)
+        flag.is_new = True
     session.flush()
     if frame_rgb is not None:
         data, width, height = jpeg_bytes(frame_rgb)

@@ -139,7 +139,8 @@ class _Persist:
             if flags:
                 from webapp.proctor.alerts import notify_flag
                 for flag in flags:
-                    notify_flag(flag, learner)
+                    if flag.is_new:          # a repeat joins the open flag: alerted once
+                        notify_flag(flag, learner)
 
 
 def _browser_event(action) -> dict | None:

@@ -87,6 +87,10 @@ def _proctor_recheck(data=None):
     study, error = _own_sitting(data)
     if error:
         return error
+    wait = runner().recheck_wait(study.id)
+    if wait > 0:
+        return {"error": "wait", "retry_after_s": round(wait, 1),
+                "message": _("Please wait %(s)d seconds before verifying again.", s=max(1, round(wait)))}
     if not runner().recheck(study.id):
         return _rtc_error("no_camera", "The camera is not connected. Allow the camera and try again.")
     return {"ok": True}
