@@ -309,10 +309,14 @@ class Scene:
     def build(self, world: World) -> None:
         """Make the scene's geometry. Every registered scene has one; a scene used for its logic
         alone (as in tests) has no view and is refused here."""
-        raise NotImplementedError(f"scene {self.key!r} has no view (build)")
+        raise SceneHasNoView(f"scene {self.key!r} has no view (build)")
 
     def sync(self, world: World) -> None:
         """Move the dynamic nodes to the logic's state (called before each rendered frame)."""
+
+
+class SceneHasNoView(RuntimeError):
+    """A scene used for its logic alone (a test's throwaway scene) was asked to render."""
 
 
 @dataclass

@@ -154,7 +154,8 @@ def test_nav_links_to_conferences(app, client_for):
 
 
 def test_live_conferences_long_past_their_end_are_ended(app, db):
-    from webapp.conferences.live import end_overdue_conferences
+    from webapp.conferences.live import end_overdue_conferences, get_live, open_live
+    from webapp.extensions import socketio
     from webapp.models import ConferenceParticipant, utcnow
 
     host = user(db, "officer_bs")
@@ -167,10 +168,20 @@ def test_live_conferences_long_past_their_end_are_ended(app, db):
     db.flush()
     db.add(ConferenceParticipant(conference_id=overdue.id, user_id=user(db, "zhangsan").id, joined_at=now))
     db.commit()
-    with app.app_context():
-        from webapp.core import db as webdb
-        with webdb.write_transaction() as session:
-            assert end_overdue_conferences(app, session, now) == [overdue.id]
+    live = open_live(app, overdue.id, host.id, host.unit.path)
+    told = []
+    original_emit = socketio.emit
+    socketio.emit = lambda event, body, **kw: told.append((event, body))
+    try:
+        with app.app_context():
+            from webapp.core import db as webdb
+            with webdb.write_transaction() as session:
+                assert end_overdue_conferences(app, session, now) == [overdue.id]
+    finally:
+        socketio.emit = original_emit
+    # the room was told and its media closed
+    assert ("conf", {"conference_id": overdue.id, "type": "ended"}) in told
+    assert live.closed and get_live(app, overdue.id) is None
     db.expire_all()
     assert db.get(Conference, overdue.id).status == ConferenceStatus.ENDED
     assert db.get(Conference, running.id).status == ConferenceStatus.LIVE

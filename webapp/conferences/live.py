@@ -574,9 +574,14 @@ def end_overdue_conferences(app: Flask, session, now) -> list[int]:
     session.commit()
     ids = [c.id for c in overdue]
     for conference_id in ids:
-        socketio.emit("conf", {"conference_id": conference_id, "type": "ended"}, to=conference_room(conference_id))
-        close_live(app, conference_id)
+        announce_ended(app, conference_id)
     return ids
+
+
+def announce_ended(app: Flask, conference_id: int) -> None:
+    """After the status is written: tell the room, close its media."""
+    socketio.emit("conf", {"conference_id": conference_id, "type": "ended"}, to=conference_room(conference_id))
+    close_live(app, conference_id)
 
 
 # --- the registry ------------------------------------------------------------------------------

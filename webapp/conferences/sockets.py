@@ -253,8 +253,8 @@ def _leave(data=None):
 
 @socketio.on("conf_end")
 def _end(data=None):
+    from webapp.conferences.live import announce_ended
     from webapp.core.audit import audit
-    from webapp.conferences.live import close_live, conference_room
 
     live, error = _hosted(data)
     if error:
@@ -263,8 +263,7 @@ def _end(data=None):
         lifecycle.transition(session, session.get(Conference, live.id), Event.END)
         session.commit()
     audit("conference_ended", target=f"conference:{live.id}")
-    socketio.emit("conf", {"conference_id": live.id, "type": "ended"}, to=conference_room(live.id))
-    close_live(current_app._get_current_object(), live.id)
+    announce_ended(current_app._get_current_object(), live.id)
     return {"ok": True}
 
 

@@ -49,6 +49,7 @@ class EventLimiter:
 
 
 limiter = EventLimiter(BUDGETS)
+_connect_hooks: list[Callable] = []
 _disconnect_hooks: list[Callable[[str], None]] = []
 
 
@@ -69,9 +70,6 @@ def _connect(auth=None):
     join_room(f"user:{current_user.id}")
     for hook in _connect_hooks:
         hook(request.sid, current_user)
-
-
-_connect_hooks: list[Callable] = []
 
 
 def on_connect(hook: Callable) -> Callable:
