@@ -28,6 +28,15 @@ Rules:
 * Several faces in view for a whole check fail it and flag "multiple_faces".
 * Finishing runs a final identity check (`finish`): the tail is credited only if it passes.
 * A failure from outside (a wrong or missed surprise question) holds until a re-check passes.
+* A frozen or looped feed (proctoring.feed, `on_feed`) fails presence with its own flag kind
+  ("frozen_feed", "looped_feed") and holds ("feed") until a re-check with liveness passes. A
+  frozen picture counts only while a face is in view: an empty room seen by a clean camera is
+  still too, and that is absence.
+* Failures belong to the learner, not the sitting (`Standing`, kept by the web layer): failed
+  checks in a row make the next check wait (`recheck_backoff_s`, doubling), a new sitting starts
+  with the learner's count and wait, and after `block_after` failures in a row the learner is
+  held for an officer's review ("review": no more checks until an officer clears the hold or
+  re-enrols the face). Gaps (nobody there) are not failures. A passed check clears the count.
 """
 from __future__ import annotations
 
@@ -51,6 +60,14 @@ class CheckPolicy:
     recheck_backoff_s: float = 10.0    # after a failed re-check, the next waits this long, doubling ...
     recheck_backoff_max_s: float = 300.0   # ... up to this
     challenge_lead_s: float = 1.5      # from sending a challenge to its first window (display latency)
+    block_after: int = 6               # failed checks in a row (across sittings): held for an officer
+
+    def backoff(self, failures: int) -> float:
+        """The wait before the next check after `failures` failed checks in a row: none after
+        the first (a re-check at once), then recheck_backoff_s doubling up to the maximum."""
+        if failures <= 1:
+            return 0.0
+        return min(self.recheck_backoff_s * 2 ** (failures - 2), self.recheck_backoff_max_s)
 
 
 class Need(str, Enum):
@@ -117,6 +134,20 @@ class Burst:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """The learner's failures in a row changed: the web layer keeps them for the next sitting."""
+    failures: int
+    not_before: float       # no check before this time (epoch s; 0: none)
+    blocked: bool           # held for an officer's review
+
+
+@dataclass(frozen=True)
+class ResetFeed:
+    """A hold for a frozen or looped feed was released by a live check: its evidence starts anew."""
+    at: float
+
+
+@dataclass(frozen=True)
 class IdentitySample:
     """What the analysis found in one frame for an identity check."""
     at: float
@@ -156,7 +187,7 @@ class SittingChecks:
     check: _Check | None = None
     crowded: bool = False
     finishing: bool = False     # the learner clicked finish: the final check is running
-    failed_rechecks: int = 0    # re-checks failed in a row (they back off)
+    failures: int = 0           # failed checks in a row, this sitting's and earlier ones' (Standing)
     recheck_not_before: float = 0.0
     done: bool = False          # finished: nothing more will be attested
     tracker: PresenceTracker = field(init=False)
@@ -165,9 +196,16 @@ class SittingChecks:
     def __post_init__(self):
         self.tracker = PresenceTracker(self.policy.presence)
         self.track = FaceTrack(self.policy.track)
-        # The first identity check runs at once, with a liveness challenge: nothing counts
-        # before it passes.
-        self.check = self._new_check(self.started_at, recheck=False, liveness=True)
+        if self.blocked:
+            self.hold = "review"
+        elif self.started_at >= self.recheck_not_before:
+            # The first identity check runs at once, with a liveness challenge: nothing counts
+            # before it passes. (After earlier failures it waits for the back-off: `_due`.)
+            self.check = self._new_check(self.started_at, recheck=False, liveness=True)
+
+    @property
+    def blocked(self) -> bool:
+        return self.failures >= self.policy.block_after
 
     # --- what to analyse ---------------------------------------------------------------
 
@@ -235,7 +273,8 @@ class SittingChecks:
 
     def request_recheck(self, now: float) -> list:
         """The learner asks to be verified again after a failure."""
-        if self.hold in (None, "absent", "no_face") or (self.check is not None and self.check.recheck):
+        if self.hold in (None, "absent", "no_face", "review", "unverified") or (
+                self.check is not None and self.check.recheck):
             return []
         if now < self.recheck_not_before:
             return []      # backing off: recheck_wait says how long
@@ -263,6 +302,34 @@ class SittingChecks:
         if check is None:
             self.check = self._new_check(now, recheck=False, liveness=False, final=True)
         return []
+
+    def on_feed(self, verdict) -> list:
+        """A frozen or looped feed was found (a proctoring.feed.FeedVerdict)."""
+        if self.done:
+            return []
+        at = verdict.at
+        seen = self.tracker.last_any_face_at
+        if verdict.kind == "frozen_feed" and (seen is None or at - seen > 3.0):
+            return []      # an empty room is still too: that is absence, handled by presence
+        check, self.check = self.check, None
+        scores = {**verdict.scores, "since": round(verdict.since, 3)}
+        if check is not None and check.phase == "challenge":
+            scores["challenge"] = [a.value for a in check.actions]
+        self._schedule_next(at)
+        held_before = self.hold
+        out = [Verdict("presence", verdict.since, at, False, verdict.kind, scores),
+               Flag(verdict.kind, at, {**scores, "reason": verdict.kind})]
+        out += self._count_failure(at)
+        if self.hold != "review":
+            self.hold = "feed"
+        if held_before in (None, "absent", "no_face"):
+            out.append(Attest(at, False, "feed", verdict.kind))
+        if self.finishing:
+            self.done = True
+            out.append(Finished(at, False))
+        elif held_before != self.hold:
+            out.append(Hold(self.hold))
+        return out
 
     def external_failure(self, at: float, reason: str) -> list:
         """A failure the web layer found (a surprise question), already attested by it."""
@@ -297,6 +364,10 @@ class SittingChecks:
         if check is None:
             if self.finishing:
                 return []
+            if self.hold == "unverified" and now >= self.recheck_not_before:
+                # the first check of a sitting that started during the learner's back-off
+                self.check = self._new_check(now, recheck=False, liveness=True)
+                return []
             if self.hold is None and self.next_check_at is not None and now >= self.next_check_at:
                 self.check = self._new_check(now, recheck=False, liveness=False)
             return []
@@ -324,8 +395,12 @@ class SittingChecks:
         self.check = None
         self._schedule_next(at)
         self.track.verified()
-        self.failed_rechecks, self.recheck_not_before = 0, 0.0
         out = [Verdict(kind, check.triggered_at, at, True, "ok", scores)]
+        if self.failures or self.recheck_not_before:
+            self.failures, self.recheck_not_before = 0, 0.0
+            out.append(Standing(0, 0.0, False))
+        if self.hold == "feed":
+            out.append(ResetFeed(at))
         if self.finishing:
             self.done = True
             if self.hold is not None:
@@ -357,12 +432,12 @@ class SittingChecks:
             out.append(Flag(flag, at, {**scores, "reason": reason}))
         if self.finishing:
             self.done = True
-        if check.recheck and kind in ("identity", "liveness"):
-            self.failed_rechecks += 1
-            backoff = self.policy.recheck_backoff_s * 2 ** (self.failed_rechecks - 1)
-            self.recheck_not_before = at + min(backoff, self.policy.recheck_backoff_max_s)
         held_before = self.hold
-        if held_before in (None, "absent", "unverified", "no_face") or check.recheck:
+        if flag:
+            out += self._count_failure(at)     # a gap (nobody there) is not a failure
+        if self.hold == "review":
+            pass
+        elif held_before in (None, "absent", "unverified", "no_face") or check.recheck:
             self.hold = hold or kind
         if attest and held_before in (None, "absent", "no_face"):
             out.append(Attest(at, False, kind, reason))
@@ -371,6 +446,13 @@ class SittingChecks:
         if self.finishing:
             out.append(Finished(at, False))
         return out
+
+    def _count_failure(self, at: float) -> list:
+        self.failures += 1
+        self.recheck_not_before = at + self.policy.backoff(self.failures)
+        if self.blocked:
+            self.hold = "review"
+        return [Standing(self.failures, self.recheck_not_before, self.blocked)]
 
     def _presence(self, sample: FaceSample) -> list:
         out = []

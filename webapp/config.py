@@ -92,6 +92,13 @@ def from_env(**overrides) -> dict:
         "LIVENESS_WINDOW_S": _float("LIVENESS_WINDOW_S", 4.0),
         "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "blink,turn_left,turn_right,look_up,look_down"),
         "CHECK_TIMEOUT_S": _float("CHECK_TIMEOUT_S", 15.0),      # no usable frame this long: the check fails
+        # Frozen and looped camera feeds (proctoring.feed) fail presence; failed checks in a row
+        # back off (RECHECK_BACKOFF_S doubling, at most RECHECK_BACKOFF_MAX_S) across sittings,
+        # and PROCTOR_BLOCK_AFTER of them hold the learner until an officer clears it.
+        "FEED_CHECK": _bool("FEED_CHECK", True),
+        "RECHECK_BACKOFF_S": _float("RECHECK_BACKOFF_S", 10.0),
+        "RECHECK_BACKOFF_MAX_S": _float("RECHECK_BACKOFF_MAX_S", 300.0),
+        "PROCTOR_BLOCK_AFTER": int(os.environ.get("PROCTOR_BLOCK_AFTER", 6)),
         "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
         "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),
         "CAMERA_BURST_FPS": _float("CAMERA_BURST_FPS", 6.0),

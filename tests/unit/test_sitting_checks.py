@@ -7,8 +7,9 @@ from __future__ import annotations
 from proctoring.liveness import SIGNAL, Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
+from proctoring.feed import FeedVerdict
 from proctoring.sitting import (Attest, Burst, Challenge, CheckPolicy, Finished, Flag, Hold, IdentitySample, Need,
-                                Release, SittingChecks, Verdict)
+                                Release, ResetFeed, SittingChecks, Standing, Verdict)
 
 SECRET = b"unit-secret"
 POLICY = CheckPolicy(presence=PresencePolicy(grace_s=10.0, attest_every_s=30.0),
@@ -305,4 +306,101 @@ def test_failed_rechecks_back_off_doubling_and_reset_on_a_pass():
     assert waits == [10.0, 20.0, 40.0, 80.0]
     s.request_recheck(t)
     identify_and_perform(s, t + 1)                      # a live pass: released, back-off forgotten
-    assert s.hold is None and s.failed_rechecks == 0 and s.recheck_wait(t + 100) == 0.0
+    assert s.hold is None and s.failures == 0 and s.recheck_wait(t + 100) == 0.0
+
+
+# --- the learner's standing across sittings, and frozen or looped feeds -------------------------
+
+def fail_first_check(s, at):
+    """The first check's challenge is not met (a still picture): one failure."""
+    return identify_and_perform(s, at, moving=False)
+
+
+def test_failures_belong_to_the_learner_a_new_sitting_starts_with_the_back_off():
+    s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
+    out = fail_first_check(s, 1.0)
+    [standing] = kinds(out, Standing)
+    assert (standing.failures, standing.blocked) == (1, False) and standing.not_before == kinds(out, Verdict)[-1].at
+    s.request_recheck(20.0)
+    out = identify_and_perform(s, 21.0, moving=False)
+    [standing] = kinds(out, Standing)
+    failed_at = kinds(out, Verdict)[-1].at
+    assert standing.failures == 2 and standing.not_before == failed_at + 10.0
+    # The learner closes the tab and starts again at once: the new sitting is held, its first
+    # check waits for the back-off, and then it carries a challenge.
+    again = SittingChecks(SECRET, "sitting-2", failed_at + 1.0, POLICY, failures=standing.failures,
+                          recheck_not_before=standing.not_before)
+    assert again.hold == "unverified" and again.check is None
+    assert not kinds(watch_until(again, failed_at + 1.0, failed_at + 9.0), Attest)
+    assert again.check is None and again.need(failed_at + 9.0) is Need.PRESENCE
+    again.tick(failed_at + 10.5)
+    assert again.check is not None and again.check.liveness and again.need(failed_at + 10.6) is Need.IDENTITY
+    out = identify_and_perform(again, failed_at + 11.0)
+    assert kinds(out, Standing) == [Standing(0, 0.0, False)] and again.hold is None
+
+
+def test_a_gap_is_not_a_failure_of_the_learner():
+    s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
+    out = s.tick(16.0)                                        # nobody came: the check times out
+    assert [v.reason for v in kinds(out, Verdict)] == ["no face"] and not kinds(out, Standing)
+    assert s.failures == 0 and s.hold == "no_face"
+
+
+def test_after_block_after_failures_in_a_row_the_learner_waits_for_an_officer():
+    policy = CheckPolicy(presence=POLICY.presence, identity=POLICY.identity, liveness=POLICY.liveness,
+                         check_timeout_s=15.0, block_after=3)
+    s = SittingChecks(SECRET, "sitting-1", 0.0, policy)
+    fail_first_check(s, 1.0)
+    t = 40.0
+    for expected in (2, 3):
+        s.recheck_not_before = 0.0
+        s.request_recheck(t)
+        out = identify_and_perform(s, t + 1, moving=False)
+        t += 40.0
+    [standing] = kinds(out, Standing)
+    assert standing == Standing(3, standing.not_before, True)
+    assert s.hold == "review" and Hold("review") in out
+    s.recheck_not_before = 0.0
+    assert s.request_recheck(t) == [] and s.check is None        # no more checks: an officer decides
+    blocked = SittingChecks(SECRET, "sitting-2", t, policy, failures=3)
+    assert blocked.hold == "review" and blocked.check is None
+    assert not kinds(watch_until(blocked, t, t + 400.0), Attest) and blocked.check is None
+    assert blocked.finish(t + 401.0) == [Finished(t + 401.0, False)]
+    # the officer cleared it: the web layer starts the next sitting with no failures
+    cleared = SittingChecks(SECRET, "sitting-3", t, policy, failures=0)
+    assert cleared.hold == "unverified" and cleared.check is not None and cleared.check.liveness
+
+
+def test_a_frozen_feed_with_a_face_in_view_fails_presence_and_drops_pending_time():
+    s = verified()
+    watch_until(s, 1010.0, 1030.0)
+    out = s.on_feed(FeedVerdict("frozen_feed", 1030.5, 1010.0, {"median_diff": 0.0}))
+    assert [(v.kind, v.passed, v.reason) for v in kinds(out, Verdict)] == [("presence", False, "frozen_feed")]
+    assert [f.kind for f in kinds(out, Flag)] == ["frozen_feed"]
+    assert Attest(1030.5, False, "feed", "frozen_feed") in out and Hold("feed") in out
+    assert kinds(out, Standing)[0].failures == 1
+    # a live re-check lifts it, and the feed's evidence starts anew
+    s.request_recheck(1040.0)
+    out = identify_and_perform(s, 1041.0)
+    assert kinds(out, ResetFeed) and kinds(out, Release) and s.hold is None
+
+
+def test_a_frozen_picture_of_an_empty_room_is_absence_not_a_feed_attack():
+    s = verified()
+    watch_until(s, 1010.0, 1015.0)
+    for t in range(1015, 1035):
+        s.on_presence(float(t), [])
+    assert s.on_feed(FeedVerdict("frozen_feed", 1035.0, 1016.0, {})) == []
+    assert s.hold == "absent"
+
+
+def test_a_looped_feed_during_a_challenge_fails_it():
+    s = SittingChecks(SECRET, "sitting-1", 0.0, POLICY)
+    out = s.on_identity(good(1.0))
+    [challenge] = kinds(out, Challenge)
+    out = s.on_feed(FeedVerdict("looped_feed", challenge.starts_at + 1.0, 0.0, {"period_s": 6.0}))
+    [flag] = kinds(out, Flag)
+    assert flag.kind == "looped_feed" and flag.scores["challenge"] == [a.value for a in challenge.actions]
+    assert s.check is None and s.hold == "feed" and not kinds(out, Attest)   # nothing was pending
+    late = s.tick(challenge.step_starts[-1] + 10.0)
+    assert not [v for v in kinds(late, Verdict) if v.kind != "presence"]   # the challenge is over

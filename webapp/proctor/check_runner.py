@@ -26,7 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from proctoring.sitting import Burst, CheckPolicy, IdentitySample, Need, SittingChecks
+from proctoring.feed import FeedMonitor, FeedPolicy
+from proctoring.sitting import Burst, CheckPolicy, IdentitySample, Need, ResetFeed, SittingChecks
 from proctoring.track import appearance
 from proctoring.vision import IDENTITY_THRESHOLD, identify_timed, thread_analyzer, warm_up
 from streaming.rtc import MediaEngine, RtcConfig, SignallingError, validate_offer
@@ -42,6 +43,7 @@ class Sitting:
     checks: SittingChecks
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_frame: np.ndarray | None = None
+    feed: FeedMonitor | None = None          # frozen/looped feed detector (None: FEED_CHECK off)
 
 
 # A sitting whose camera sent nothing for this long is dropped from memory (the learner
@@ -53,8 +55,10 @@ Sink = Callable[[Sitting, list, "np.ndarray | None"], None]
 
 class CheckRunner:
     def __init__(self, rtc: RtcConfig, policy: CheckPolicy, secret: bytes, sink: Sink,
-                 threshold: float = IDENTITY_THRESHOLD, tick_s: float = 0.5, identity_processes: int = 1):
+                 threshold: float = IDENTITY_THRESHOLD, tick_s: float = 0.5, identity_processes: int = 1,
+                 feed: FeedPolicy | None = None):
         self.policy, self.secret, self.sink, self.threshold, self.tick_s = policy, secret, sink, threshold, tick_s
+        self.feed_policy = feed
         self.identity_processes = identity_processes
         self._identity_pool: ProcessPoolExecutor | None = None
         self.engine = MediaEngine(rtc, self._on_sample)
@@ -115,15 +119,20 @@ class CheckRunner:
 
     # --- facade for the signalling handlers -----------------------------------------------
 
-    def open(self, sitting_id: str, learner_id: int, references: Sequence[np.ndarray], offer_sdp: str) -> str:
-        """Accept a learner's camera for a sitting: a new stream replaces an earlier one."""
+    def open(self, sitting_id: str, learner_id: int, references: Sequence[np.ndarray], offer_sdp: str,
+             failures: int = 0, not_before: float = 0.0) -> str:
+        """Accept a learner's camera for a sitting: a new stream replaces an earlier one.
+        `failures` and `not_before` are the learner's standing (failed checks in a row, and no
+        check before then), carried over from earlier sittings."""
         if not references:
             raise SignallingError("not_enrolled", "no reference face enrolled")
         validate_offer(offer_sdp)   # a bad offer must not end the stream that is running
         self.close(sitting_id)
-        checks = SittingChecks(self.secret, sitting_id, time.time(), self.policy)
+        checks = SittingChecks(self.secret, sitting_id, time.time(), self.policy, failures=failures,
+                               recheck_not_before=not_before)
+        feed = FeedMonitor(self.feed_policy) if self.feed_policy is not None else None
         with self._lock:
-            self._sittings[sitting_id] = Sitting(sitting_id, learner_id, list(references), checks)
+            self._sittings[sitting_id] = Sitting(sitting_id, learner_id, list(references), checks, feed=feed)
         try:
             return self.engine.open_ingest(sitting_id, offer_sdp)
         except Exception:
@@ -162,6 +171,11 @@ class CheckRunner:
         sitting = self._sittings.get(sitting_id)
         return sitting.checks.recheck_wait(time.time() if now is None else now) if sitting else 0.0
 
+    def blocked(self, sitting_id: str) -> bool:
+        """Held for an officer's review (too many failed checks in a row)."""
+        sitting = self._sittings.get(sitting_id)
+        return bool(sitting and sitting.checks.blocked)
+
     def hold(self, sitting_id: str) -> str | None:
         sitting = self._sittings.get(sitting_id)
         return sitting.checks.hold if sitting else "no_camera"
@@ -185,6 +199,7 @@ class CheckRunner:
         if sitting is None:
             return
         with sitting.lock:
+            feed_verdict = sitting.feed.observe(at, rgb) if sitting.feed is not None else None
             need = sitting.checks.need(at)
             analyzer = thread_analyzer()
             started = time.thread_time()
@@ -215,6 +230,8 @@ class CheckRunner:
                                                      appearance(rgb, box) if box else None)
             if need is not Need.IDENTITY:
                 self.cpu_ms[need.value].append((time.thread_time() - started) * 1000)
+            if feed_verdict is not None:     # after the analysis: it knows whether a face is in view
+                actions = actions + sitting.checks.on_feed(feed_verdict)
             sitting.last_frame = rgb
             self._emit(sitting, actions, rgb)
 
@@ -227,6 +244,8 @@ class CheckRunner:
                     self.engine.set_burst(sitting.id, max(0.0, action.until - time.time()))
                 except SignallingError:
                     pass
+            elif isinstance(action, ResetFeed) and sitting.feed is not None:
+                sitting.feed.reset_evidence()
         try:
             self.sink(sitting, actions, frame)
         except Exception:   # a failing sink must not stop the checks of other sittings

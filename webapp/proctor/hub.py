@@ -16,6 +16,7 @@ import time
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
+from proctoring.feed import FeedPolicy
 from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
@@ -38,6 +39,9 @@ HOLD_MESSAGES = {
     "identity": _l("The face in view is not the enrolled person. Playback is paused until you verify again."),
     "liveness": _l("The liveness challenge was not met. Playback is paused until you verify again."),
     "question": _l("The question was missed. Verify again to continue."),
+    "feed": _l("The camera picture is frozen or repeats itself. Use a real camera, then verify again."),
+    "review": _l("Verification failed several times in a row. An officer must review it before you can continue; "
+                 "you can ask for the review here."),
 }
 
 
@@ -47,7 +51,8 @@ def check_policy(cfg) -> CheckPolicy:
         identity=IdentityPolicy(mean_s=cfg["IDENTITY_MEAN_S"], min_s=cfg["IDENTITY_MIN_S"],
                                 max_s=cfg["IDENTITY_MAX_S"], liveness_share=cfg["LIVENESS_SHARE"]),
         liveness=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"], actions=liveness_actions(cfg["LIVENESS_ACTIONS"])),
-        check_timeout_s=cfg["CHECK_TIMEOUT_S"])
+        check_timeout_s=cfg["CHECK_TIMEOUT_S"], recheck_backoff_s=cfg["RECHECK_BACKOFF_S"],
+        recheck_backoff_max_s=cfg["RECHECK_BACKOFF_MAX_S"], block_after=cfg["PROCTOR_BLOCK_AFTER"])
 
 
 def liveness_actions(text: str) -> tuple[Action, ...]:
@@ -76,7 +81,8 @@ def runner(app: Flask | None = None) -> CheckRunner:
                 threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
                 found = CheckRunner(rtc_config(cfg), check_policy(cfg), cfg["SECRET_KEY"].encode(),
                                     _Persist(app), threshold=threshold,
-                                    identity_processes=cfg["IDENTITY_PROCESSES"]).start()
+                                    identity_processes=cfg["IDENTITY_PROCESSES"],
+                                    feed=FeedPolicy() if cfg["FEED_CHECK"] else None).start()
                 app.extensions["proctor_runner"] = found
     return found
 
