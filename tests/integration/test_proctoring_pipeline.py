@@ -97,10 +97,11 @@ class Rig:
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
-    def follow_challenges(self, face=ENROLLED):
+    def follow_challenges(self, face=ENROLLED, neutral=None):
         """Act as the live learner in front of the camera: perform each drawn action inside its
-        window (a real photo re-rendered turned or nodding), then look back at the screen."""
-        neutral = [scene(face, SIZE, seed=0)]
+        window (a real photo re-rendered turned or nodding), then look back at the screen.
+        `neutral`: the frames of looking at the screen (default: one still frame)."""
+        neutral = neutral or [scene(face, SIZE, seed=0)]
         moves = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)],
                  "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)]}
         self.track.frames = neutral
@@ -167,6 +168,33 @@ class Rig:
 
 def frames_of(face, count=6):
     return [scene(face, SIZE, seed=i) for i in range(count)]
+
+
+def live_frames(face=ENROLLED, seconds=8.0, fps=10.0):
+    """A learner sitting still, as a real webcam sees her: she breathes (the picture rises and
+    falls by half a pixel every 4 s) and the sensor adds fresh noise to every frame. Nothing
+    moves enough to be a movement, so looping these does not make a looped feed."""
+    import cv2
+    import numpy as np
+
+    base = scene(face, SIZE, seed=0).astype(np.float32)
+    rng = np.random.default_rng(7)
+    frames = []
+    for i in range(round(seconds * fps)):
+        dy = 0.5 * np.sin(2 * np.pi * i / (4.0 * fps))
+        shifted = cv2.warpAffine(base, np.float32([[1, 0, 0], [0, 1, dy]]), SIZE, borderMode=cv2.BORDER_REFLECT)
+        frames.append(np.clip(shifted + rng.normal(0, 2.0, shifted.shape), 0, 255).astype(np.uint8))
+    return frames
+
+
+def looped_clip(face=ENROLLED):
+    """A short recording of the enrolled learner looking around (left, right, up, down, each for
+    half a second between looks at the screen), played in a loop: 4 s."""
+    still = scene(face, SIZE, seed=0)
+    clip = []
+    for pose in (turn(still, 35.0), turn(still, -35.0), nod(still, 30.0), nod(still, -25.0)):
+        clip += [still] * 5 + [pose] * 5
+    return clip
 
 
 def test_the_enrolled_live_face_passes_and_earns_credit_at_the_final_check(rig):
@@ -331,4 +359,75 @@ def test_repeated_failures_join_one_open_flag_and_rechecks_back_off(rig):
     story = json.loads(flag.scores_json)
     assert flag.kind == "identity_mismatch" and story["occurrences"] == 3 and len(story["repeats"]) == 2
     assert len(r.db.scalars(select(Evidence).where(Evidence.flag_id == flag.id)).all()) == 3
+    assert r.credited() == 0.0
+
+
+def test_a_live_learner_earns_at_least_nine_tenths_of_the_watched_time_and_is_not_flagged(rig):
+    """The production feed check is on: a learner who sits still, breathes and answers every
+    challenge (two scheduled checks with liveness here) is neither frozen nor looped."""
+    neutral = live_frames()
+    r = rig(neutral, FEED_CHECK=True, LIVENESS_SHARE=1.0, IDENTITY_MIN_S=12.0, IDENTITY_MEAN_S=12.0,
+            IDENTITY_MAX_S=12.0).follow_challenges(neutral=neutral)
+    r.wait_for(lambda: any(k == "liveness" and ok for k, ok, *_ in r.checks()), timeout=30.0, what="first check")
+    watched = 0.0
+    while watched < 30.0:                     # watch while playback runs (a challenge holds nothing)
+        r.play(2.0)
+        watched += 2.0
+    r.finish()
+    r.wait_for(lambda: any(e.get("state") == "finished" for e in r.proctor_events()), timeout=20.0,
+               what="the final check")
+    assert len([1 for k, ok, *_ in r.checks() if k == "liveness" and ok]) >= 2
+    assert not r.flags(), [(f.kind, f.scores_json) for f in r.flags()]
+    assert r.credited() >= 0.9 * watched, (r.credited(), watched)
+
+
+def test_a_frozen_feed_of_the_enrolled_face_is_flagged_and_earns_nothing(rig):
+    r = rig(frames_of(ENROLLED, 1), FEED_CHECK=True)
+    started = time.monotonic()
+    r.play(3.0)
+    r.wait_for(lambda: any(f.kind == "frozen_feed" for f in r.flags()), timeout=40.0, what="the frozen feed")
+    print(f"frozen feed found after {time.monotonic() - started:.1f} s")
+    frozen = [json.loads(f.scores_json) for f in r.flags() if f.kind == "frozen_feed"][0]
+    assert frozen["unchanged"] >= 0.8 * frozen["steps"]
+    r.finish()
+    time.sleep(1.0)
+    assert r.credited() == 0.0
+
+
+def test_a_looped_clip_of_the_enrolled_face_earns_nothing(rig):
+    """The clip turns the head all four ways in rhythm: it cannot match a drawn challenge's
+    order and timing (another head movement in a step's window fails it), and the feed check
+    finds the loop."""
+    r = rig(looped_clip(), FEED_CHECK=True)
+    started = time.monotonic()
+    r.play(3.0)
+    r.wait_for(lambda: any(f.kind == "looped_feed" for f in r.flags()), timeout=60.0, what="the loop")
+    print(f"looped feed found after {time.monotonic() - started:.1f} s")
+    assert {f.kind for f in r.flags()} <= {"liveness_failed", "looped_feed"}
+    r.finish()
+    time.sleep(1.0)
+    assert r.credited() == 0.0
+
+
+def test_two_faces_in_view_are_flagged_and_earn_nothing(rig):
+    from proctoring.sample_faces import two_people
+
+    r = rig([two_people(SIZE, seed=i) for i in range(3)])
+    r.play(6.0)
+    r.wait_for(lambda: any(f.kind == "multiple_faces" for f in r.flags()), what="the multiple_faces flag")
+    r.finish()
+    time.sleep(1.0)
+    assert r.credited() == 0.0
+
+
+def test_finishing_during_a_challenge_fails_it_and_earns_nothing(rig):
+    r = rig(frames_of(ENROLLED, 1))
+    r.wait_for(lambda: any(e.get("state") == "challenge" for e in r.proctor_events()), timeout=20.0,
+               what="the challenge")
+    r.finish()
+    r.wait_for(lambda: any(k == "liveness" for k, *_ in r.checks()), what="the liveness verdict")
+    [(ok, reason)] = [(ok, reason) for k, ok, reason, _ in r.checks() if k == "liveness"]
+    assert not ok and reason == "finished during the challenge"
+    assert [f.kind for f in r.flags()] == ["liveness_failed"]
+    assert {"session_id": r.sid, "state": "finished", "passed": False} in r.proctor_events()
     assert r.credited() == 0.0
