@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proctoring.enrolment import assess
-from proctoring.sample_faces import ENROLLED, IMPOSTOR, scene, write_y4m
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, nod, scene, turn, write_y4m
 from proctoring.vision import thread_analyzer
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, db_session, login, wait_for
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING
@@ -56,6 +56,12 @@ def cameras(tmp_path_factory):
     made = {}
     for name, face in [("enrolled", ENROLLED), ("empty", None), ("impostor", IMPOSTOR)]:
         made[name] = write_y4m(folder / f"{name}.y4m", [scene(face, (320, 240), seed=i) for i in range(4)], fps=15)
+    # a 4 s recording of the enrolled learner looking left, right, up and down, looped
+    still = scene(ENROLLED, (320, 240), seed=0)
+    clip = []
+    for pose in (turn(still, 35.0), turn(still, -35.0), nod(still, 30.0), nod(still, -25.0)):
+        clip += [still] * 5 + [pose] * 5
+    made["looped"] = write_y4m(folder / "looped.y4m", clip, fps=10)
     return made
 
 
@@ -79,9 +85,10 @@ def camera_page(playwright, cameras):
 
 
 @pytest.fixture
-def proctored(tmp_path, sample_media, enrolled_embedding):
+def proctored(tmp_path, sample_media, enrolled_embedding, request):
     """The portal with PROCTORING_REQUIRED, zhangsan enrolled (an encrypted embedding of the
-    enrolled photo) and short check timings, served on loopback."""
+    enrolled photo) and short check timings, served on loopback. Indirect parameters are more
+    settings (e.g. FEED_CHECK)."""
     from webapp.core import db as webdb
     from webapp.proctor import hub as proctor_hub
     from webapp.core.face_crypto import encrypt_embedding
@@ -92,7 +99,7 @@ def proctored(tmp_path, sample_media, enrolled_embedding):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'proctored.db'}",
         "MEDIA_ROOT": str(media_root), "SECRET_KEY": "proctored-browser-secret",
         "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "HEARTBEAT_INTERVAL_S": 1.0,
-        **FAST_PROCTORING,
+        **FAST_PROCTORING, **getattr(request, "param", {}),
     })
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
@@ -297,3 +304,21 @@ def test_another_persons_face_raises_a_flag_and_holds_for_identity(proctored, ca
     shoot(page, "impostor")
     assert CJK.search(text), f"the hold dialog is not in Chinese: {text!r}"
     assert CJK.search(page.inner_text("#hold-recheck")), page.inner_text("#hold-recheck")
+
+
+@pytest.mark.parametrize("proctored", [{"FEED_CHECK": True}], indirect=True)
+def test_a_looped_clip_of_the_enrolled_face_is_found_and_earns_nothing(proctored, camera_page):
+    """Chromium's fake camera loops a recording of the enrolled learner turning her head. The
+    server finds the loop (looped_feed) and, whatever the challenge drew, nothing is credited."""
+    page = camera_page("looped")
+    login(page, proctored)
+    open_player(page, proctored)
+    sid = consent_and_start(page)
+    wait_camera_connected(page)
+    wait_until(lambda: any(kind == "looped_feed" for _, kind, _ in flags(proctored, sid)), timeout=75.0,
+               message="the looped_feed flag", page=page)
+    assert {kind for _, kind, _ in flags(proctored, sid)} <= {"looped_feed", "liveness_failed"}
+    assert attr(page, "hold") in ("feed", "liveness")
+    page.evaluate("() => document.getElementById('finish').click()")
+    page.wait_for_url("**/learn/", timeout=40_000)
+    assert credited(proctored, sid) == 0.0
