@@ -284,11 +284,11 @@ class RollCallRun:
         return out + self._advance(sample.at)
 
     def on_pose(self, person: Hashable, at: float, faces: int, eye_openness: float | None = None,
-                yaw_deg: float | None = None, pitch_deg: float = 0.0) -> list:
+                yaw_deg: float | None = None, pitch_deg: float = 0.0, mouth_open: float = 0.0) -> list:
         call = self.active.get(person)
         if (call is not None and call.phase == "challenge" and faces == 1 and person in self.connected
                 and eye_openness is not None and yaw_deg is not None):
-            call.poses.append(PoseSample(at, eye_openness, yaw_deg, pitch_deg))
+            call.poses.append(PoseSample(at, eye_openness, yaw_deg, pitch_deg, mouth_open))
         return self._advance(at)
 
     def tick(self, now: float) -> list:

@@ -284,6 +284,39 @@ def nod(face_rgb: np.ndarray, degrees: float) -> np.ndarray:
     return _rotate_head(face_rgb, degrees, axis="horizontal")
 
 
+# The inner lip contours of the landmarker's 478-point mesh, corner to corner.
+_UPPER_INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+_LOWER_INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+
+
+def open_mouth(face_rgb: np.ndarray, fraction: float = 0.2) -> np.ndarray:
+    """Fake opening the mouth: the jaw (every mesh point below the upper lip's inner edge, the
+    lower lip included) drops by `fraction` of the face height, fading out towards the jaw's
+    hinges, and the opening between the lips is painted dark. The landmarker's `jawOpen`
+    reads 0.19-0.28 (astronaut) and 0.28-0.64 (grace_hopper) at 0.15-0.2 in 320x240 scenes,
+    against 0.00-0.02 for the closed mouth; yaw and pitch stay put."""
+    import cv2
+
+    H, W = face_rgb.shape[:2]
+    p = _landmarks_px(face_rgb)
+    (x0, y0), (x1, y1) = p[:, :2].min(axis=0), p[:, :2].max(axis=0)
+    fw, fh = x1 - x0, y1 - y0
+    top = p[list(_UPPER_INNER_LIP), 1].max()
+    lower = np.zeros(len(p), bool)
+    lower[list(_LOWER_INNER_LIP[1:-1])] = True
+    side = np.abs(p[:, 0] - (x0 + x1) / 2) / (fw / 2)
+    moves = (p[:, 1] > top - 0.5) | lower
+    q = p.copy()
+    q[:, 1] += np.where(moves, fraction * fh * np.clip(1 - side ** 2, 0.0, None), 0.0)
+    c = np.array([(x0 + x1) / 2, (y0 + y1) / 2, p[:, 2].mean() + 0.55 * fw])
+    fixed = _frame_points(W, H, c, 1.2 * fw, 1.2 * fh)
+    depth = np.concatenate([q[:, 2], np.full(len(fixed), c[2] + fw)])
+    out = _mesh_warp(face_rgb, np.vstack([p[:, :2], fixed]), np.vstack([q[:, :2], fixed]), depth)
+    gap = np.vstack([q[list(_UPPER_INNER_LIP), :2], q[list(_LOWER_INNER_LIP[::-1]), :2]]).astype(np.int32)
+    cv2.fillPoly(out, [gap], (35, 15, 15))
+    return out
+
+
 def _rotate_head(face_rgb: np.ndarray, degrees: float, axis: str) -> np.ndarray:
     H, W = face_rgb.shape[:2]
     p = _landmarks_px(face_rgb)

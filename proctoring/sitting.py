@@ -259,10 +259,10 @@ class SittingChecks:
         return out + [Challenge(check.actions, check.shown_at[0], window, check.shown_at), Burst(until=end)]
 
     def on_pose(self, at: float, faces: int, eye_openness: float | None = None, yaw_deg: float | None = None,
-                detector_score: float = 1.0, pitch_deg: float = 0.0) -> list:
+                detector_score: float = 1.0, pitch_deg: float = 0.0, mouth_open: float = 0.0) -> list:
         out = self._presence(FaceSample(at, (detector_score,) * faces))
         if self.check is not None and self.check.phase == "challenge" and faces == 1:
-            self.check.poses.append(PoseSample(at, eye_openness, yaw_deg, pitch_deg))
+            self.check.poses.append(PoseSample(at, eye_openness, yaw_deg, pitch_deg, mouth_open))
         return out + self._due(at)
 
     def tick(self, now: float) -> list:

@@ -88,6 +88,7 @@ class FaceObservation:
     eye_openness: float   # 0 closed .. 1 open: 1 - mean(eyeBlinkLeft, eyeBlinkRight)
     yaw_deg: float        # + the learner's own left (nose towards image right)
     pitch_deg: float      # + looking up
+    mouth_open: float = 0.0   # jawOpen blendshape, 0 closed .. 1 wide open
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,8 @@ class FaceLandmarks:
                 yaw, pitch = pose_from_matrix(result.facial_transformation_matrixes[i])
             else:  # pragma: no cover - we always ask for the matrices
                 yaw = pitch = float("nan")
-            observations.append(FaceObservation(box, float("nan"), float(1.0 - blink), yaw, pitch))
+            observations.append(FaceObservation(box, float("nan"), float(1.0 - blink), yaw, pitch,
+                                                float(blend.get("jawOpen", 0.0))))
         observations.sort(key=lambda o: o.box.area, reverse=True)
         return observations
 
@@ -320,7 +322,7 @@ class Analyzer:
         for o in observations:
             best = max(detections, key=lambda d: d.box.iou(o.box), default=None)
             score = best.score if best is not None and best.box.iou(o.box) > 0.2 else float("nan")
-            scored.append(FaceObservation(o.box, score, o.eye_openness, o.yaw_deg, o.pitch_deg))
+            scored.append(FaceObservation(o.box, score, o.eye_openness, o.yaw_deg, o.pitch_deg, o.mouth_open))
         return scored
 
     def embed(self, rgb: np.ndarray, box: Box) -> np.ndarray:

@@ -233,7 +233,7 @@ def test_a_still_enrolled_face_on_a_fake_camera_meets_the_challenge_and_earns_no
     identity = [(ok, s) for k, ok, _, s in checks(proctored, sid) if k == "identity"]
     assert identity and identity[0][0] and identity[0][1]["distance"] < identity[0][1]["threshold"]
     actions = attr(page, "challenge").split(",")
-    assert len(actions) == 2 and set(actions) <= {"turn_left", "turn_right", "look_up", "look_down"}
+    assert len(actions) == 2 and set(actions) <= {"turn_left", "turn_right", "look_up", "look_down", "open_mouth"}
     page.wait_for_function("() => !document.getElementById('challenge').hidden", timeout=10_000)
     assert CJK.search(page.inner_text("#challenge-text"))
     # The offer went over the page's Socket.IO connection with Chromium's candidates in it.
@@ -317,7 +317,7 @@ def test_a_looped_clip_of_the_enrolled_face_is_found_and_earns_nothing(proctored
     wait_camera_connected(page)
     wait_until(lambda: any(kind == "looped_feed" for _, kind, _ in flags(proctored, sid)), timeout=75.0,
                message="the looped_feed flag", page=page)
-    assert {kind for _, kind, _ in flags(proctored, sid)} <= {"looped_feed", "liveness_failed"}
+    assert {kind for _, kind, _ in flags(proctored, sid)} <= {"looped_feed", "frozen_feed", "liveness_failed"}
     assert attr(page, "hold") in ("feed", "liveness")
     page.evaluate("() => document.getElementById('finish').click()")
     page.wait_for_url("**/learn/", timeout=40_000)

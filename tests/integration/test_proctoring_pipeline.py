@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from proctoring.sample_faces import ENROLLED, IMPOSTOR, nod, scene, turn
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, nod, open_mouth, scene, turn
 from tests.conftest import DEMO_PASSWORD, FAST_PROCTORING, Client, make_course, user
 from tests.rtc_peers import FrameTrack, Publisher
 from webapp import create_app
@@ -103,7 +103,8 @@ class Rig:
         `neutral`: the frames of looking at the screen (default: one still frame)."""
         neutral = neutral or [scene(face, SIZE, seed=0)]
         moves = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)],
-                 "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)]}
+                 "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)],
+                 "open_mouth": [open_mouth(neutral[0], 0.2)]}
         self.track.frames = neutral
 
         def run():
@@ -247,7 +248,7 @@ def test_a_still_photo_fails_the_first_check_and_earns_nothing(rig):
     liveness = [(ok, reason, s) for k, ok, reason, s in r.checks() if k == "liveness"][0]
     assert not liveness[0] and liveness[2]["samples"] >= 6
     challenge = [e for e in r.proctor_events() if e.get("state") == "challenge"]
-    assert challenge and set(challenge[0]["actions"]) <= {"turn_left", "turn_right", "look_up", "look_down"}
+    assert challenge and set(challenge[0]["actions"]) <= {"turn_left", "turn_right", "look_up", "look_down", "open_mouth"}
     assert [f.kind for f in r.flags()] == ["liveness_failed"]
     r.finish()
     time.sleep(1.0)

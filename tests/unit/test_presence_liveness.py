@@ -105,6 +105,8 @@ def action_samples(action, start, step=0.2):
         ramp = 1 if 1 <= i <= 3 else 0.3
         if action is Action.BLINK:
             out.append(PoseSample(t, 0.1 if i in (1, 2) else 0.9, 0.0))
+        elif action is Action.OPEN_MOUTH:
+            out.append(PoseSample(t, 0.9, 0.0, 0.0, 0.4 * ramp))
         elif action in (Action.LOOK_UP, Action.LOOK_DOWN):
             out.append(PoseSample(t, 0.9, 0.0, (20.0 if action is Action.LOOK_UP else -20.0) * ramp))
         else:
@@ -146,10 +148,11 @@ def test_too_few_samples_is_not_evidence():
 
 def test_challenges_are_drawn_unpredictably_and_reproducibly():
     draws = [draw_challenge(b"secret", f"s{i}", 0) for i in range(600)]
-    # two actions of different signals (eyes, yaw, pitch), never two of one signal
+    # two actions of different signals (eyes, yaw, pitch, jaw), never two of one signal
     assert all(len(d) == 2 and SIGNAL[d[0]] != SIGNAL[d[1]] for d in draws)
-    # every ordered pair of actions of distinct signals occurs: 5 x 5 minus same-signal pairs
-    assert len(set(draws)) == 25 - 5 - 2 - 2
+    # every ordered pair of actions of distinct signals occurs: 6 x 6 minus the same action
+    # twice, minus left/right and up/down in either order
+    assert len(set(draws)) == 36 - 6 - 2 - 2
     assert draws == [draw_challenge(b"secret", f"s{i}", 0) for i in range(600)]
     assert draws != [draw_challenge(b"other", f"s{i}", 0) for i in range(600)]
 

@@ -15,8 +15,9 @@ SECRET = b"unit-secret"
 POLICY = CheckPolicy(presence=PresencePolicy(grace_s=10.0, attest_every_s=30.0),
                      identity=IdentityPolicy(mean_s=120.0, min_s=20.0, max_s=300.0, liveness_share=0.0),
                      liveness=LivenessPolicy(window_s=4.0), check_timeout_s=15.0)
-MOVE = {Action.BLINK: (0.1, 0.0, 0.0), Action.TURN_LEFT: (1.0, 30.0, 0.0), Action.TURN_RIGHT: (1.0, -30.0, 0.0),
-        Action.LOOK_UP: (1.0, 0.0, 20.0), Action.LOOK_DOWN: (1.0, 0.0, -20.0)}
+MOVE = {Action.BLINK: (0.1, 0.0, 0.0, 0.0), Action.TURN_LEFT: (1.0, 30.0, 0.0, 0.0),
+        Action.TURN_RIGHT: (1.0, -30.0, 0.0, 0.0), Action.LOOK_UP: (1.0, 0.0, 20.0, 0.0),
+        Action.LOOK_DOWN: (1.0, 0.0, -20.0, 0.0), Action.OPEN_MOUTH: (1.0, 0.0, 0.0, 0.5)}
 
 
 def good(at, distance=0.3):
@@ -35,8 +36,8 @@ def perform(s, challenge: Challenge, moving: bool = True) -> float:
         for i in range(24):
             at = start + i / 6
             assert s.need(at) is Need.POSE
-            eye, yaw, pitch = MOVE[action] if moving and 8 <= i <= 12 else (1.0, 0.0, 0.0)
-            s.on_pose(at, 1, eye, yaw, 0.9, pitch)
+            eye, yaw, pitch, mouth = MOVE[action] if moving and 8 <= i <= 12 else (1.0, 0.0, 0.0, 0.0)
+            s.on_pose(at, 1, eye, yaw, 0.9, pitch, mouth)
     return challenge.step_starts[-1] + challenge.window_s + 0.1
 
 

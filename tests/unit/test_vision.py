@@ -165,3 +165,49 @@ def test_write_y4m(tmp_path):
     frame_bytes = 640 * 480 * 3 // 2
     assert len(data) == len(header) + 3 * (len(b"FRAME\n") + frame_bytes)
     assert data.count(b"FRAME\n") >= 3
+
+
+# --- liveness actions on real input: photos re-rendered by sample_faces, read by the real landmarker
+
+RENDER = {"turn_left": lambda img: sf.turn(img, 40.0), "turn_right": lambda img: sf.turn(img, -40.0),
+          "look_up": lambda img: sf.nod(img, 35.0), "look_down": lambda img: sf.nod(img, -30.0),
+          "open_mouth": lambda img: sf.open_mouth(img, 0.2)}
+
+
+def _window(analyzer, neutral, action_frame):
+    """Pose samples of one 4 s step window at 6 fps: looking at the screen for a second, the
+    action for a second, then back (the real analyzer on every frame)."""
+    from proctoring.liveness import PoseSample
+
+    samples = []
+    for i in range(24):
+        frame = action_frame if action_frame is not None and 6 <= i < 12 else neutral
+        (face,) = analyzer.pose(frame)
+        samples.append(PoseSample(i / 6, face.eye_openness, face.yaw_deg, face.pitch_deg, face.mouth_open))
+    return samples
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_every_default_liveness_action_passes_on_real_input_and_a_still_face_does_not(analyzer, name):
+    from proctoring.liveness import Action, LivenessPolicy, verify
+
+    policy = LivenessPolicy()
+    assert set(policy.actions) == set(RENDER)          # every default action has a real-input test
+    neutral = sf.scene(name, (320, 240), seed=0)
+    frames = {action: RENDER[action](neutral) for action in RENDER}
+    still = _window(analyzer, neutral, None)
+    for action, frame in frames.items():
+        done = _window(analyzer, neutral, frame)
+        assert verify((Action(action),), (0.0,), done, policy).passed, (name, action, done[8])
+        assert not verify((Action(action),), (0.0,), still, policy).passed, (name, action)
+        for other in RENDER:                            # an action does not pass for another one
+            if other != action:
+                assert not verify((Action(other),), (0.0,), done, policy).passed, (name, action, other)
+
+
+def test_open_mouth_render_moves_the_jaw_and_nothing_else(analyzer):
+    neutral = sf.scene("astronaut", (320, 240), seed=0)
+    (closed,) = analyzer.pose(neutral)
+    (opened,) = analyzer.pose(sf.open_mouth(neutral, 0.2))
+    assert closed.mouth_open < 0.05 and opened.mouth_open > 0.15
+    assert abs(opened.yaw_deg - closed.yaw_deg) < 5 and abs(opened.pitch_deg - closed.pitch_deg) < 5

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 
-POSES = ("neutral", "blink", "turn_left", "turn_right", "look_up", "look_down")
+POSES = ("neutral", "blink", "turn_left", "turn_right", "look_up", "look_down", "open_mouth")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Inside an action's window, a face that follows the prompt does the action over this share of it
 # (from a quarter to 55 %), looking at the camera before and after.

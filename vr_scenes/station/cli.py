@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--face-image", default="",
                    help="a photo instead of the webcam (a still: the portal's liveness check refuses it)")
     p.add_argument("--face-frames", default="",
-                   help="a folder of face frames by pose (neutral*.jpg, turn_left*.jpg, turn_right*.jpg, blink*.jpg)"
+                   help="a folder of face frames by pose (neutral*.jpg, turn_left*.jpg, turn_right*.jpg, "
+                        "look_up*.jpg, look_down*.jpg, open_mouth*.jpg, blink*.jpg)"
                         " played as a camera would film them following the challenge's prompts (tests, demos)")
     p.add_argument("--scene", default=None, help="scene key (default: the learner's assignment)")
     p.add_argument("--fast", action="store_true", help="fast-forward: fake clock and scripted learner, no rendering")

@@ -123,7 +123,7 @@ class RollCallDriver:
             with self._lock:
                 if len(faces) == 1:
                     self._emit(self.run.on_pose(person, at, 1, faces[0].eye_openness, faces[0].yaw_deg,
-                                                faces[0].pitch_deg))
+                                                faces[0].pitch_deg, faces[0].mouth_open))
                 else:
                     self._emit(self.run.on_pose(person, at, len(faces)))
         else:   # PRESENCE: waiting for a challenge's first window; the clock is what matters

@@ -220,7 +220,8 @@ class CheckRunner:
                 if len(faces) == 1:
                     face = faces[0]
                     score = face.score if face.score == face.score else 1.0   # NaN: no detector match
-                    actions = sitting.checks.on_pose(at, 1, face.eye_openness, face.yaw_deg, score, face.pitch_deg)
+                    actions = sitting.checks.on_pose(at, 1, face.eye_openness, face.yaw_deg, score, face.pitch_deg,
+                                                     face.mouth_open)
                 else:
                     actions = sitting.checks.on_pose(at, len(faces))
             else:
