@@ -54,17 +54,23 @@ def rig(tmp_path, client_loop, enrolled_embedding):
 
     made = []
 
-    def start(frames, **overrides):
-        app = make_app(tmp_path / f"app{len(made)}", **overrides)
-        db = Session(app.extensions["db_engine"])
-        course = make_course(app, db, duration=600.0)
-        with app.app_context():
-            db.add(FaceEnrolment(user_id=user(db, "zhangsan").id, embedding_enc=encrypt_embedding(enrolled_embedding),
-                                 source="upload", quality_json="{}", active=True))
-            db.commit()
-        web = Client(app.test_client())
-        web.login("zhangsan", DEMO_PASSWORD)
-        web.refresh_token()
+    def start(frames, again=None, **overrides):
+        """`again`: a Rig whose app, learner and course the new sitting reuses (a new sitting
+        of the same learner)."""
+        if again is None:
+            app = make_app(tmp_path / f"app{len(made)}", **overrides)
+            db = Session(app.extensions["db_engine"])
+            course = make_course(app, db, duration=600.0)
+            with app.app_context():
+                db.add(FaceEnrolment(user_id=user(db, "zhangsan").id,
+                                     embedding_enc=encrypt_embedding(enrolled_embedding),
+                                     source="upload", quality_json="{}", active=True))
+                db.commit()
+            web = Client(app.test_client())
+            web.login("zhangsan", DEMO_PASSWORD)
+            web.refresh_token()
+        else:
+            app, db, course, web = again.app, again.db, again.course, again.web
         res = web.api("/api/study/start", {"course_id": course.id, "camera_consent": True})
         assert res.status_code == 200, res.get_json()
         sid = res.get_json()["session_id"]
@@ -84,7 +90,9 @@ def rig(tmp_path, client_loop, enrolled_embedding):
     for rig in made:
         rig.stop.set()
         rig.publisher.close()
-        proctor_hub.shutdown(rig.app)
+    for app in {id(rig.app): rig.app for rig in made}.values():
+        proctor_hub.shutdown(app)
+    for rig in made:
         rig.db.close()
         rig.app.extensions["db_engine"].dispose()
 
@@ -166,6 +174,20 @@ class Rig:
     def flags(self):
         return self.db.scalars(select(ProctorFlag).where(ProctorFlag.session_id == self.sid)).all()
 
+    def report(self, attack: str) -> None:
+        """One line for the closing figures: credit, and seconds from the sitting's start to its
+        first failed check or flag (run with -s)."""
+        from webapp.models import StudySession
+
+        self.db.expire_all()
+        started = self.db.get(StudySession, self.sid).started_at
+        failed = [c.verdict_at for c in self.db.scalars(select(ProctorCheck).where(
+            ProctorCheck.session_id == self.sid, ProctorCheck.passed.is_(False), ProctorCheck.kind != "presence"))]
+        failed += [f.raised_at for f in self.flags()]
+        print(f"attack={attack} credited_s={self.credited():.1f} "
+              f"flags={sorted({f.kind for f in self.flags()})} "
+              f"first_failure_s={min(failed) - started:.1f}" if failed else f"attack={attack} no failure")
+
 
 def frames_of(face, count=6):
     return [scene(face, SIZE, seed=i) for i in range(count)]
@@ -224,6 +246,7 @@ def test_an_empty_room_is_afk_and_earns_nothing(rig):
     assert any(e.get("state") == "hold" for e in r.proctor_events())
     assert r.credited() == 0.0
     assert not r.flags()   # an empty room is absence, not a suspected proxy: no review needed
+    r.report("empty_room")
 
 
 def test_another_persons_face_is_a_proxy_flag_with_evidence(rig):
@@ -239,6 +262,7 @@ def test_another_persons_face_is_a_proxy_flag_with_evidence(rig):
     assert b"\xff\xd8" not in evidence[0].image_enc[:64]     # stored encrypted, not as a JPEG
     assert {"session_id": r.sid, "state": "hold", "reason": "identity"} in r.proctor_events()
     assert r.credited() == 0.0
+    r.report("another_person")
 
 
 def test_a_still_photo_fails_the_first_check_and_earns_nothing(rig):
@@ -253,6 +277,7 @@ def test_a_still_photo_fails_the_first_check_and_earns_nothing(rig):
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+    r.report("still_photo")
 
 
 def test_signalling_for_another_learners_sitting_is_refused(rig):
@@ -335,6 +360,7 @@ def test_a_seat_swap_after_a_verified_start_is_caught_within_seconds_and_earns_n
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+    r.report("seat_swap")
 
 
 def test_repeated_failures_join_one_open_flag_and_rechecks_back_off(rig):
@@ -380,6 +406,7 @@ def test_a_live_learner_earns_at_least_nine_tenths_of_the_watched_time_and_is_no
     assert len([1 for k, ok, *_ in r.checks() if k == "liveness" and ok]) >= 2
     assert not r.flags(), [(f.kind, f.scores_json) for f in r.flags()]
     assert r.credited() >= 0.9 * watched, (r.credited(), watched)
+    print(f"attack=none (live learner) credited_s={r.credited():.1f} watched_s={watched:.0f}")
 
 
 def test_a_frozen_feed_of_the_enrolled_face_is_flagged_and_earns_nothing(rig):
@@ -393,6 +420,7 @@ def test_a_frozen_feed_of_the_enrolled_face_is_flagged_and_earns_nothing(rig):
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+    r.report("frozen_feed")
 
 
 def test_a_looped_clip_of_the_enrolled_face_earns_nothing(rig):
@@ -408,6 +436,7 @@ def test_a_looped_clip_of_the_enrolled_face_earns_nothing(rig):
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+    r.report("looped_clip")
 
 
 def test_two_faces_in_view_are_flagged_and_earn_nothing(rig):
@@ -419,6 +448,7 @@ def test_two_faces_in_view_are_flagged_and_earn_nothing(rig):
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
+    r.report("two_faces")
 
 
 def test_finishing_during_a_challenge_fails_it_and_earns_nothing(rig):
@@ -432,3 +462,39 @@ def test_finishing_during_a_challenge_fails_it_and_earns_nothing(rig):
     assert [f.kind for f in r.flags()] == ["liveness_failed"]
     assert {"session_id": r.sid, "state": "finished", "passed": False} in r.proctor_events()
     assert r.credited() == 0.0
+    r.report("finish_during_challenge")
+
+
+def test_a_new_sitting_after_a_failure_starts_held_and_earns_nothing(rig):
+    """Failures belong to the learner: a still photo fails the first sitting's challenge; a new
+    sitting (the tab reloaded) carries the failure and starts held, and fails again; after
+    PROCTOR_BLOCK_AFTER failures in a row the next sitting is held for an officer at once, runs
+    no check and refuses a re-check. Nothing is credited in any of them."""
+    from webapp.models import ProctorStanding
+
+    photo = frames_of(ENROLLED, 1)
+    first = rig(photo, PROCTOR_BLOCK_AFTER=2, RECHECK_BACKOFF_S=1.0)
+    first.play(2.0)
+    first.wait_for(lambda: any(k == "liveness" for k, *_ in first.checks()), timeout=30.0, what="the first failure")
+    first.wait_for(lambda: first.db.get(ProctorStanding, user(first.db, "zhangsan").id) is not None,
+                   what="the learner's standing")
+    assert first.db.get(ProctorStanding, user(first.db, "zhangsan").id).failures == 1
+    second = rig(photo, again=first)                     # a reload: a new sitting of the same learner
+    assert second.sid != first.sid
+    second.play(2.0)
+    second.wait_for(lambda: any(k == "liveness" for k, *_ in second.checks()), timeout=30.0,
+                    what="the second sitting's check")
+    assert [(k, ok) for k, ok, *_ in second.checks() if k != "presence"] == [("identity", True), ("liveness", False)]
+    second.wait_for(lambda: second.db.get(ProctorStanding, user(second.db, "zhangsan").id).blocked_at is not None,
+                    what="the learner to be held for review")
+    third = rig(photo, again=first)
+    third.play(3.0)
+    assert third.sio.emit("proctor_state", {"session_id": third.sid}, callback=True)["hold"] == "review"
+    assert third.sio.emit("proctor_recheck", {"session_id": third.sid}, callback=True)["error"] == "review"
+    assert third.checks() == [] or all(k == "presence" for k, *_ in third.checks())
+    for r in (first, second, third):
+        r.finish()
+    time.sleep(1.0)
+    assert [r.credited() for r in (first, second, third)] == [0.0, 0.0, 0.0]
+    for name, r in (("new_sitting_1", first), ("new_sitting_2", second), ("new_sitting_3_held", third)):
+        r.report(name)

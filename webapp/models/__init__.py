@@ -8,6 +8,6 @@ from webapp.models.org import Level, Role, OrgUnit, User  # noqa: F401
 from webapp.models.courses import Category, Course, CourseQuestion, Assignment  # noqa: F401
 from webapp.models.study import WatchProgress, StudySession, PendingSegment, CreditEntry, DroppedSegment, Attestation, HeartbeatRejection  # noqa: F401
 from webapp.models.audit import AuditLog  # noqa: F401
-from webapp.models.proctor import FaceEnrolment, ProctorCheck, FlagStatus, ProctorFlag, Evidence  # noqa: F401
+from webapp.models.proctor import FaceEnrolment, ProctorCheck, FlagStatus, ProctorFlag, Evidence, ProctorStanding  # noqa: F401
 from webapp.models.conferences import ConferenceStatus, ParticipantRole, AttendanceOutcome, Conference, ConferenceParticipant, RollCall, AttendanceRecord, ConferenceReminderSent  # noqa: F401
 from webapp.models.vr import VrStation, VrAssignmentStatus, VrAssignment, VrSession, VrCheckIn, VrChallenge  # noqa: F401

@@ -89,3 +89,18 @@ class Evidence(Base):
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class ProctorStanding(Base):
+    """A learner's failed camera checks in a row, across sittings (proctoring.sitting.Standing):
+    the next sitting starts with them. `blocked_at` is set while they hold the learner for an
+    officer's review; the learner may ask for that review (`review_requested_at`, a short message).
+    An officer clears it (webapp.proctor.standing), and so does a passed check or a re-enrolment."""
+    __tablename__ = "proctor_standing"
+    learner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)     # no check before (epoch s; 0: none)
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    review_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    review_message: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

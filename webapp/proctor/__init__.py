@@ -10,6 +10,7 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "purge_expired_evidence": "evidence",
     "liveness_actions": "hub",
     "runner": "hub",
+    "standing_context": "standing_views",
     "PhotoError": "views",
     "decode_photo": "views",
 })

@@ -51,11 +51,7 @@ def record_flag(session: Session, *, learner_id: int, session_id: str | None, ch
             ProctorFlag.learner_id == learner_id, ProctorFlag.session_id == session_id,
             ProctorFlag.kind == kind[:32], ProctorFlag.status == FlagStatus.OPEN).order_by(ProctorFlag.id))
     if flag is not None:
-        story = json.loads(flag.scores_json or "{}")
-        repeats = story.get("repeats", [])[-(MAX_REPEATS - 1):] + [{"at": float(at), **plain}]
-        story.update(repeats=repeats, occurrences=int(story.get("occurrences", 1)) + 1)
-        flag.scores_json = json.dumps(story, ensure_ascii=False)
-        flag.is_new = False
+        join_flag(flag, at, plain)
     else:
         flag = ProctorFlag(learner_id=learner_id, session_id=session_id, check_id=check_id, kind=kind[:32],
                            raised_at=float(at), scores_json=json.dumps(plain, ensure_ascii=False))
@@ -69,6 +65,19 @@ def record_flag(session: Session, *, learner_id: int, session_id: str | None, ch
         session.add(Evidence(flag_id=flag.id, image_enc=encrypt_blob(data), width=width, height=height,
                              created_at=now, expires_at=now + timedelta(days=days)))
         session.flush()
+    return flag
+
+
+def join_flag(flag: ProctorFlag, at: float, scores: dict) -> ProctorFlag:
+    """Add a repeat (its time and scores; the last `MAX_REPEATS` kept) to an open flag's story.
+    Does not flush. `flag.is_new` is False: the officer was alerted when it was raised."""
+    story = json.loads(flag.scores_json or "{}")
+    if not isinstance(story, dict):
+        story = {"value": story}
+    repeats = story.get("repeats", [])[-(MAX_REPEATS - 1):] + [{"at": float(at), **plain_scores(scores or {})}]
+    story.update(repeats=repeats, occurrences=int(story.get("occurrences", 1)) + 1)
+    flag.scores_json = json.dumps(story, ensure_ascii=False)
+    flag.is_new = False
     return flag
 
 

@@ -1,8 +1,8 @@
 """The web shell of camera proctoring: one CheckRunner per app, its actions persisted and told.
 
 * Attestations go to the watch ledger (webapp.study.service.attest) in one write transaction with the
-  check records (ProctorCheck) and flags (ProctorFlag + encrypted evidence), so a crash loses
-  neither credited time nor a verdict.
+  check records (ProctorCheck), flags (ProctorFlag + encrypted evidence) and the learner's standing
+  (ProctorStanding, webapp.proctor.standing), so a crash loses neither credited time nor a verdict.
 * Holds, releases and liveness challenges go to the learner's browser as Socket.IO "proctor"
   events (room user:<id>); a flag alerts the responsible officer (webapp.proctor.alerts).
 """
@@ -20,7 +20,7 @@ from proctoring.feed import FeedPolicy
 from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
 from proctoring.presence import PresencePolicy
-from proctoring.sitting import Attest, Challenge, CheckPolicy, Finished, Flag, Hold, Release, Verdict
+from proctoring.sitting import Attest, Challenge, CheckPolicy, Finished, Flag, Hold, Release, Standing, Verdict
 from proctoring.vision import IDENTITY_THRESHOLD
 from streaming.rtc import RtcConfig
 
@@ -59,7 +59,7 @@ def liveness_actions(text: str) -> tuple[Action, ...]:
     """LIVENESS_ACTIONS, e.g. "blink,turn_left,turn_right": at least two distinct known actions."""
     actions = tuple(dict.fromkeys(Action(a.strip()) for a in text.split(",") if a.strip()))
     if len(actions) < 2:
-        raise ValueError("LIVENESS_ACTIONS needs at least two of blink, turn_left, turn_right, look_up, look_down")
+        raise ValueError("LIVENESS_ACTIONS needs at least two of turn_left, turn_right, look_up, look_down, open_mouth, blink")
     return actions
 
 
@@ -104,6 +104,7 @@ class _Persist:
 
     def __call__(self, sitting: Sitting, actions: list, frame) -> None:
         from webapp.proctor.evidence import record_flag
+        from webapp.proctor.standing import keep_standing
         from webapp.study import attest
 
         flags = []
@@ -136,6 +137,8 @@ class _Persist:
                         flags.append(record_flag(session, learner_id=study.learner_id, session_id=study.id,
                                                  check_id=check_id, kind=action.kind, at=action.at,
                                                  scores=action.scores, frame_rgb=frame))
+                    elif isinstance(action, Standing):
+                        keep_standing(session, study.learner_id, action)
                 session.commit()
                 learner = session.get(User, study.learner_id) if flags else None
             for action in actions:

@@ -40,6 +40,7 @@ def _rtc_offer(data=None):
 
     from webapp.core.face_crypto import decrypt_embedding
     from webapp.proctor.hub import runner
+    from webapp.proctor.standing import open_args, standing_of
 
     study, error = _own_sitting(data)
     if error:
@@ -51,9 +52,11 @@ def _rtc_offer(data=None):
         return _rtc_error("bad_sdp", "The camera connection could not be set up. Reload the page and try again.")
     references = [decrypt_embedding(row.embedding_enc) for row in db.session().scalars(
         select(FaceEnrolment).where(FaceEnrolment.user_id == current_user.id, FaceEnrolment.active.is_(True)))]
+    # The learner's failures in a row and their wait carry over from earlier sittings.
+    standing = open_args(standing_of(db.session(), current_user.id))
     db.session().rollback()   # end the read: the runner writes from its own threads
     try:
-        answer = runner().open(study.id, current_user.id, references, sdp)
+        answer = runner().open(study.id, current_user.id, references, sdp, **standing)
     except SignallingError as exc:
         if exc.code == "not_enrolled":
             return _rtc_error("not_enrolled", "Your face is not enrolled yet. Please ask your officer to enrol it.")
@@ -87,6 +90,9 @@ def _proctor_recheck(data=None):
     study, error = _own_sitting(data)
     if error:
         return error
+    if runner().blocked(study.id):
+        return _rtc_error("review", "Verification failed several times in a row: an officer must review it "
+                                    "before you can verify again. You can ask for the review.")
     wait = runner().recheck_wait(study.id)
     if wait > 0:
         return {"error": "wait", "retry_after_s": round(wait, 1),

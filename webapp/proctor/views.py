@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from datetime import UTC, datetime
 
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -23,6 +22,9 @@ from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow, json_error, user_or_404
 from webapp.core.audit import audit
 from webapp.core.face_crypto import decrypt_blob, encrypt_embedding
+from webapp.proctor.standing import clear_standing, needs_attention, standing_of, tell_cleared
+from webapp.proctor.standing_views import standing_context
+from webapp.proctor.story import check_rows, local_time, repeat_rows
 from webapp.models import (Course, Evidence, FaceEnrolment, FlagStatus, ProctorCheck, ProctorFlag, Role,
                      StudySession, User, utcnow)
 
@@ -51,6 +53,9 @@ KIND_LABELS = {
     "identity_mismatch": _l("Identity mismatch"),
     "liveness_failed": _l("Liveness challenge failed"),
     "multiple_faces": _l("Several faces in view"),
+    "frozen_feed": _l("Frozen camera picture"),
+    "looped_feed": _l("Looped camera picture"),
+    "review_requested": _l("Review requested by the supervisee"),
 }
 
 STATUS_LABELS = {
@@ -179,10 +184,16 @@ def store_enrolments(learner: User, results: list, source: str, replace: bool,
                                       source=source, quality_json=_plain_metrics(result.metrics), active=True,
                                       created_by_id=current_user.id))
         session.flush()
+        # A new face starts a new standing: failures against the old references say nothing now.
+        cleared = clear_standing(session, learner.id) if replace else None
+        detail = {"source": source, "added": len(results), "deactivated": deactivated}
+        if cleared is not None:
+            detail["standing_cleared"] = cleared
         audit("face_reenrolled" if replace and deactivated else "face_enrolled", target=f"user:{learner.id}",
-              detail=json.dumps({"source": source, "added": len(results), "deactivated": deactivated}),
-              commit=False)
+              detail=json.dumps(detail), commit=False)
         session.commit()
+    if cleared is not None:
+        tell_cleared(learner.id)
     return len(results), deactivated
 
 
@@ -301,11 +312,7 @@ def flags():
 
 
 def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "—"
-    from zoneinfo import ZoneInfo
-    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    return local_time(epoch)
 
 
 def _scores(raw: str) -> dict:
@@ -327,11 +334,18 @@ def flag(flag_id: int):
     check = session.get(ProctorCheck, item.check_id) if item.check_id else None
     evidence = session.scalars(select(Evidence).where(Evidence.flag_id == item.id).order_by(Evidence.id)).all()
     reviewer = session.get(User, item.reviewed_by_id) if item.reviewed_by_id else None
+    story = _scores(item.scores_json)
+    scores = {k: v for k, v in story.items() if k not in ("repeats", "occurrences")}
+    occurrences, repeats = repeat_rows(story)
+    checks = session.scalars(select(ProctorCheck).where(ProctorCheck.session_id == item.session_id).order_by(
+        ProctorCheck.triggered_at, ProctorCheck.verdict_at, ProctorCheck.id)).all() if item.session_id else []
+    standing = standing_context(learner) if needs_attention(standing_of(session, learner.id)) else {}
     return render_template("proctor/flag.html", flag=item, learner=learner, study=study, course=course,
                            check=check, check_scores=_scores(check.scores_json) if check else {},
-                           scores=_scores(item.scores_json), evidence=evidence, reviewer=reviewer,
+                           scores=scores, evidence=evidence, reviewer=reviewer,
                            kind_label=kind_label, status_labels=STATUS_LABELS, when=_when,
-                           max_reason=MAX_REASON)
+                           max_reason=MAX_REASON, checks=check_rows(checks), occurrences=occurrences,
+                           repeats=repeats, show_standing=bool(standing), **standing)
 
 
 @bp.route("/flags/<int:flag_id>/evidence/<int:evidence_id>")

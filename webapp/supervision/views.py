@@ -15,6 +15,7 @@ from webapp.conferences import records_of
 from webapp.core.audit import audit
 from webapp.models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit, Role,
                      StudySession, User, WatchProgress)
+from webapp.proctor import standing_context
 from webapp.study import credited_by_learner, current_month, required_hours
 from webapp.vr import record_context as vr_record
 
@@ -83,7 +84,7 @@ def supervisee(user_id: int):
                            titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
                            rejections=rejections, dropped_s=float(dropped_s or 0), form=form,
-                           attendance=records_of(learner.id), **vr_record(learner))
+                           attendance=records_of(learner.id), **vr_record(learner), **standing_context(learner))
 
 
 @bp.route("/supervisee/<int:user_id>/assign", methods=["POST"])

@@ -22,6 +22,10 @@
     hold: document.getElementById("hold"),
     holdText: document.getElementById("hold-text"),
     recheck: document.getElementById("hold-recheck"),
+    review: document.getElementById("hold-review"),
+    reviewMessage: document.getElementById("review-message"),
+    reviewAsk: document.getElementById("review-ask"),
+    reviewStatus: document.getElementById("review-status"),
     challenge: document.getElementById("challenge"),
     challengeText: document.getElementById("challenge-text"),
     preview: document.getElementById("camera-preview"),
@@ -92,6 +96,8 @@
     sendBeat(body).then(function (res) {
       const d = res.data;
       if (res.status === 409) { closed(); return; }
+      // Rate-limited (a burst of seeks): nothing was recorded; the next beat carries on from the last one.
+      if (res.status === 429) return;
       if (res.status >= 500 || res.status === 0) { notice(cfg.msgError); return; }
       showProgress(d);
       if (d.accepted === false && typeof d.snap_to === "number") {
@@ -212,9 +218,27 @@
     if (!reason) { els.hold.hidden = true; play(); return; }
     video.pause();
     els.holdText.textContent = cfg["msgHold" + reason.charAt(0).toUpperCase() + reason.slice(1)] || cfg.msgHoldIdentity;
-    els.recheck.hidden = reason === "absent" || reason === "unverified" || reason === "no_face";
+    els.recheck.hidden = reason === "absent" || reason === "unverified" || reason === "no_face" || reason === "review";
+    // Held for an officer's review: no re-check, but the learner can ask for the review.
+    els.review.hidden = reason !== "review";
     els.hold.hidden = false;
   }
+
+  els.reviewAsk.addEventListener("click", function () {
+    const message = els.reviewMessage.value.trim();
+    if (message.length > 500) { els.reviewStatus.textContent = cfg.msgReviewLong; els.reviewStatus.hidden = false; return; }
+    els.reviewAsk.disabled = true;
+    post(cfg.reviewUrl, { message: message }).then(function (res) {
+      els.reviewStatus.textContent = res.data.message || cfg.msgError;
+      els.reviewStatus.hidden = false;
+      root.dataset.reviewRequested = res.status === 200 ? "1" : "error";
+      els.reviewAsk.disabled = res.status === 200;
+    }).catch(function () {
+      els.reviewStatus.textContent = cfg.msgError;
+      els.reviewStatus.hidden = false;
+      els.reviewAsk.disabled = false;
+    });
+  });
 
   video.addEventListener("play", function () { if (state.hold) video.pause(); });
 
@@ -236,6 +260,8 @@
 
   if (socket) {
     socket.on("proctor", function (ev) {
+      // An officer cleared the learner's hold (or re-enrolled the face): start a fresh sitting.
+      if (ev && ev.state === "cleared") { window.location.reload(); return; }
       if (!ev || ev.session_id !== state.session) return;
       if (ev.state === "hold") setHold(ev.reason);
       else if (ev.state === "ok") setHold(null);
@@ -253,13 +279,23 @@
     if (!socket || !state.session) return;
     window.StudyCamera.ask("proctor_recheck", { session_id: state.session }).then(function () {
       els.holdText.textContent = cfg.msgHoldUnverified;
-    }).catch(function (err) { notice(err.message || cfg.msgError); });
+    }).catch(function (err) {
+      if (err.error === "review") { setHold("review"); return; }
+      notice(err.message || cfg.msgError);
+    });
   });
 
   function startCamera() {
     const go = function () {
       window.StudyCamera.start(state.session, JSON.parse(cfg.iceServers || "[]"), els.preview)
-        .then(function (cam) { state.camera = cam; root.dataset.camera = "connected"; })
+        .then(function (cam) {
+          state.camera = cam;
+          root.dataset.camera = "connected";
+          // A sitting opened while the learner is held for review starts held: show it.
+          return window.StudyCamera.ask("proctor_state", { session_id: state.session }).then(function (res) {
+            if (res.hold === "review") setHold("review");
+          }).catch(function () {});
+        })
         .catch(function (err) { root.dataset.camera = "failed"; notice((err && err.message) || cfg.msgCamera); });
     };
     if (!socket) { root.dataset.camera = "failed"; notice(cfg.msgCamera); return; }
