@@ -168,6 +168,10 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         raise IngestError(path, "json", "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise IngestError(path, "json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:      # e.g. an integer of more than 4300 digits
+        raise IngestError(path, "json", f"invalid JSON: {str(exc)[:100]}") from None
+    except RecursionError:
+        raise IngestError(path, "json", "nested too deeply") from None
     if not isinstance(data, dict):
         raise IngestError(path, "json", "must be an object")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
@@ -10,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.core import db
 from webapp.core.access import json_error, wants_json
+from webapp.core.inputs import BoundedIntConverter, BoundedJSONProvider, BoundedPacket, SocketJSON, too_deep
 from webapp.config import ROOT, from_env
 from webapp.extensions import babel, csrf, limiter, login_manager, socketio
 from webapp.models import User
@@ -29,6 +31,12 @@ ERROR_MESSAGES = {
 }
 
 
+# JSON bodies up to this size are checked for nesting before any view (larger ones, e.g. a VR
+# check-in burst, are checked when the view parses them: BoundedJSONProvider).
+JSON_SCAN_BYTES = 1024 * 1024
+# Responses that may be cached (no personal data): static assets and course media.
+CACHEABLE_ENDPOINTS = {"static", "media.course_file"}
+
 # Face photos: up to 5 photos of 5 MB each, plus form overhead.
 SMALL_UPLOAD_ENDPOINTS = {"proctor.enrol_upload", "proctor.enrol_capture"}
 SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
@@ -44,11 +52,28 @@ def _check_conference_config(cfg) -> None:
         raise ValueError("ROLLCALL_PARALLEL and ROLLCALL_WORKERS must be at least 1, ROLLCALL_ANSWER_S positive")
 
 
+def _check_limits_config(cfg) -> None:
+    """A heartbeat limit that a normal player would hit fails at start-up, not in a learner's sitting:
+    the player beats every HEARTBEAT_INTERVAL_S, plus once per play/pause/seek."""
+    periodic = math.ceil(10.0 / cfg["HEARTBEAT_INTERVAL_S"])
+    if cfg["HEARTBEAT_MAX_PER_10S"] < 2 * periodic:
+        raise ValueError(f"HEARTBEAT_MAX_PER_10S={cfg['HEARTBEAT_MAX_PER_10S']} is below twice the heartbeats a "
+                         f"player sends in 10 s ({periodic} at HEARTBEAT_INTERVAL_S={cfg['HEARTBEAT_INTERVAL_S']:g})")
+    if cfg["HEARTBEAT_REJECTIONS_PER_MIN"] < 1 or cfg["JSON_MAX_DEPTH"] < 4 or cfg["SOCKETIO_MAX_BYTES"] < 32 * 1024:
+        raise ValueError("HEARTBEAT_REJECTIONS_PER_MIN must be at least 1, JSON_MAX_DEPTH at least 4 and "
+                         "SOCKETIO_MAX_BYTES at least 32768")
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=None, static_folder="static", template_folder="templates")
+    # Before any route is added: an <int:> of 2^63 or more is no id (404), not an OverflowError.
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(from_env(**(config or {})))
     app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
     _check_conference_config(app.config)
+    _check_limits_config(app.config)
+    app.json = BoundedJSONProvider(app)
+    app.json.max_depth = SocketJSON.max_depth = app.config["JSON_MAX_DEPTH"]
 
     db.init_app(app)
 
@@ -58,6 +83,15 @@ def create_app(config: dict | None = None) -> Flask:
         # a huge body (413) before anything is parsed or spooled, not after.
         if request.endpoint in SMALL_UPLOAD_ENDPOINTS:
             request.max_content_length = SMALL_UPLOAD_BYTES
+
+    @app.before_request
+    def _json_nesting():
+        # Every route, whether or not its view reads the body: a JSON body nested deeper than
+        # JSON_MAX_DEPTH is refused before anything parses it (Python's parser recursed to a 500).
+        small = request.content_length is not None and request.content_length <= JSON_SCAN_BYTES
+        if request.is_json and small and too_deep(request.get_data(cache=True), app.config["JSON_MAX_DEPTH"]):
+            return json_error(400, "too_deep", _("The request body is nested too deeply."))
+        return None
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -75,7 +109,9 @@ def create_app(config: dict | None = None) -> Flask:
     # async_handlers=False: a client's events run in order on its own connection thread
     # (no thread per event; a learner's heartbeats can never overtake each other).
     # Default CORS policy: only pages of this origin may open a socket (no cross-site hijacking).
-    socketio.init_app(app, manage_session=False, async_handlers=False)
+    # Packets are parsed with the nesting limit (SocketJSON) and at most SOCKETIO_MAX_BYTES each.
+    socketio.init_app(app, manage_session=False, async_handlers=False, serializer=BoundedPacket,
+                      max_http_buffer_size=app.config["SOCKETIO_MAX_BYTES"])
     study_sockets.register_raw_handlers(app)
 
     @login_manager.user_loader
@@ -92,13 +128,14 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.supervision.views import bp as officer_bp
     from webapp.org.admin_views import bp as admin_bp
     from webapp.proctor.views import bp as proctor_bp
+    from webapp.proctor.standing_views import bp as proctor_standing_bp
     from webapp.conferences.views import bp as conferences_bp
     from webapp.conferences.attendance_views import bp as attendance_bp
     from webapp.vr.views import bp as vr_bp
     from webapp.vr.api import bp as vr_api_bp
     from webapp.cli import register as register_cli
-    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, conferences_bp, attendance_bp,
-               vr_bp, vr_api_bp):
+    for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, proctor_standing_bp, conferences_bp,
+               attendance_bp, vr_bp, vr_api_bp):
         app.register_blueprint(bp)
     register_cli(app)
 
@@ -109,11 +146,20 @@ def create_app(config: dict | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # connect-src 'self' covers the page's own ws:/wss: origin (CSP Level 3): the Socket.IO
+        # connection, and nothing else.
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; media-src 'self' blob:; img-src 'self' data: blob:; "
-            "worker-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self'; "
+            "worker-src 'self' blob:; connect-src 'self'; style-src 'self'; "
             "script-src 'self'; object-src 'none'; frame-ancestors 'none'")
+        # Pages and API answers carry personal data: no browser or proxy keeps them. Static assets
+        # and course media (their own caching rules) may be cached.
+        endpoint = request.endpoint or ""
+        if endpoint not in CACHEABLE_ENDPOINTS and not endpoint.endswith(".static"):
+            response.headers["Cache-Control"] = "no-store"
+        if app.config["HSTS_SECONDS"] > 0 and _is_https():
+            response.headers["Strict-Transport-Security"] = f"max-age={app.config['HSTS_SECONDS']}"
         return response
 
     @app.context_processor
@@ -122,6 +168,14 @@ def create_app(config: dict | None = None) -> Flask:
         return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"]}
 
     return app
+
+
+def _is_https() -> bool:
+    """This request came over HTTPS, directly or through the proxy in front (nginx sets
+    X-Forwarded-Proto; a client sending it itself over plain http gains nothing: browsers ignore
+    Strict-Transport-Security on http)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or forwarded == "https"
 
 
 def _select_locale() -> str:
@@ -154,6 +208,17 @@ def _register_error_handlers(app: Flask) -> None:
             if header in exc.get_response().headers:
                 response.headers[header] = exc.get_response().headers[header]
         return response
+
+    @app.errorhandler(OverflowError)
+    def _number_out_of_range(exc: OverflowError):
+        # The last line of defence for a number too large for the database or a float that some
+        # view did not bound (webapp.core.inputs): the request was not valid, not a server error.
+        log.warning("number out of range on %s: %s", request.path, exc)
+        db.session().rollback()
+        message = _(ERROR_MESSAGES[400])
+        if wants_json():
+            return json_error(400, "out_of_range", message)
+        return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

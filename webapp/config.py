@@ -9,8 +9,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _instance_dir() -> Path:
-    path = Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
-    path.mkdir(parents=True, exist_ok=True)
+    return Path(os.environ.get("INSTANCE_DIR", ROOT / "instance"))
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) if missing; a folder created here is private (0700): it
+    holds the secret key, the face-data key and the SQLite database."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
     return path
 
 
@@ -35,12 +42,14 @@ def _bool(name: str, default: bool) -> bool:
 
 
 def from_env(**overrides) -> dict:
-    instance = Path(overrides.get("INSTANCE_DIR") or _instance_dir())
-    instance.mkdir(parents=True, exist_ok=True)
+    instance = private_dir(Path(overrides.get("INSTANCE_DIR") or _instance_dir()))
     cfg = {
         "INSTANCE_DIR": str(instance),
         "SECRET_KEY": _secret_key(instance),
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'platform.db'}"),
+        # PostgreSQL only: connections each web process keeps, and how many more it opens under load
+        "DATABASE_POOL_SIZE": int(os.environ.get("DATABASE_POOL_SIZE", 10)),
+        "DATABASE_MAX_OVERFLOW": int(os.environ.get("DATABASE_MAX_OVERFLOW", 20)),
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(instance / "media")),
         "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", 2 * 1024**3)),
         # Behind nginx (deploy/nginx.conf.template): media come from signed /smedia/ URLs that
@@ -56,6 +65,12 @@ def from_env(**overrides) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_S", 8 * 3600)),
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # Strict-Transport-Security max-age on HTTPS responses (0: not sent). Set it once the site
+        # is served over HTTPS only: browsers then refuse plain http for that long.
+        "HSTS_SECONDS": int(os.environ.get("HSTS_SECONDS", 0)),
+        # Request bodies and Socket.IO messages: JSON nesting depth, Socket.IO message size (bytes)
+        "JSON_MAX_DEPTH": int(os.environ.get("JSON_MAX_DEPTH", 32)),
+        "SOCKETIO_MAX_BYTES": int(os.environ.get("SOCKETIO_MAX_BYTES", 64 * 1024)),
         # Login throttling: lock an account after N failures for M seconds.
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", 5)),
         "LOGIN_LOCKOUT_S": int(os.environ.get("LOGIN_LOCKOUT_S", 15 * 60)),
@@ -68,6 +83,11 @@ def from_env(**overrides) -> dict:
         "LANGUAGES": ["zh_Hans_CN", "en"],
         # Study rules
         "HEARTBEAT_INTERVAL_S": _float("HEARTBEAT_INTERVAL_S", 5.0),
+        # Floods (issue 12): heartbeats taken per 10 s per Socket.IO connection and per learner over
+        # HTTP (more: 429, nothing done); refused heartbeats stored per sitting per minute (more are
+        # only counted, in one "flood" row).
+        "HEARTBEAT_MAX_PER_10S": int(os.environ.get("HEARTBEAT_MAX_PER_10S", 30)),
+        "HEARTBEAT_REJECTIONS_PER_MIN": int(os.environ.get("HEARTBEAT_REJECTIONS_PER_MIN", 20)),
         "LEDGER_MAX_RATE": _float("LEDGER_MAX_RATE", 2.0),
         "LEDGER_TOLERANCE_S": _float("LEDGER_TOLERANCE_S", 1.5),
         "LEDGER_MAX_GAP_S": _float("LEDGER_MAX_GAP_S", 30.0),
@@ -90,7 +110,7 @@ def from_env(**overrides) -> dict:
         "IDENTITY_MAX_S": _float("IDENTITY_MAX_S", 600.0),
         "LIVENESS_SHARE": _float("LIVENESS_SHARE", 0.5),
         "LIVENESS_WINDOW_S": _float("LIVENESS_WINDOW_S", 4.0),
-        "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "blink,turn_left,turn_right,look_up,look_down"),
+        "LIVENESS_ACTIONS": os.environ.get("LIVENESS_ACTIONS", "turn_left,turn_right,look_up,look_down,open_mouth"),
         "CHECK_TIMEOUT_S": _float("CHECK_TIMEOUT_S", 15.0),      # no usable frame this long: the check fails
         # Frozen and looped camera feeds (proctoring.feed) fail presence; failed checks in a row
         # back off (RECHECK_BACKOFF_S doubling, at most RECHECK_BACKOFF_MAX_S) across sittings,
@@ -99,6 +119,8 @@ def from_env(**overrides) -> dict:
         "RECHECK_BACKOFF_S": _float("RECHECK_BACKOFF_S", 10.0),
         "RECHECK_BACKOFF_MAX_S": _float("RECHECK_BACKOFF_MAX_S", 300.0),
         "PROCTOR_BLOCK_AFTER": int(os.environ.get("PROCTOR_BLOCK_AFTER", 6)),
+        # A held learner's requests for an officer's review (Flask-Limiter syntax, per learner)
+        "PROCTOR_REVIEW_RATE_LIMIT": os.environ.get("PROCTOR_REVIEW_RATE_LIMIT", "10 per hour"),
         "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
         "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),
         "CAMERA_BURST_FPS": _float("CAMERA_BURST_FPS", 6.0),

@@ -33,7 +33,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import DEMO_PASSWORD, Client, csrf_from, make_course
+from tests.conftest import DEMO_PASSWORD, Client, csrf_from, database_factory_for, make_course
 from webapp.models import (
     AttendanceOutcome,
     AttendanceRecord,
@@ -85,6 +85,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "proctor.flag": STAFF,
     "proctor.evidence_image": STAFF,
     "proctor.review": STAFF,
+    # a supervisee held by failed camera checks asks for an officer's review of their own hold;
+    # staff clear the hold of a supervisee of their jurisdiction
+    "proctor_standing.review_request": ONLY_SUPERVISEE,
+    "proctor_standing.clear_hold": STAFF,
     # the organisation tree, the accounts, course upload
     "admin.units": ONLY_ADMIN,
     "admin.add_unit": ONLY_ADMIN,
@@ -179,16 +183,18 @@ STATION_TOKEN = "vrs_access-matrix-test-token"
 # --- one app and one database for the module ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """Overrides tests/conftest.py's per-test app: the same set-up, once for the module."""
+def app(request, database, tmp_path_factory):
+    """Overrides tests/conftest.py's per-test app: the same set-up, once for the module (and
+    once more on the other database engine)."""
     from webapp import create_app, migrate
     tmp = tmp_path_factory.mktemp("access")
+    databases = database_factory_for(request, database, tmp / "instance")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("DATABASE_URL", raising=False)
         mp.delenv("SECRET_KEY", raising=False)
         application = create_app({
             "INSTANCE_DIR": str(tmp / "instance"),
-            "DATABASE_URL": f"sqlite:///{tmp / 'instance' / 'test.db'}",
+            "DATABASE_URL": databases.new("test"),
             "MEDIA_ROOT": str(tmp / "media"),
             "SECRET_KEY": "test-secret-key",
             "RATELIMIT_ENABLED": False,
@@ -201,6 +207,7 @@ def app(tmp_path_factory):
             load_demo(DEMO_PASSWORD)
         yield application
         application.extensions["db_engine"].dispose()
+    databases.close()
 
 
 def login(app, username: str | None) -> Client:

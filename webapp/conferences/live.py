@@ -54,8 +54,9 @@ def source_of(user_id: int) -> str:
 
 
 def user_of(source_id: str) -> int | None:
-    if source_id.startswith("u") and source_id[1:].isdigit():
-        return int(source_id[1:])
+    digits = source_id[1:]
+    if source_id.startswith("u") and 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit():
+        return int(digits)
     return None
 
 

@@ -25,6 +25,7 @@ from streaming.rtc import SignallingError
 from webapp.conferences import lifecycle
 from webapp.conferences.lifecycle import Event
 from webapp.core import db
+from webapp.core.inputs import bounded_int
 from webapp.core.sockets import allowed, on_disconnect
 from webapp.extensions import socketio
 from webapp.models import (
@@ -67,8 +68,8 @@ def _conference(data) -> tuple[Conference | None, dict | None]:
         return None, _error("rate_limited")
     if not isinstance(data, dict):
         return None, _error("bad_field")
-    conference_id = data.get("conference_id")
-    if isinstance(conference_id, bool) or not isinstance(conference_id, int):
+    conference_id = bounded_int(data.get("conference_id"))   # a number the database can hold, or no id
+    if conference_id is None:
         return None, _error("bad_field")
     conference = db.session().get(Conference, conference_id)
     if conference is None or not user_may_join(conference):
@@ -231,8 +232,11 @@ def _host(data=None):
     live, error = _live(data)
     if error:
         return error
+    target = data.get("user_id")
+    if isinstance(target, int) and bounded_int(target) is None:
+        return _error("bad_field")
     user_id = current_user.id
-    result = _call(lambda: live.host_command(user_id, data.get("action"), data.get("user_id")))
+    result = _call(lambda: live.host_command(user_id, data.get("action"), target))
     if isinstance(result, dict):
         return result
     if result.action == "remove" and result.changed:
@@ -279,7 +283,7 @@ def _rollcall_start(data=None):
         return error
     user_ids = data.get("user_ids")
     if user_ids is not None and (not isinstance(user_ids, list) or len(user_ids) > 1000 or
-                                 any(isinstance(u, bool) or not isinstance(u, int) for u in user_ids)):
+                                 any(bounded_int(u) is None for u in user_ids)):
         return _error("bad_field")
     cfg = current_app.config
     policy = RollCallPolicy(answer_within_s=cfg["ROLLCALL_ANSWER_S"], parallel=cfg["ROLLCALL_PARALLEL"],

@@ -3,7 +3,8 @@
 Every view is wrapped by `@allow(...)` (or marked `@public`): the wrapper checks
 the role, and the view loads its objects through the `*_or_404` helpers below,
 which check the jurisdiction. Objects outside a user's jurisdiction answer 404,
-so their existence does not leak. tests/integration/test_access_matrix.py walks
+so their existence does not leak; so do ids no row can have (below 1, or 2^63 and more, which the
+database driver cannot even send). tests/integration/test_access_matrix.py walks
 every registered route to prove it.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.core import db, jurisdiction
+from webapp.core.inputs import bounded_int
 from webapp.models import Assignment, Course, OrgUnit, Role, StudySession, User
 
 
@@ -68,21 +70,21 @@ def can_see_user(viewer: User, target: User) -> bool:
 
 
 def unit_or_404(unit_id: int) -> OrgUnit:
-    unit = db.session().get(OrgUnit, unit_id)
+    unit = db.session().get(OrgUnit, unit_id) if bounded_int(unit_id) is not None else None
     if unit is None or not can_see_unit(current_user, unit):
         abort(404)
     return unit
 
 
 def user_or_404(user_id: int, role: Role | None = None) -> User:
-    user = db.session().get(User, user_id)
+    user = db.session().get(User, user_id) if bounded_int(user_id) is not None else None
     if user is None or not can_see_user(current_user, user) or (role and user.role != role):
         abort(404)
     return user
 
 
 def course_or_404(course_id: int) -> Course:
-    course = db.session().get(Course, course_id)
+    course = db.session().get(Course, course_id) if bounded_int(course_id) is not None else None
     if course is None:
         abort(404)
     return course

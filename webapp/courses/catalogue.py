@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -13,8 +14,22 @@ from webapp.core import db
 from webapp.models import Category, Course, CourseQuestion
 
 
+# An absolute path in a message (a manifest's, a media file's, ffmpeg's): only its last part is shown.
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~-])/(?:[^\s/'"():]+/)*([^\s/'"():]*)""")
+
+
 class CourseImportError(Exception):
-    pass
+    """A course refused. str(): the whole message, paths included (the CLI's operator). `field` and
+    `problem` (from streaming.ingest.IngestError): what is wrong; `public()`: that, for a web page."""
+
+    def __init__(self, message: str, field: str = "", problem: str = ""):
+        super().__init__(message)
+        self.field, self.problem = field, problem or message
+
+    def public(self) -> str:
+        """The field and the problem, without any server path (an upload's page shows it)."""
+        text = f"{self.field}: {self.problem}" if self.field else self.problem
+        return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 def import_into_db(manifest_path: str | Path, progress: Callable[[float], None] | None = None,
@@ -29,7 +44,7 @@ def import_into_db(manifest_path: str | Path, progress: Callable[[float], None] 
     try:
         imported = import_course(manifest_path, media_root, progress=progress, overwrite=overwrite)
     except IngestError as exc:
-        raise CourseImportError(str(exc)) from exc
+        raise CourseImportError(str(exc), field=exc.field, problem=exc.message) from exc
     try:
         course = persist_course(session, imported)
         session.commit()

@@ -226,7 +226,7 @@ def _point_manifest_at(raw: bytes, media_name: str) -> bytes:
     A manifest that is not a JSON object is passed on untouched for the importer to reject."""
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):   # not UTF-8, not JSON, nested too deeply
         return raw
     if isinstance(data, dict):
         data["media"] = media_name
@@ -257,7 +257,8 @@ def upload_course():
                 flash(_("Course imported: %(title)s", title=course.title), "success")
                 return redirect(url_for("officer.courses")), 303
             except CourseImportError as exc:
-                error = str(exc)
+                # The field and the problem; never the server's paths (the upload's folder, MEDIA_ROOT).
+                error = _("The course was not imported: %(problem)s", problem=exc.public())
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
     elif request.method == "POST":

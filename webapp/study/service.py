@@ -6,6 +6,7 @@ attestation that caused it, so a crash loses at most one heartbeat interval.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -139,6 +140,33 @@ _SAVE_POSITION = (update(WatchProgress.__table__).where(_P.id == bindparam("pid"
                           updated_at=bindparam("updated")))
 _ADD_PENDING = insert(PendingSegment.__table__)
 _ADD_REJECTION = insert(HeartbeatRejection.__table__)
+# Refused heartbeats are stored for the officers (the supervisee's record counts them by reason),
+# at most HEARTBEAT_REJECTIONS_PER_MIN per sitting in any 60 s. Beyond that a flood is only
+# counted: one row of reason "flood" per 60 s, its `seq` the number of refusals it stands for.
+FLOOD = "flood"
+_R = HeartbeatRejection.__table__.c
+_RECENT_REJECTIONS = (select(func.count()).select_from(HeartbeatRejection.__table__)
+                      .where(_R.session_id == bindparam("sid"), _R.received_at > bindparam("since"),
+                             _R.reason != FLOOD))
+_OPEN_FLOOD = (select(_R.id).where(_R.session_id == bindparam("sid"), _R.reason == FLOOD,
+                                   _R.received_at > bindparam("since"))
+               .order_by(_R.received_at.desc()).limit(1))
+_COUNT_FLOOD = update(HeartbeatRejection.__table__).where(_R.id == bindparam("rid")).values(seq=_R.seq + 1)
+
+
+def _store_rejection(conn, session_id: str, seq: int, position: float, reason: str, now: float) -> None:
+    since = now - 60.0
+    cap = current_app.config["HEARTBEAT_REJECTIONS_PER_MIN"]
+    if conn.execute(_RECENT_REJECTIONS, {"sid": session_id, "since": since}).scalar_one() < cap:
+        conn.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "reason": reason, "received_at": now,
+                                      "position": position if math.isfinite(position) else None})
+        return
+    flood = conn.execute(_OPEN_FLOOD, {"sid": session_id, "since": since}).scalar()
+    if flood is None:
+        conn.execute(_ADD_REJECTION, {"session_id": session_id, "seq": 1, "position": None, "reason": FLOOD,
+                                      "received_at": now})
+    else:
+        conn.execute(_COUNT_FLOOD, {"rid": flood})
 
 
 def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, position, playing, rate,
@@ -163,8 +191,7 @@ def record_heartbeat(db: Session, session_id: str, learner_id: int, seq, positio
     progress = ProgressView(row.position_s, row.frontier_s, row.covered_s, row.credited_s, row.completed_at)
     prompt_id, deadline, question_id = row.prompt_id, row.prompt_deadline, row.prompt_question_id
     if not result.accepted:
-        conn.execute(_ADD_REJECTION, {"session_id": session_id, "seq": seq, "position": position,
-                                    "reason": result.reason.value, "received_at": now})
+        _store_rejection(conn, session_id, seq, position, result.reason.value, now)
         db.commit()
         return HeartbeatOutcome(False, result.reason.value, result.snap_to, progress, row.duration_s,
                                 _prompt_view(db, prompt_id, deadline, question_id, now), expired)

@@ -5,14 +5,17 @@ user lookup; the HTTP endpoint stays as the fallback. See bench/media.py for bot
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from webapp.core import db
-from webapp.core.sockets import on_connect, on_disconnect
+from webapp.core.sockets import limiter, on_connect, on_disconnect
 from webapp.extensions import socketio
 from webapp.models import Role
 from webapp.study.service import StudyError, record_heartbeat
 from webapp.study.views import heartbeat_fields, heartbeat_response
+
+log = logging.getLogger(__name__)
 
 # sid -> user id of connected supervisees (only they send heartbeats).
 _learners: dict[str, int] = {}
@@ -35,9 +38,21 @@ def register_raw_handlers(app) -> None:
     portal's hottest path. Called by create_app for each app."""
 
     def heartbeat(sid, data):
+        # Every beat answers: an error inside is logged and answered, never left without an ack.
+        try:
+            return beat(sid, data)
+        except Exception:
+            log.exception("heartbeat failed")
+            return {"error": "internal", "status": 500}
+
+    def beat(sid, data):
         user_id = _learners.get(sid)
         if user_id is None:
             return {"error": "forbidden", "status": 403}
+        now = time.time()
+        if app.config["RATELIMIT_ENABLED"] and \
+                not limiter.allowed(sid, "heartbeat", now=now, budget=app.config["HEARTBEAT_MAX_PER_10S"]):
+            return {"error": "rate_limited", "status": 429}
         if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
             return {"error": "bad_field", "status": 400, "field": "session_id"}
         problems, seq, position, playing, rate = heartbeat_fields(data)
@@ -46,8 +61,8 @@ def register_raw_handlers(app) -> None:
         with app.app_context():
             try:
                 with db.write_transaction() as session:
-                    outcome = record_heartbeat(session, data["session_id"][:64], user_id, seq, float(position),
-                                               playing, float(rate), time.time())
+                    outcome = record_heartbeat(session, data["session_id"][:64], user_id, seq, position,
+                                               playing, rate, now)
             except StudyError as exc:
                 return {"error": exc.code, "status": exc.status}
             if outcome is None:

@@ -14,6 +14,8 @@ from streaming import signed_urls
 from webapp.core import db
 from webapp.proctor import hub as proctor_hub
 from webapp.core.access import allow, course_or_404, is_assigned, json_error, own_session_or_404
+from webapp.core.inputs import bounded_int, to_float
+from webapp.core.sockets import EventLimiter
 from webapp.models import Assignment, Course, FaceEnrolment, Role, WatchProgress
 from webapp.study.service import (StudyError, camera_resume, confirm_prompt, credited_seconds_in_month, current_month,
                     finish_session, progress_for, record_heartbeat, required_hours, resume_after_failure,
@@ -104,8 +106,8 @@ def _study_error(exc: StudyError):
 @allow(Role.SUPERVISEE)
 def api_start():
     data = _body()
-    course_id = data.get("course_id")
-    if not isinstance(course_id, int) or isinstance(course_id, bool):
+    course_id = bounded_int(data.get("course_id"))
+    if course_id is None:
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field="course_id"))
     course = _assigned_course_or_404(course_id)
     camera = current_app.config["PROCTORING_REQUIRED"]
@@ -126,6 +128,9 @@ def api_start():
 
 
 def heartbeat_fields(data: dict):
+    """(problems, seq, position, playing, rate): the fields' names that are missing or of the
+    wrong type, and the values, position and rate as floats. A number no float holds (a
+    400-digit integer) becomes ±inf, which the ledger refuses as `invalid` like NaN."""
     seq, position, playing, rate = (data.get(k) for k in ("seq", "position", "playing", "rate"))
     problems = []
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
@@ -136,19 +141,37 @@ def heartbeat_fields(data: dict):
         problems.append("playing")
     if not isinstance(rate, (int, float)) or isinstance(rate, bool):
         problems.append("rate")
-    return problems, seq, position, playing, rate
+    if problems:
+        return problems, seq, position, playing, rate
+    return problems, seq, to_float(position), playing, to_float(rate)
+
+
+def _http_beats() -> EventLimiter:
+    """Heartbeats over HTTP, per learner (one open sitting at a time), HEARTBEAT_MAX_PER_10S, one
+    limiter per app. In-process, like the Socket.IO limiter; the cap on stored rejections
+    (study.service) holds across processes. RATELIMIT_ENABLED=0 turns both limiters off, like every
+    rate limit (tests, benchmarks that load the heartbeat path far above a player's rate)."""
+    limiter = current_app.extensions.get("study_http_beats")
+    if limiter is None:
+        limiter = current_app.extensions["study_http_beats"] = EventLimiter({"heartbeat": 30})
+    return limiter
 
 
 @bp.route("/api/study/<session_id>/heartbeat", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_heartbeat(session_id: str):
+    now, limiter, key = time.time(), _http_beats(), f"user:{current_user.id}"
+    cfg = current_app.config
+    if cfg["RATELIMIT_ENABLED"] and not limiter.allowed(key, "heartbeat", now=now, budget=cfg["HEARTBEAT_MAX_PER_10S"]):
+        response = json_error(429, "rate_limited", _("Too many requests. Please wait and try again."))
+        response.headers["Retry-After"] = str(limiter.retry_after(key, "heartbeat", now))
+        return response
     problems, seq, position, playing, rate = heartbeat_fields(_body())
     if problems:
         own_session_or_404(session_id)  # another learner's sitting answers 404 whatever the body
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
     with db.write_transaction() as session:
-        outcome = record_heartbeat(session, session_id[:64], current_user.id, seq, float(position), playing,
-                                   float(rate), time.time())
+        outcome = record_heartbeat(session, session_id[:64], current_user.id, seq, position, playing, rate, now)
     if outcome is None:
         abort(404)
     body, status = heartbeat_response(outcome)

@@ -37,6 +37,7 @@ from streaming import vr_credit
 
 from webapp.core import db, jurisdiction
 from webapp.core.access import json_error
+from webapp.core.inputs import bounded_int, finite_number
 from webapp.core.audit import audit
 from webapp.extensions import csrf, limiter
 from webapp.models import (CreditEntry, FaceEnrolment, OrgUnit, Role, User, VrAssignment, VrAssignmentStatus,
@@ -133,7 +134,7 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+    return finite_number(value) is not None   # a 400-digit integer is not one (no OverflowError)
 
 
 def _int_field(body: dict, field: str, minimum: int = 1, maximum: int = 2**31 - 1) -> int:
@@ -315,6 +316,7 @@ PROMPTS = {
     "turn_right": _l("Turn your head slowly to your right, then back to the camera."),
     "look_up": _l("Look up slowly, then back at the camera."),
     "look_down": _l("Look down slowly, then back at the camera."),
+    "open_mouth": _l("Open your mouth wide once, then close it and look at the camera."),
 }
 START_PROMPT = _l("Face check-in: look straight into the camera and hold still.")
 END_PROMPT = _l("Look straight into the camera again and hold still.")
@@ -577,7 +579,8 @@ def _face_checkin(body: dict) -> dict:
             rgb = first if index == 0 else _decode_frame(image, index)
             faces = analyzer.landmarks.analyse(rgb)
             if len(faces) == 1:           # no face, or a second one: not a sample of the learner
-                samples.append(PoseSample(offset, faces[0].eye_openness, faces[0].yaw_deg, faces[0].pitch_deg))
+                samples.append(PoseSample(offset, faces[0].eye_openness, faces[0].yaw_deg, faces[0].pitch_deg,
+                                          faces[0].mouth_open))
             last = rgb
     except ApiError as exc:
         if exc.code == "bad_image" and "faces" not in exc.extra:
@@ -636,7 +639,7 @@ def post_session():
     if checkin_method not in ("face", "assignment"):
         raise bad_field("checkin")
     assignment_id = body.get("assignment_id")
-    if assignment_id is not None and (not _is_int(assignment_id) or assignment_id < 1):
+    if assignment_id is not None and bounded_int(assignment_id) is None:
         raise bad_field("assignment_id")
     if checkin_method == "assignment" and assignment_id is None:
         raise bad_field("assignment_id")
