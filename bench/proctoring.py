@@ -1,15 +1,19 @@
 """Camera proctoring capacity: how many learner camera streams one node keeps checking on schedule.
 
     python -m bench.proctoring [--steps 10,25,50,100,150,200,300,400] [--window-s 20]
-                               [--join-rate 8] [--identity-mean-s S] [--budget-s 450] [--smoke]
+                               [--join-rate 8] [--identity-mean-s S] [--budget-s 450] [--footage-s S]
+                               [--smoke]
 
 Runs itself inside a private network namespace (scripts/in-netns.sh; aioice ignores 127.0.0.1).
-The server (one CheckRunner as the web app builds it, with a recording sink) runs in its own
-process; the client peers (real aiortc peers replaying one pre-encoded 320x240 6 fps VP8 clip of
-the enrolled learner) run in other processes; SDP goes between them over multiprocessing pipes.
-Streams join staggered, step by step, until a goal breaks or the time budget is spent; then the
-same load is run against the bare media engine (no analysis) as the baseline. Prints key=value
-lines; see bench/README.md.
+The server (one CheckRunner as the web app builds it, frozen/looped feed detection on, with a
+recording sink) runs in its own process; the client peers (real aiortc peers sending pre-encoded
+320x240 6 fps VP8 footage of a live-looking enrolled learner, as long as the run) run in other
+processes; SDP goes between them over multiprocessing pipes. Every sitting's liveness challenge
+goes from the server's sink straight to the client process that owns the stream (a pipe per
+client process), whose peer shows pre-encoded clips of the asked head turn or nod in each step's
+window, as a learner would. Streams join staggered, step by step, until a goal breaks or the time
+budget is spent; then the same load is run against the bare media engine (no analysis) as the
+baseline. Prints key=value lines; see bench/README.md.
 """
 from __future__ import annotations
 
@@ -26,10 +30,12 @@ import time
 from pathlib import Path
 
 from bench import parse_args
+from bench.proctoring_procs import ACTION_CLIP_S, RECHECK_AFTER_S, SHOW_AFTER_S, SHOW_FOR_S
 
 ROOT = Path(__file__).resolve().parent.parent
-# --smoke: one step of 2 streams and its baseline, 30-50 s (tests/bench/test_bench_smoke.py)
-SMOKE = {"steps": "2", "window_s": 2.0, "settle_s": 1.0, "clients": 1, "budget_s": 150.0}
+# --smoke: one step of 2 streams (their first challenges decided) and its baseline, 40-60 s
+# (tests/bench/test_bench_smoke.py)
+SMOKE = {"steps": "2", "window_s": 2.0, "settle_s": 1.0, "clients": 1, "budget_s": 150.0, "footage_s": 60.0}
 CLK = os.sysconf("SC_CLK_TCK")
 FPS = 6.0                   # what the player asks the browser for (320x240 at ~6 fps, camera.js)
 BITRATE = 200_000           # about what a browser sends for that
@@ -38,6 +44,10 @@ GOAL_SAMPLES_OK = 0.90
 GOAL_DROPPED = 0.05            # a dropped 1 fps sample delays presence by 1 s (grace 10 s); samples_ok and p95 guard the rest
 GOAL_FRAMES_OK = 0.90
 GOAL_CPU_SHARE = 0.80
+GOAL_CHALLENGES_OK = 0.90      # liveness challenges decided in a step that the (live) clients passed
+# What a client renders from a photo (proctoring.sample_faces.turn/nod/open_mouth): the
+# production default actions (blinking is not among them).
+LIVENESS_ACTIONS = "turn_left,turn_right,look_up,look_down,open_mouth"   # the production default
 
 
 def ensure_netns(argv: list[str]) -> None:
@@ -65,7 +75,7 @@ def proc_cpu(pid: int) -> float:
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            head, rest = stat.read_text().rsplit(")", 1)
+            _head, rest = stat.read_text().rsplit(")", 1)
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
         fields = rest.split()
@@ -200,21 +210,38 @@ class RemoteError(RuntimeError):
 class Rig:
     """A server process and client processes; streams joined so far."""
 
-    def __init__(self, ctx, mode: str, args, work: Path, config: dict, max_streams: int):
+    def __init__(self, ctx, mode: str, args, work: Path, config: dict, max_streams: int, footage_of):
         from bench.proctoring_procs import client_main, server_main
+        # One pipe per client process, from the server: the challenges of that client's streams.
+        pipes = [ctx.Pipe(duplex=False) for _ in range(args.clients)]
         self.server = Proc(ctx, server_main, {"mode": mode, "instance_dir": str(work / f"instance-{mode}"),
                                               "config": config, "max_streams": max_streams,
-                                              "nice": args.server_nice}, f"server-{mode}")
-        self.clients = [Proc(ctx, client_main, {"fps": FPS, "bitrate": BITRATE}, f"client{i}")
-                        for i in range(args.clients)]
-        self.server.ready()
-        for client in self.clients:
-            client.ready()
+                                              "nice": args.server_nice, "challenges": [w for _, w in pipes]},
+                           f"server-{mode}")
+        self.clients: list[Proc] = []
+        try:
+            footage = footage_of()     # made once per run, while the server loads its models
+            for i, (r, _) in enumerate(pipes):
+                self.clients.append(Proc(ctx, client_main, {"fps": FPS, "bitrate": BITRATE, "footage": footage,
+                                                            "challenges": r}, f"client{i}"))
+            for r, w in pipes:         # the processes hold their ends now
+                r.close()
+                w.close()
+            self.server.ready()
+            for client in self.clients:
+                client.ready()
+        except BaseException:
+            self.stop()
+            raise
         self.info = self.server.call("info")
         self.opened: dict[str, float] = {}     # sid -> wall time the server was asked
         self.owner: dict[str, Proc] = {}
         self.join_failures: list[str] = []
         self.verdicts: list[dict] = []
+        self.challenges: list[dict] = []
+        self.action_seen: list[tuple[float, float]] = []   # (when, seconds from showing to a sample showing it)
+        self.last_counts: dict = {"holds": {}, "flags": {}, "rechecks": 0}
+        self.last_told: dict = {}
         self.seconds_per_join = 1.0 / args.join_rate
         self.join_ms: list[tuple[float, float, float]] = []   # client offer, server open, client accept
 
@@ -233,7 +260,7 @@ class Rig:
                 offer = client.call("offer", sid)
                 opened = time.time()
                 t1 = time.monotonic()
-                answer = self.server.call("open", sid, offer)
+                answer = self.server.call("open", sid, offer, self.clients.index(client))
                 t2 = time.monotonic()
                 client.call("accept", sid, answer)
                 self.join_ms.append((t1 - t0, t2 - t1, time.monotonic() - t2))
@@ -250,13 +277,16 @@ class Rig:
         return count / took if took > 0 else float("nan")
 
     def client_status(self) -> dict:
-        merged = {"connected_at": {}, "failed": [], "loop_lag_max": 0.0, "sent": 0}
+        counted = ("sent", "challenges_received", "challenges_late", "challenges_unknown", "steps_shown",
+                   "steps_missed", "keyframes_asked")
+        merged = {"connected_at": {}, "failed": [], "loop_lag_max": 0.0, **{k: 0 for k in counted}}
         for client in self.clients:
             s = client.call("status")
             merged["connected_at"].update(s["connected_at"])
             merged["failed"] += s["failed"]
             merged["loop_lag_max"] = max(merged["loop_lag_max"], s["loop_lag_max"])
-            merged["sent"] += s["sent"]
+            for k in counted:
+                merged[k] += s[k]
         return merged
 
     def wait_connected(self, timeout: float = 30.0) -> dict:
@@ -272,6 +302,8 @@ class Rig:
     def snapshot(self) -> dict:
         snap = self.server.call("snapshot", timeout=120)
         self.verdicts += snap["verdicts"]
+        self.challenges += snap["challenges"]
+        self.action_seen += snap["action_seen"]
         snap["server_cpu"] = self.server.cpu()
         snap["client_cpu"] = sum(c.cpu() for c in self.clients)
         snap["machine"] = machine_busy()
@@ -343,6 +375,17 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
         lat_first.append(end - first_sample.get(sid, rig.opened[sid]))
     lat_all = lat_first + lat_sched
     liveness = [v for v in rig.verdicts if v["kind"] == "liveness" and v["sink_at"] >= step_start_wall]
+    # Challenges sent to the clients in this step (its joins and its window), and those decided
+    # in it: the liveness verdicts (a challenge is decided at the end of its last window).
+    sent_challenges = [c for c in rig.challenges if c["sink_at"] >= step_start_wall]
+    passed = sum(1 for v in liveness if v["passed"])
+    fail_reasons: dict[str, int] = {}
+    for v in liveness:
+        if not v["passed"]:
+            fail_reasons[v["reason"]] = fail_reasons.get(v["reason"], 0) + 1
+    seen = [lag for at, lag in rig.action_seen if at >= step_start_wall]
+    counts = {"holds": b["holds"], "flags": b["flags"], "rechecks": b["rechecks"]}
+    last, rig.last_counts = rig.last_counts, counts
     connect_times = [status_b["connected_at"][sid] - rig.opened[sid] for sid in rig.opened
                      if sid in status_b["connected_at"] and rig.opened[sid] >= step_start_wall]
     r = {
@@ -358,7 +401,15 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
         "sample_lag_p95_s": pct(b["lags"], 0.95), "loop_lag_max_s": eng_b["loop_lag_max_s"],
         "client_loop_lag_max_s": status_b["loop_lag_max"], "groups": groups, "analysis": analysis,
         "identity_ms": b["identity_ms"], "holds": b["holds"], "flags": b["flags"],
-        "liveness_cleared": b["liveness_holds_cleared"], "load": loadavg(), "span": span,
+        "step_holds": _delta(b["holds"], last["holds"]), "step_flags": _delta(b["flags"], last["flags"]),
+        "held_now": b["held"], "rechecks": b["rechecks"] - last["rechecks"],
+        "challenges": len(sent_challenges), "challenges_passed": passed, "challenges_failed": len(liveness) - passed,
+        "challenges_ok": passed / len(liveness) if liveness else float("nan"), "fail_reasons": fail_reasons,
+        "action_seen_p50_s": pct(seen, 0.5), "action_seen_p95_s": pct(seen, 0.95), "actions_seen": len(seen),
+        "challenges_late": status_b["challenges_late"] - rig.last_told.get("challenges_late", 0),
+        "steps_missed": status_b["steps_missed"] - rig.last_told.get("steps_missed", 0),
+        "keyframes_asked": status_b["keyframes_asked"] - rig.last_told.get("keyframes_asked", 0),
+        "load": loadavg(), "span": span,
         "sample_errors": eng_b["sample_errors"], "join_ms": rig.last_join_ms, "send_ok": send_ok,
         "runq_wait": waited / span, "lost_later": len(set(status_b["failed"]) & set(rig.opened)),
         "server_connected": eng_b["connected"],
@@ -376,15 +427,65 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
         failed.append("frames")
     if r["cpu_share"] >= GOAL_CPU_SHARE:
         failed.append("cpu")
+    if liveness and r["challenges_ok"] < GOAL_CHALLENGES_OK:
+        failed.append("challenges")
+    rig.last_told = status_b
     r["failed"] = failed
     return r
 
 
+def _delta(now: dict, before: dict) -> dict:
+    return {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0)}
+
+
+def kinds(counts: dict) -> str:
+    """{'liveness': 2, 'absent': 1} as absent:1,liveness:2 (none: 0)."""
+    return ",".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "0"
+
+
+DRAIN_S = 15.0     # after the last step: the challenges under way are decided (at most this long)
+
+
+def drain(rig: Rig) -> dict:
+    """Wait until every challenge sent so far is decided (at most DRAIN_S), then the run's totals."""
+    deadline = time.monotonic() + DRAIN_S
+    while True:
+        snap = rig.snapshot()
+        sent: dict[str, int] = {}
+        for c in rig.challenges:
+            sent[c["sid"]] = sent.get(c["sid"], 0) + 1
+        for v in rig.verdicts:
+            if v["kind"] == "liveness":
+                sent[v["sid"]] = sent.get(v["sid"], 0) - 1
+        pending = sum(max(0, k) for k in sent.values())
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    status = rig.client_status()
+    liveness = [v for v in rig.verdicts if v["kind"] == "liveness"]
+    reasons: dict[str, int] = {}
+    for v in liveness:
+        if not v["passed"]:
+            reasons[v["reason"]] = reasons.get(v["reason"], 0) + 1
+    passed = sum(1 for v in liveness if v["passed"])
+    return {"sent": len(rig.challenges), "passed": passed, "failed": len(liveness) - passed, "pending": pending,
+            "fail_reasons": reasons, "holds": snap["holds"], "flags": snap["flags"], "held": snap["held"],
+            "rechecks": snap["rechecks"], "late": status["challenges_late"], "missed": status["steps_missed"],
+            "keyframes_asked": status["keyframes_asked"]}
+
+
 def step_line(r: dict) -> str:
     return (f"n={r['n']} cpu={r['server_cores']:.2f} cpu_share={r['cpu_share']:.2f} "
-            f"cpu_s_per_stream_s={r['cpu_s_per_stream_s']:.4f} p95={r['p95']:.2f} p95_first={r['p95_first']:.2f} "
-            f"p95_scheduled={r['p95_scheduled']:.2f} identity_verdicts={r['identity_verdicts']} "
-            f"(first={r['first']} scheduled={r['scheduled']} pending={r['pending']}) liveness={r['liveness']} "
+            f"cpu_s_per_stream_s={r['cpu_s_per_stream_s']:.4f} p95={r['p95']:.2f} "
+            f"p95_scheduled={r['p95_scheduled']:.2f} p95_first={r['p95_first']:.2f} "
+            f"identity_verdicts={r['identity_verdicts']} "
+            f"(first={r['first']} scheduled={r['scheduled']} pending={r['pending']}) "
+            f"challenges={r['challenges']} challenges_passed={r['challenges_passed']} "
+            f"challenges_failed={r['challenges_failed']} challenges_ok={r['challenges_ok']:.2f} "
+            f"action_seen_s={r['action_seen_p50_s']:.2f}/{r['action_seen_p95_s']:.2f} "
+            f"challenges_late={r['challenges_late']} steps_missed={r['steps_missed']} "
+            f"keyframes_asked={r['keyframes_asked']} rechecks={r['rechecks']} "
+            f"holds={kinds(r['step_holds'])} flags={kinds(r['step_flags'])} held_now={kinds(r['held_now'])} "
             f"samples_ok={r['samples_ok']:.3f} dropped={r['dropped']:.3f} frames_ok={r['frames_ok']:.3f} "
             f"send_ok={r['send_ok']:.3f} connected={r['server_connected']} lost={r['lost_later']} "
             f"sample_lag_p95_s={r['sample_lag_p95_s']:.2f} loop_lag_max_s={r['loop_lag_max_s']:.2f} "
@@ -431,15 +532,18 @@ def run(argv: list[str], work: Path) -> int:
                              "overloaded machine, -10 approximates a server that has the node to itself")
     parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
     parser.add_argument("--budget-s", type=float, default=450.0, help="stop adding steps to end within this")
+    parser.add_argument("--footage-s", type=float, default=None,
+                        help="length of the clients' neutral footage (default: the budget + 30 s, so no stream's "
+                             "picture repeats within the run)")
     args = parse_args(parser, argv, SMOKE)
 
     began = time.monotonic()
     deadline = began + args.budget_s
     steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
     ncpu = os.cpu_count() or 1
-    config: dict = {}
+    config: dict = {"LIVENESS_ACTIONS": LIVENESS_ACTIONS}
     if args.identity_mean_s:
-        config = {"IDENTITY_MEAN_S": args.identity_mean_s, "IDENTITY_MIN_S": min(20.0, args.identity_mean_s / 4)}
+        config.update(IDENTITY_MEAN_S=args.identity_mean_s, IDENTITY_MIN_S=min(20.0, args.identity_mean_s / 4))
     print("bench=proctoring")
     if args.smoke:
         print("smoke=1")
@@ -452,16 +556,39 @@ def run(argv: list[str], work: Path) -> int:
     results: list[dict] = []
     stopped = "steps exhausted"
     rig = None
+    made: dict = {}
+
+    def footage_of() -> dict:
+        """The clients' footage, made once per run: as long as the run, so no stream's picture
+        repeats (the feed monitor would rightly flag a loop)."""
+        if "footage" not in made:
+            from bench.proctoring_procs import make_footage
+            made["footage"] = make_footage(ctx, args.footage_s or args.budget_s + 30, FPS, BITRATE,
+                                           processes=min(2, ncpu))
+        return made["footage"]
+    totals: dict = {}
     try:
-        rig = Rig(ctx, "full", args, work, config, max(steps))
+        rig = Rig(ctx, "full", args, work, config, max(steps), footage_of)
         info = rig.info
         policy = "shortened" if args.identity_mean_s else "production"
         print(f"policy={policy} identity_mean_s={info['identity_mean_s']:g} identity_min_s={info['identity_min_s']:g} "
               f"liveness_share={info['liveness_share']:g} sample_fps={info['sample_fps']:g} "
               f"burst_fps={info['burst_fps']:g} workers={info['workers']} queue_limit={info['queue_limit']} "
               f"identity_threshold={info['threshold']}")
-        print(f"clip=320x240 {FPS:g} fps VP8 encoded once, {rig.clients[0].hello['kbps']:.0f} kbit/s, "
-              f"every peer only packetizes; client_processes={args.clients}")
+        print(f"liveness=every sitting's first check, then a share {info['liveness_share']:g} of the scheduled ones; "
+              f"2 actions from {','.join(info['liveness_actions'])}, window {info['liveness_window_s']:g} s each, "
+              f"first window {info['challenge_lead_s']:g} s after the challenge plus up to "
+              f"{info['liveness_max_lead_s']:g} s per step; clients act {SHOW_AFTER_S:g}-"
+              f"{SHOW_AFTER_S + SHOW_FOR_S:g} s into each window; a held learner asks for a re-check "
+              f"{RECHECK_AFTER_S:g} s after the hold (backoff {info['recheck_backoff_s']:g} s doubling, "
+              f"review after {info['block_after']} failures)")
+        print(f"feed_check={'on' if info['feed_check'] else 'off'} (frozen/looped feed detection, as FEED_CHECK)")
+        fo = footage_of()
+        print(f"footage=320x240 {FPS:g} fps VP8, a live-looking learner (sensor noise, breathing, drift, flicker): "
+              f"{fo['seconds']:.0f} s neutral that never repeats + {len(fo['actions'])} actions x "
+              f"{len(next(iter(fo['actions'].values())))} clips of {ACTION_CLIP_S:g} s, keyframe every "
+              f"{fo['keyframe_every']} frames, {fo['kbps']:.0f} kbit/s; encoded once in {fo['made_s']:.1f} s "
+              f"({fo['processes']} processes), every peer only packetizes; client_processes={args.clients}")
         print(f"identity_check_ms_idle={statistics.median(info['identity_ms_idle']):.0f} "
               "(median of 6, server process before any stream)")
         print("gil_block_ms=" + " ".join(f"{k}:{v:.0f}" for k, v in info["gil_block_ms"].items())
@@ -470,8 +597,8 @@ def run(argv: list[str], work: Path) -> int:
         for n in steps:
             add = n - len(rig.opened)
             estimate = add * rig.seconds_per_join + args.settle_s + args.window_s + 10
-            reserve = 0 if args.no_baseline else 60 + min(n, max([r["n"] for r in results], default=n)) * \
-                rig.seconds_per_join + args.window_s
+            reserve = DRAIN_S + (0 if args.no_baseline else 60 + min(n, max([r["n"] for r in results], default=n))
+                                 * rig.seconds_per_join + args.window_s)
             if time.monotonic() + estimate + reserve > deadline:
                 stopped = f"time budget (next step n={n} would end after --budget-s {args.budget_s:g})"
                 break
@@ -482,11 +609,15 @@ def run(argv: list[str], work: Path) -> int:
             results.append(r)
             print(step_line(r), flush=True)
             print(f"  n={n} server_threads_cores: {groups_line('', r)}", flush=True)
+            if r["fail_reasons"]:
+                print(f"  n={n} challenge_failures: " + "; ".join(f"{k} x{v}" for k, v in r["fail_reasons"].items()))
             if r["failed"]:
                 stopped = f"goals broke at n={n}: {','.join(r['failed'])}"
                 break
         for failure in rig.join_failures[:5]:
             print(f"# join failure: {failure}", file=sys.stderr)
+        if results:
+            totals = drain(rig)
     finally:
         if rig is not None:
             rig.stop()
@@ -497,15 +628,36 @@ def run(argv: list[str], work: Path) -> int:
     print(f"streams_per_node_rule=largest n with: identity verdict p95 < {GOAL_P95_S:g} s (trigger to sink; a "
           f"first check from the stream's first sample), samples_ok >= {GOAL_SAMPLES_OK:g} (1 fps samples "
           f"analysed per stream), dropped <= {GOAL_DROPPED:g}, frames_ok >= {GOAL_FRAMES_OK:g}, every join "
-          f"connected and none lost, server CPU < {GOAL_CPU_SHARE:g} x {ncpu} cores")
+          f"connected and none lost, server CPU < {GOAL_CPU_SHARE:g} x {ncpu} cores, liveness challenges "
+          f"decided in the step passed >= {GOAL_CHALLENGES_OK:g}")
     print(f"streams_per_node={best['n'] if best else 0}")
     ref = best or (results[0] if results else None)
     if ref is None:
         print("error=no step completed", file=sys.stderr)
         return 1
     all_identity = ref["identity_ms"]
-    print(f"verdict_p95_s={ref['p95']:.2f} (n={ref['n']}, {ref['identity_verdicts']} identity verdicts: "
-          f"first p95 {ref['p95_first']:.2f}, scheduled p95 {ref['p95_scheduled']:.2f})")
+    print(f"verdict_p95_s={ref['p95']:.2f} p95_scheduled={ref['p95_scheduled']:.2f} p95_first={ref['p95_first']:.2f} "
+          f"(n={ref['n']}, {ref['identity_verdicts']} identity verdicts: {ref['first']} first, "
+          f"{ref['scheduled']} scheduled or re-checks, {ref['pending']} pending)")
+    print(f"verdict_p95_scheduled_s={ref['p95_scheduled']:.2f} (n={ref['n']}, {ref['scheduled']} verdicts; nan: none "
+          f"in the step)")
+    ok_steps = [r for r in results if r["n"] <= ref["n"]]
+    upto_passed = sum(r["challenges_passed"] for r in ok_steps)
+    upto_decided = upto_passed + sum(r["challenges_failed"] for r in ok_steps)
+    print(f"challenges={totals.get('sent', 0)} (sent to the clients during the run)")
+    print(f"challenges_passed={totals.get('passed', 0)}")
+    print(f"challenges_failed={totals.get('failed', 0)}")
+    print(f"challenges_pending={totals.get('pending', 0)} (not decided when the run stopped)")
+    print(f"challenges_passed_share={upto_passed / upto_decided if upto_decided else float('nan'):.3f} "
+          f"(steps up to n={ref['n']}: {upto_passed} of {upto_decided} decided; whole run "
+          f"{totals.get('passed', 0)} of {totals.get('passed', 0) + totals.get('failed', 0)})")
+    if totals.get("fail_reasons"):
+        print("challenge_fail_reasons=" + "; ".join(f"{k} x{v}" for k, v in totals["fail_reasons"].items()))
+    print(f"client_challenges_late={totals.get('late', 0)} client_steps_missed={totals.get('missed', 0)} "
+          f"client_keyframes_asked={totals.get('keyframes_asked', 0)} (told after the moment to act; steps whose "
+          f"moment had passed; keyframes sent because the server lost a picture and asked, PLI)")
+    print(f"action_seen_s={ref['action_seen_p50_s']:.2f} p95 {ref['action_seen_p95_s']:.2f} (n={ref['n']}, "
+          f"{ref['actions_seen']} steps: from a client starting an action to the first server sample showing it)")
     print(f"identity_check_ms_median={pct(all_identity, 0.5):.0f}")
     print(f"identity_check_ms_p95={pct(all_identity, 0.95):.0f} (thread CPU, {len(all_identity)} checks "
           f"during the run)")
@@ -517,7 +669,10 @@ def run(argv: list[str], work: Path) -> int:
     print("analysis_cores=" + " ".join(f"{k}:{v[1]:.3f}({v[0]})" for k, v in an.items())
           + f" total={analysis_cores:.3f} share_of_server={analysis_cores / (ref['server_cores'] or 1):.2f}")
     print(f"server_threads_at_n={ref['n']}: {groups_line('', ref)}")
-    print(f"holds={ref['holds']} flags={ref['flags']} liveness_holds_cleared_by_bench={ref['liveness_cleared']}")
+    print(f"holds={kinds(totals.get('holds', ref['holds']))} (holds put on, by reason, whole run; a sitting "
+          f"starts held as unverified without one)")
+    print(f"flags={kinds(totals.get('flags', ref['flags']))} (by kind, whole run)")
+    print(f"held_at_end={kinds(totals.get('held', {}))} rechecks={totals.get('rechecks', 0)}")
 
     if not args.no_baseline:
         # The same streams against the bare engine: at the reported n (the CPU ratio), and at the
@@ -534,7 +689,7 @@ def run(argv: list[str], work: Path) -> int:
                     print(f"baseline_n{n_base}=skipped (time budget)")
                     continue
                 if base_rig is None:
-                    base_rig = Rig(ctx, "engine", args, work, config, max(r["n"] for r in wanted))
+                    base_rig = Rig(ctx, "engine", args, work, config, max(r["n"] for r in wanted), footage_of)
                 step_start = time.time()
                 rate = base_rig.join(n_base - have, args.join_rate)
                 connect = base_rig.wait_connected()

@@ -130,14 +130,18 @@ def verify(actions: Sequence[Action], shown_at: Sequence[float], samples: Sequen
     steps = []
     for action, start in zip(actions, shown_at, strict=True):
         window = [s for s in samples if start <= s.at <= start + policy.window_s]
-        steps.append(_verify_step(action, window, policy))
+        steps.append(_verify_step(action, window, policy, start))
     return ChallengeResult(all(s.passed for s in steps), tuple(steps))
 
 
-def _verify_step(action: Action, window: Sequence[PoseSample], p: LivenessPolicy) -> StepResult:
+def _verify_step(action: Action, window: Sequence[PoseSample], p: LivenessPolicy,
+                 start: float | None = None) -> StepResult:
     if len(window) < p.min_samples:
         return StepResult(action, False, f"only {len(window)} samples")
-    head = window[: max(1, len(window) // 5)]
+    # The starting pose: the samples of the window's first fifth *in time* (a server that
+    # dropped early samples must not take the action itself for the start), at least one.
+    start = window[0].at if start is None else start
+    head = [s for s in window if s.at <= start + p.window_s / 5] or window[:1]
     if not all(abs(s.yaw_deg) <= p.neutral_deg and abs(s.pitch_deg) <= p.neutral_pitch_deg
                and s.eye_openness >= p.blink_open for s in head):
         return StepResult(action, False, "did not start from looking at the screen")

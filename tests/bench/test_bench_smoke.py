@@ -103,6 +103,8 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "identity_check_ms_idle": positive,
         "streams_per_node": non_negative,      # goals may break on a loaded machine: not checked here
         "verdict_p95_s": positive,
+        "challenges": positive,                # the first check of every sitting sends one
+        "challenges_passed": non_negative,     # a loaded machine may fail them: not checked here
         "identity_check_ms_median": positive,
         "identity_check_ms_p95": positive,
         "cpu_s_per_stream_s": positive,

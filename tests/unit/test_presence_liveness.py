@@ -160,3 +160,16 @@ def test_challenges_are_drawn_unpredictably_and_reproducibly():
 @pytest.mark.parametrize("action", list(Action))
 def test_each_action_alone(action):
     assert verify((action,), (0.0,), action_samples(action, 0.0)).passed
+
+
+def test_the_starting_pose_is_taken_by_time_so_dropped_early_samples_do_not_fail_a_live_learner():
+    """The server dropped the window's first second of samples (a busy node): what is left
+    starts with the action itself. The start is the first fifth of the window in time, and
+    the first sample there is already the turn: that is not a neutral start, so the step fails
+    only if the learner really did not start from the screen."""
+    full = action_samples(Action.TURN_LEFT, 0.0)                  # neutral 0-1 s, the turn 1.2-2 s
+    late = [s for s in full if s.at >= 0.95]                       # samples before 0.95 s were dropped
+    assert abs(late[0].yaw_deg) <= LIVE.neutral_deg                  # she was still looking at the screen
+    assert verify((Action.TURN_LEFT,), (0.0,), late).passed, verify((Action.TURN_LEFT,), (0.0,), late).reason
+    # by count, the first fifth of what is left reaches into the turn
+    assert any(abs(s.yaw_deg) > LIVE.neutral_deg for s in late[: max(1, len(late) // 5)])
