@@ -19,6 +19,7 @@ from flask_login import current_user
 from sqlalchemy import func, select, update
 
 from webapp.core import db, jurisdiction
+from webapp.core.inputs import parse_int
 from webapp.core.access import STAFF, allow, json_error, user_or_404
 from webapp.core.audit import audit
 from webapp.core.face_crypto import decrypt_blob, encrypt_embedding
@@ -264,9 +265,8 @@ def enrol_capture(user_id: int):
     if not (result.ok and result.embedding is not None):
         return json_error(422, result.reason, quality_message(result.reason))
     replace = request.form.get("replace") == "1"
-    try:
-        up_to = int(request.form.get("replace_up_to", "0")) if replace else None
-    except ValueError:
+    up_to = parse_int(request.form.get("replace_up_to", "0"), minimum=0) if replace else None
+    if replace and up_to is None:
         return json_error(400, "bad_field", _("The request was not valid."))
     try:
         _added, deactivated = store_enrolments(learner, [result], "camera", replace=replace, replace_up_to=up_to)
