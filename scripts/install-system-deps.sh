@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the platform and its tests need: ffmpeg (HLS renditions), a CJK font
 # (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright), nginx
-# (the signed-media test) and wrk (the smoke run of bench.media, tests/bench); with --bench nginx
-# and wrk (python -m bench.media).
+# (the signed-media test), wrk (the smoke run of bench.media, tests/bench) and the PostgreSQL
+# server (tests/pg.py: the integration tests start a throw-away cluster of their own); with
+# --bench nginx and wrk (python -m bench.media).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -20,6 +21,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v xdotool >/dev/null || need+=(xdotool)  # ... driven by real key and mouse events
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v wrk >/dev/null || need+=(wrk)          # tests/bench: the smoke run of bench.media
+  # tests/pg.py: initdb + pg_ctl from /usr/lib/postgresql/<version>/bin (Debian 12: 15); no
+  # server of the package's own is used
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

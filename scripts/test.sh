@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite (unit, integration on real SQLite, real Chromium browser tests).
+# Run the whole test suite (unit, integration on real SQLite and on a throw-away PostgreSQL
+# cluster the run starts itself, real Chromium browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-system-deps.sh --test

@@ -1,12 +1,22 @@
-"""Shared fixtures: a real app on a real SQLite file, migrated with Alembic, with demo data."""
+"""Shared fixtures: a real app on a real database, migrated with Alembic, with demo data.
+
+The database is a parameter: every test that takes `app` (or `db_url`, `database`) runs on a SQLite
+file and, in the integration modules of ON_POSTGRESQL below, once more on a fresh database of a
+throw-away PostgreSQL cluster that the run starts once (tests/pg.py). Test ids end in [sqlite] or
+[postgresql]. TEST_DATABASES=sqlite leaves PostgreSQL out (no cluster is started);
+TEST_DATABASES=postgresql runs the modules of ON_POSTGRESQL on PostgreSQL only.
+"""
 from __future__ import annotations
 
 import json
+import os
 import re
 import types
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from webapp import create_app
 from webapp import migrate
@@ -24,7 +34,7 @@ FAST_PROCTORING = {
     "CAMERA_SAMPLE_FPS": 3.0, "CAMERA_BURST_FPS": 8.0,
     "PRESENCE_GRACE_S": 3.0, "PRESENCE_ATTEST_EVERY_S": 2.0, "CHECK_TIMEOUT_S": 4.0,
     "IDENTITY_MEAN_S": 600.0, "IDENTITY_MIN_S": 600.0, "IDENTITY_MAX_S": 600.0, "LIVENESS_SHARE": 0.0,
-    "LIVENESS_ACTIONS": "turn_left,turn_right,look_up,look_down", "LIVENESS_WINDOW_S": 3.0,
+    "LIVENESS_ACTIONS": "turn_left,turn_right,look_up,look_down,open_mouth", "LIVENESS_WINDOW_S": 3.0,
     # the test clients loop a few frames, which is what a looped feed is: tests that check
     # the feed turn it on with live-like feeds
     "FEED_CHECK": False,
@@ -32,13 +42,130 @@ FAST_PROCTORING = {
 }
 
 
+# --- the databases --------------------------------------------------------------------------------
+
+DATABASES = ("sqlite", "postgresql")
+INTEGRATION = Path(__file__).parent / "integration"
+# The integration modules that run on PostgreSQL too: those whose point is the database (the
+# ledger's read-modify-writes, jurisdiction queries, accounts, conferences and attendance, VR
+# credit, the migrations, the real server's start-up with its job store). The others run on
+# SQLite only: their subject is media (WebRTC engine and rooms, roll calls over WebRTC, the camera
+# pipeline, Range requests, nginx, the course builder), whose minutes would double with no new
+# database work (the README's test section says the same).
+ON_POSTGRESQL = {
+    "test_access_matrix.py", "test_admin_officer.py", "test_attendance.py", "test_auth.py",
+    "test_conferences.py", "test_enrolment_review.py", "test_hardening.py", "test_migrations.py",
+    "test_proctor_standing.py", "test_server_starts.py", "test_socket_heartbeats.py",
+    "test_study_api.py", "test_vr_portal.py", "test_write_transaction.py",
+}
+
+
+def chosen_databases() -> tuple[str, ...]:
+    """TEST_DATABASES: the engines to run on (default: both)."""
+    chosen = tuple(d.strip() for d in os.environ.get("TEST_DATABASES", ",".join(DATABASES)).split(",") if d.strip())
+    unknown = set(chosen) - set(DATABASES)
+    if unknown or not chosen:
+        raise pytest.UsageError(f"TEST_DATABASES={os.environ.get('TEST_DATABASES')!r}: use some of {DATABASES}")
+    return chosen
+
+
+def databases_for(path: Path) -> list[str]:
+    """The engines a test module runs on."""
+    both = path.parent == INTEGRATION and path.name in ON_POSTGRESQL
+    return [d for d in chosen_databases() if both or d == "sqlite"] or ["sqlite"]
+
+
+def pytest_generate_tests(metafunc):
+    if "database" in metafunc.fixturenames:
+        # scope="module": each module runs all its tests on one engine, then on the next
+        metafunc.parametrize("database", databases_for(Path(metafunc.definition.path)),
+                             indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def database(request) -> str:
+    """The engine this test runs on: "sqlite" or "postgresql" (parametrized above)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The run's PostgreSQL server: a throw-away cluster (tests/pg.py) started by the first test that
+    needs it, or a server of your own named by TEST_POSTGRESQL_URL (a database URL whose user may
+    create databases, e.g. postgresql+psycopg://postgres@localhost/postgres)."""
+    from tests.pg import Cluster, ExternalServer
+    own = os.environ.get("TEST_POSTGRESQL_URL")
+    with (ExternalServer(own) if own else Cluster()) as server:
+        try:
+            yield server
+        finally:
+            server.finish_background()
+            if getattr(server, "head_template", None):
+                server.drop_database(server.head_template)
+
+
+class DatabaseFactory:
+    """Fresh, empty-or-migrated databases of one engine; `new()` returns a URL."""
+
+    def __init__(self, database: str, folder: Path, cluster=None):
+        self.database = database
+        self.folder = folder
+        self.cluster = cluster
+        self.made: list[str] = []
+
+    def new(self, name: str = "test", empty: bool = False) -> str:
+        """A fresh database for the caller to migrate (migrate.upgrade). SQLite: a new file.
+        PostgreSQL: a new database, copied from a template migrated to head once per run (the
+        caller's upgrade finds nothing to do), or with `empty`, a new empty one."""
+        if self.database == "sqlite":
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.folder / name}.db"
+        url = self.cluster.create_database() if empty else self.cluster.copy_of(_postgres_template(self.cluster))
+        self.made.append(url)
+        return url
+
+    def close(self) -> None:
+        for url in self.made:
+            self.cluster.drop_later(url)
+        self.made.clear()
+
+
+def _postgres_template(cluster) -> str:
+    """A database migrated to head once per run, copied for each test (saves the 0.5 s of
+    migrations a test; the copy itself is made in the background, tests/pg.py)."""
+    if getattr(cluster, "head_template", None) is None:
+        url = cluster.create_database()
+        migrate.upgrade(url)
+        cluster.head_template = make_url(url).database
+    return cluster.head_template
+
+
+def database_factory_for(request, database: str, folder: Path) -> DatabaseFactory:
+    """A DatabaseFactory for `database` (a fixture of any scope calls this and closes it)."""
+    return DatabaseFactory(database, folder, request.getfixturevalue("postgres") if database == "postgresql" else None)
+
+
 @pytest.fixture
-def app(tmp_path, monkeypatch):
+def database_factory(request, database, tmp_path):
+    """Makes fresh databases of this test's engine (dropped after the test)."""
+    factory = database_factory_for(request, database, tmp_path / "instance")
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def db_url(database_factory) -> str:
+    """The URL of a fresh database for this test (SQLite: instance/test.db)."""
+    return database_factory.new("test")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, db_url):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("SECRET_KEY", raising=False)
     application = create_app({
         "INSTANCE_DIR": str(tmp_path / "instance"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'test.db'}",
+        "DATABASE_URL": db_url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "SECRET_KEY": "test-secret-key",
         "RATELIMIT_ENABLED": False,

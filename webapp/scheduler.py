@@ -63,7 +63,7 @@ def end_overdue_conferences() -> int:
 def start(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=app.config["DATABASE_URL"])},
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=db.database_url(app.config["DATABASE_URL"]))},
                                     timezone=app.config["BABEL_DEFAULT_TIMEZONE"])
     scheduler.add_job(close_abandoned_sessions, "interval", minutes=5, id="close_abandoned_sessions",
                       replace_existing=True, coalesce=True, max_instances=1)

@@ -102,8 +102,9 @@ class Member:
 
 
 class Rig:
-    def __init__(self, tmp_path, client_loop, enrolled_embedding, host="officer_bs", levels="", **overrides):
-        cfg = {"INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'c.db'}",
+    def __init__(self, tmp_path, database_url, client_loop, enrolled_embedding, host="officer_bs", levels="",
+                 **overrides):
+        cfg = {"INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": database_url,
                "MEDIA_ROOT": str(tmp_path / "media"), "SECRET_KEY": "conference-secret", "RATELIMIT_ENABLED": False,
                "SCHEDULER_ENABLED": False, **FAST_PROCTORING, "ROLLCALL_ANSWER_S": 8.0, "ROLLCALL_PARALLEL": 1,
                "ROLLCALL_LIVENESS": False}
@@ -171,11 +172,12 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path, client_loop, enrolled_embedding):
+def rig(tmp_path, database_factory, client_loop, enrolled_embedding):
     made = []
 
     def make(**overrides):
-        r = Rig(tmp_path / f"app{len(made)}", client_loop, enrolled_embedding, **overrides)
+        name = f"app{len(made)}"
+        r = Rig(tmp_path / name, database_factory.new(name), client_loop, enrolled_embedding, **overrides)
         made.append(r)
         return r
     yield make

@@ -17,9 +17,8 @@ Every revision of the script directory is covered, a new one without editing thi
 * the head schema equals the ORM metadata (alembic's compare_metadata): no model change without a
   migration.
 
-The database is a parameter (`DIALECTS`): SQLite files always; PostgreSQL when
-TEST_POSTGRESQL_URL names a server database this test may create and drop databases from
-(for example postgresql+psycopg://postgres@localhost/postgres).
+The database is a parameter (tests/conftest.py, `database`): SQLite files, and databases of the
+run's throw-away PostgreSQL cluster (tests/pg.py; or of your own server: TEST_POSTGRESQL_URL).
 """
 from __future__ import annotations
 
@@ -27,7 +26,6 @@ import datetime as dt
 import decimal
 import importlib
 import itertools
-import os
 import re
 import uuid
 from pathlib import Path
@@ -44,8 +42,6 @@ from sqlalchemy.exc import CompileError, UnsupportedCompilationError
 ROOT = Path(__file__).resolve().parents[2]
 VERSION_TABLE = "alembic_version"
 ROWS_PER_TABLE = 3
-POSTGRESQL_ENV = "TEST_POSTGRESQL_URL"
-DIALECTS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRESQL_ENV) else [])
 
 # Revisions whose upgrade or downgrade is *meant* to rewrite or delete rows of a table that exists
 # on both sides of the step (a data migration): {revision: {table, ...}}. Nothing else may lose or
@@ -105,33 +101,29 @@ def migrate(url: str, target: str) -> None:
 class Databases:
     """Empty databases of one dialect, one per name."""
 
-    def __init__(self, dialect: str, folder: Path):
+    def __init__(self, dialect: str, folder: Path, server=None):
         self.dialect = dialect
         self.folder = folder
+        self.server = server            # tests/pg.py: the PostgreSQL server
         self.created: list[str] = []
-        if dialect == "postgresql":
-            self.admin = create_engine(os.environ[POSTGRESQL_ENV], isolation_level="AUTOCOMMIT")
 
     def new(self, name: str) -> str:
         if self.dialect == "sqlite":
             return f"sqlite:///{self.folder / name}.db"
-        db_name = f"mig_{name}_{uuid.uuid4().hex[:8]}"
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        self.created.append(db_name)
-        return self.admin.url.set(database=db_name).render_as_string(hide_password=False)
+        url = self.server.create_database(f"mig_{name}_{uuid.uuid4().hex[:8]}")
+        self.created.append(url)
+        return url
 
     def close(self) -> None:
-        if self.dialect == "postgresql":
-            with self.admin.connect() as conn:
-                for db_name in self.created:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-            self.admin.dispose()
+        for url in self.created:
+            self.server.drop_database(url)
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def databases(request, tmp_path_factory):
-    dbs = Databases(request.param, tmp_path_factory.mktemp(f"migrations-{request.param}"))
+@pytest.fixture(scope="module")
+def databases(request, database, tmp_path_factory):
+    """`database`: "sqlite" or "postgresql", a parameter of every test here (tests/conftest.py)."""
+    dbs = Databases(database, tmp_path_factory.mktemp(f"migrations-{database}"),
+                    request.getfixturevalue("postgres") if database == "postgresql" else None)
     yield dbs
     dbs.close()
 

@@ -59,9 +59,9 @@ def course_files(tmp_path_factory):
     return manifest
 
 
-def env_for(instance: Path, proctoring: str) -> dict:
+def env_for(instance: Path, proctoring: str, database_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "MEDIA_ROOT")}
-    env.update({"INSTANCE_DIR": str(instance), "DATABASE_URL": f"sqlite:///{instance / 'platform.db'}",
+    env.update({"INSTANCE_DIR": str(instance), "DATABASE_URL": database_url,
                 "SECRET_KEY": "smoke-test-secret", "MEDIA_ROOT": str(instance / "media"),
                 "FLASK_APP": "webapp", "PROCTORING_REQUIRED": proctoring, "PYTHONUNBUFFERED": "1"})
     return env
@@ -117,9 +117,9 @@ def group_alive(pgid: int) -> bool:
 # Each documented mode, stopped one of the two ways a server is stopped: SIGTERM (systemd,
 # `docker stop`, Popen.terminate) and Ctrl-C (SIGINT: scripts/run.sh in a terminal execs the server).
 @pytest.mark.parametrize("proctoring,stop", [("1", signal.SIGTERM), ("0", signal.SIGINT)], ids=["proctoring", "no-camera"])
-def test_python_m_webapp_serves_the_demo(tmp_path, course_files, proctoring, stop):
+def test_python_m_webapp_serves_the_demo(tmp_path, course_files, proctoring, stop, database_factory):
     instance = tmp_path / "instance"
-    env = env_for(instance, proctoring)
+    env = env_for(instance, proctoring, database_factory.new("platform", empty=True))
     flask(env, "db", "upgrade")                                  # as scripts/run.sh, in that order
     assert "imported smoke" in flask(env, "content", "import", str(course_files), "--overwrite")
     assert "1 course(s) assigned to every supervisee" in flask(env, "demo", "load")

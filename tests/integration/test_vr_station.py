@@ -77,10 +77,10 @@ class Portal:
 
 
 @pytest.fixture
-def rig(tmp_path):
+def rig(tmp_path, db_url):
     app = create_app({
         "INSTANCE_DIR": str(tmp_path / "instance"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'vr.db'}",
+        "DATABASE_URL": db_url,
         "MEDIA_ROOT": str(tmp_path / "media"), "SECRET_KEY": "vr-station-secret",
         "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False, "PROCTORING_REQUIRED": False,
         # blinking cannot be rendered from a photo: the challenge draws from the head movements
