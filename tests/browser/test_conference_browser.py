@@ -366,7 +366,9 @@ def test_the_host_pages_through_tiles_nine_at_a_time(portal, chromium):
         for source in first + last:
             room.relay_from(donor, "cam", source)           # each source_connected makes the server announce them
         host.wait_for_function("() => document.querySelectorAll('#tiles .tile').length === 9")
-        assert host.inner_text("#tiles-page") == "第 1 / 2 页"
+        # the twelve are announced one by one: the page count follows the last announcement
+        host.wait_for_function("() => document.getElementById('tiles-page').textContent === '第 1 / 2 页'",
+                               timeout=10_000)
         assert host.is_disabled("#tiles-prev") and host.is_enabled("#tiles-next")
         wait_for(lambda: server_subscriptions() == set(first), timeout=20,
                  message=f"the host subscribed to the first page: {server_subscriptions()}")

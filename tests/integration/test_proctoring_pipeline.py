@@ -426,13 +426,17 @@ def test_a_frozen_feed_of_the_enrolled_face_is_flagged_and_earns_nothing(rig):
 def test_a_looped_clip_of_the_enrolled_face_earns_nothing(rig):
     """The clip turns the head all four ways in rhythm: it cannot match a drawn challenge's
     order and timing (another head movement in a step's window fails it), and the feed check
-    finds the loop."""
+    finds the replay."""
     r = rig(looped_clip(), FEED_CHECK=True)
     started = time.monotonic()
     r.play(3.0)
-    r.wait_for(lambda: any(f.kind == "looped_feed" for f in r.flags()), timeout=60.0, what="the loop")
-    print(f"looped feed found after {time.monotonic() - started:.1f} s")
-    assert {f.kind for f in r.flags()} <= {"liveness_failed", "looped_feed"}
+    # The 4 s loop alternates half-second poses: samples about a second apart often land on the
+    # same frames of it round after round, and then the feed reads as frozen rather than looped.
+    # Either is the feed check finding the replay.
+    r.wait_for(lambda: any(f.kind in ("looped_feed", "frozen_feed") for f in r.flags()), timeout=60.0,
+               what="the replay")
+    print(f"replayed feed found after {time.monotonic() - started:.1f} s: {[f.kind for f in r.flags()]}")
+    assert {f.kind for f in r.flags()} <= {"liveness_failed", "looped_feed", "frozen_feed"}
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0
