@@ -62,8 +62,14 @@ class User(Base):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(16))
+    # No longer used by the login (issue 12): the account lock, which anyone could trigger for
+    # someone else, was replaced by throttling per username and address (webapp.core.throttle).
+    # Kept, not dropped, to keep that change out of the schema; a later migration may drop them.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped at logout, password change and an admin's reset or deactivation: a session carries the
+    # version it was issued under (webapp.core.security) and is anonymous once the two differ.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     unit: Mapped[OrgUnit] = relationship()

@@ -21,7 +21,7 @@ from webapp.core.access import allow, unit_or_404, user_or_404
 from webapp.core.audit import audit
 from webapp.courses import CourseImportError, import_into_db
 from webapp.models import Level, OrgUnit, Role, User
-from webapp.core.security import hash_password, password_problem
+from webapp.core.security import end_sessions, hash_password, password_problem
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -199,12 +199,19 @@ def edit_user(user_id: int):
         if user.id == current_user.id and (Role(form.role.data) != Role.ADMIN or not form.active.data):
             flash(_("You cannot demote or deactivate your own account."), "error")
             return redirect(url_for("admin.edit_user", user_id=user.id)), 303
+        deactivated = user.active and not form.active.data
         user.username, user.display_name = form.username.data, form.display_name.data.strip()
         user.role, user.unit_id, user.active = Role(form.role.data), form.unit_id.data, form.active.data
         user.officer_id = form.officer_id.data if user.role == Role.SUPERVISEE else None
         if form.password.data:
             user.password_hash = hash_password(form.password.data)
+        if form.password.data or deactivated:
+            # The user's sessions end (an admin resetting their own password keeps this one); a
+            # reactivated account does not bring them back.
+            end_sessions(user, keep_this=user.id == current_user.id)
         if form.unlock.data:
+            # Accounts are no longer locked (logins are throttled per username and address,
+            # webapp.org.auth_views); this clears what a lock from before left in the columns.
             user.locked_until, user.failed_logins = None, 0
         db.session().commit()
         audit("user_updated", target=f"user:{user.id}",

@@ -1,11 +1,17 @@
-"""Log in and out, language choice, password change. Login is rate limited per
-address (Flask-Limiter) and locks an account after repeated failures."""
+"""Log in and out, language choice, password change.
+
+Login (issue 12): rate limited per address (Flask-Limiter, LOGIN_RATE_LIMIT) and throttled per
+username and address (LOGIN_MAX_FAILURES failures per LOGIN_LOCKOUT_S, webapp.core.throttle), so
+failures from one address never lock the user out at another. An unknown username costs the same
+Argon2 work as a wrong password, and every failure (unknown user, wrong password, throttled,
+inactive) gets the same answer. A login starts a new session (new CSRF token) tied to the user's
+session version; logout and a password change bump it, ending every other copy of the session.
+"""
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
@@ -18,8 +24,10 @@ from webapp.core import db
 from webapp.core.access import allow, public
 from webapp.core.audit import audit
 from webapp.extensions import limiter
-from webapp.models import Role, User, utcnow
-from webapp.core.security import hash_password, password_problem, verify_password
+from webapp.core.throttle import failure_throttle, opaque
+from webapp.models import Role, User
+from webapp.core.security import end_sessions, hash_password, password_problem, remember_session_version, \
+    verify_password
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -70,40 +78,64 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        session = db.session()
-        user = session.scalar(select(User).where(User.username == form.username.data.strip()))
-        now = utcnow()
-        if user is not None and user.locked_until and user.locked_until > now:
-            verify_password(None, form.password.data)  # same cost as a real check
-            error = _("This account is locked after repeated failed logins. Try again later.")
-            audit("login_locked", target=f"user:{user.id}")
-        elif user is not None and user.active and verify_password(user.password_hash, form.password.data):
-            user.failed_logins = 0
-            user.locked_until = None
-            session.commit()
-            login_user(user)
-            audit("login", target=f"user:{user.id}")
+        username = form.username.data.strip()
+        user = db.session().scalar(select(User).where(User.username == username))
+        throttle, key = failure_throttle(), _login_key(username)
+        throttled = throttle.blocked(*key)
+        # Always one Argon2 verification (an unknown user: against a dummy hash made with the same
+        # parameters), whatever the outcome: the time taken tells nothing.
+        password_ok = verify_password(user.password_hash if user is not None else None, form.password.data)
+        # An unknown username is not written down: it is often a password typed in the wrong field.
+        target = f"user:{user.id}" if user is not None else ""
+        if throttled:
+            audit("login_locked", target=target)
+        elif user is not None and user.active and password_ok:
+            throttle.clear(*key)
+            _start_session(user)
+            audit("login", target=target)
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
         else:
-            error = _("Wrong username or password.")
-            if user is not None:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-                    user.locked_until = now + timedelta(seconds=current_app.config["LOGIN_LOCKOUT_S"])
-                    user.failed_logins = 0
-                    audit("account_locked", target=f"user:{user.id}", commit=False)
-                session.commit()
+            throttle.fail(*key)
+            audit("login_failed", target=target, detail="" if user is not None else "unknown username")
+        # One answer for every failure: unknown user, wrong password, throttled, inactive.
+        error = _("Wrong username or password.")
     elif request.method == "POST":
         error = _("Please fill in both fields.")
     status = 200 if error is None else 401
     return render_template("auth/login.html", form=form, error=error), status
 
 
+def _login_key(username: str) -> tuple:
+    """The login throttle's namespace, key (client address, username), limit and window."""
+    cfg = current_app.config
+    return ("login", (request.remote_addr or "", opaque(username.lower())),
+            cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_S"])
+
+
+def _password_key(user: User) -> tuple:
+    cfg = current_app.config
+    return ("password_change", (str(user.id),), cfg["PASSWORD_CHANGE_MAX_FAILURES"], cfg["PASSWORD_CHANGE_WINDOW_S"])
+
+
+def _start_session(user: User) -> None:
+    """Log `user` in on a new session: nothing of the anonymous one survives (its CSRF token
+    included; Flask-WTF also caches this request's token in g), and the session carries the
+    user's session version."""
+    session.clear()
+    g.pop("csrf_token", None)
+    login_user(user)
+    remember_session_version(user)
+
+
 @bp.route("/logout", methods=["POST"])
 @allow(Role.ADMIN, Role.OFFICER, Role.SUPERVISEE)
 def logout():
-    audit("logout", target=f"user:{current_user.id}")
+    user = current_user._get_current_object()
+    audit("logout", target=f"user:{user.id}", commit=False)
+    end_sessions(user)        # copies of this session's cookie end too
+    db.session().commit()
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
@@ -125,16 +157,29 @@ def set_language(code: str):
 @allow(Role.ADMIN, Role.OFFICER, Role.SUPERVISEE)
 def change_password():
     form = PasswordForm()
+    user = current_user._get_current_object()
     if form.validate_on_submit():
+        throttle, key = failure_throttle(), _password_key(user)
+        if throttle.blocked(*key):
+            # Someone at an unlocked screen guessing the password: refused until the window passes.
+            audit("password_change_throttled", target=f"user:{user.id}")
+            form.current.errors.append(_("Too many wrong current passwords. Please wait and try again."))
+            response = current_app.make_response((render_template("auth/password.html", form=form), 429))
+            response.headers["Retry-After"] = str(throttle.retry_after(*key))
+            return response
         problem = password_problem(form.new.data)
-        if not verify_password(current_user.password_hash, form.current.data):
+        if not verify_password(user.password_hash, form.current.data):
+            throttle.fail(*key)
+            audit("password_change_failed", target=f"user:{user.id}")
             form.current.errors.append(_("The current password is wrong."))
         elif problem:
             form.new.errors.append(_(problem))
         else:
-            current_user.password_hash = hash_password(form.new.data)
+            throttle.clear(*key)
+            user.password_hash = hash_password(form.new.data)
+            end_sessions(user, keep_this=True)   # every other session ends; this one carries on
             db.session().commit()
-            audit("password_changed", target=f"user:{current_user.id}")
+            audit("password_changed", target=f"user:{user.id}")
             flash(_("Password changed."), "success")
-            return redirect(home_for(current_user))
+            return redirect(home_for(user))
     return render_template("auth/password.html", form=form), (400 if form.errors else 200)
