@@ -2,8 +2,10 @@
 # Debian packages the platform and its tests need: ffmpeg (HLS renditions), a CJK font
 # (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright), nginx
 # (the signed-media test), wrk (the smoke run of bench.media, tests/bench) and the PostgreSQL
-# server (tests/pg.py: the integration tests start a throw-away cluster of their own); with
-# --bench nginx and wrk (python -m bench.media).
+# server (tests/pg.py: the integration tests start a throw-away cluster of their own), Redis and
+# coturn (the production-stack and TURN tests start their own); with --bench nginx and wrk
+# (python -m bench.media); with --production what `python -m deploy.stack up` runs: PostgreSQL,
+# redis-server, nginx-light, coturn and openssl (scripts/run.sh --production).
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -24,6 +26,18 @@ if [ "${1:-}" = "--test" ]; then
   # tests/pg.py: initdb + pg_ctl from /usr/lib/postgresql/<version>/bin (Debian 12: 15); no
   # server of the package's own is used
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  # tests/integration/test_production_stack.py and test_turn_server.py start their own
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v turnserver >/dev/null || need+=(coturn)
+  command -v openssl >/dev/null || need+=(openssl)
+fi
+if [ "${1:-}" = "--production" ]; then
+  # deploy/stack.py runs each with a config of its own under its run folder (not Debian's services)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+  command -v turnserver >/dev/null || need+=(coturn)
+  command -v openssl >/dev/null || need+=(openssl)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -8,8 +8,8 @@ was killed leaves its server behind: the next run stops it and removes its folde
 names the process a cluster belongs to; clusters of live runs are left alone).
 
 PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user of the Debian
-package (else `nobody`), and the folder is handed to that user. The binaries come from
-$PG_BINDIR, else the newest /usr/lib/postgresql/*/bin (Debian), else the PATH.
+package (else `nobody`), and the folder is handed to that user. Finding the binaries and running
+them as that user is shared with the production stack: deploy/pg_cluster.py.
 
     python -m tests.pg      # start one, print its URL, wait for Ctrl-C (a shell for a look around)
 """
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import pwd
-import re
 import shutil
 import subprocess
 import tempfile
@@ -27,44 +25,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Self
 
+from deploy.pg_cluster import ClusterDir, PostgresUnavailable, find_bindir, server_user, user_kwargs
+from deploy.pg_cluster import alive as _alive
+
+__all__ = ["Cluster", "ExternalServer", "PostgresUnavailable", "Server", "find_bindir", "reap_orphans"]
+
 PORT = 5432        # only names the socket file (.s.PGSQL.5432) in our own folder
 SUPERUSER = "postgres"
 FOLDER_PREFIX = "test-pg-"
 OWNER_FILE = "owner.pid"   # the process that started the cluster
 
 
-class PostgresUnavailable(RuntimeError):
-    pass
-
-
-def find_bindir() -> Path:
-    """The folder holding initdb, pg_ctl and postgres."""
-    if os.environ.get("PG_BINDIR"):
-        return Path(os.environ["PG_BINDIR"])
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                      key=lambda p: int(re.sub(r"\D", "", p.parent.parent.name) or 0))
-    if versions:
-        return versions[-1].parent
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).resolve().parent
-    raise PostgresUnavailable(
-        "PostgreSQL server binaries not found (initdb): install the Debian package `postgresql` "
-        "(scripts/install-system-deps.sh --test does), or set PG_BINDIR, or run only SQLite with "
-        "TEST_DATABASES=sqlite")
-
-
 def _server_user() -> str | None:
-    """Who runs the server: None for the current user; as root, postgres (else nobody)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    raise PostgresUnavailable("running as root and neither a `postgres` nor a `nobody` user exists")
+    return server_user()
 
 
 def _base_dir() -> Path:
@@ -74,19 +47,6 @@ def _base_dir() -> Path:
     if _server_user() is None or all(p.stat().st_mode & 0o001 for p in (base, *base.parents)):
         return base
     return Path("/tmp")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:   # a zombie (killed, not yet reaped) is gone too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def reap_orphans(bindir: Path) -> None:
@@ -100,11 +60,7 @@ def reap_orphans(bindir: Path) -> None:
         if _alive(owner):
             continue
         if (folder / "data" / "postmaster.pid").exists():
-            user = _server_user()
-            kwargs = {}
-            if user:
-                entry = pwd.getpwnam(user)
-                kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            kwargs = user_kwargs(_server_user())
             subprocess.run([str(bindir / "pg_ctl"), "stop", "-D", str(folder / "data"), "-m", "immediate", "-w"],
                            capture_output=True, timeout=60, check=False, **kwargs)
         shutil.rmtree(folder, ignore_errors=True)
@@ -204,54 +160,40 @@ class Cluster(Server):
         self.bindir = bindir or find_bindir()
         self.user = _server_user()
         self.folder: Path | None = None
+        self.cluster: ClusterDir | None = None   # initdb/pg_ctl as the server's user (deploy/pg_cluster.py)
         self.running = False
 
     # --------------------------------------------------------------------- life cycle
-
-    def _run(self, *args: str, timeout: float = 120) -> str:
-        kwargs = {}
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-        done = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True,
-                              timeout=timeout, check=False, cwd=self.folder, **kwargs)
-        if done.returncode != 0:
-            log = self.log_tail()
-            raise PostgresUnavailable(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-                                      + (f"\nserver log:\n{log}" if log else ""))
-        return done.stdout
 
     def start(self) -> Cluster:
         reap_orphans(self.bindir)
         self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=_base_dir()))
         (self.folder / OWNER_FILE).write_text(str(os.getpid()))
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        self.cluster = ClusterDir(self.folder, self.bindir)
+        self.cluster.give(self.folder)
         atexit.register(self.stop)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync", "--no-instructions")
-        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.write("\n# tests/pg.py: a throw-away cluster, fast and unreachable\n"
-                       "listen_addresses = ''\n"
-                       f"port = {PORT}\n"
-                       f"unix_socket_directories = '{self.folder}'\n"
-                       "unix_socket_permissions = 0700\n"
-                       "max_connections = 300\n"
-                       "shared_buffers = 64MB\n"
-                       "fsync = off\n"
-                       "synchronous_commit = off\n"
-                       "full_page_writes = off\n"
-                       "wal_level = minimal\n"
-                       "max_wal_senders = 0\n"
-                       "checkpoint_timeout = 1h\n"
-                       "max_wal_size = 2GB\n"
-                       # containers give /dev/shm 64 MB: dynamic shared memory in files instead
-                       "dynamic_shared_memory_type = mmap\n"
-                       "timezone = 'UTC'\n"
-                       "log_min_messages = warning\n"
-                       "log_min_error_statement = panic\n")
-        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.logfile))
+        self.cluster.initdb("-U", SUPERUSER, "--auth=trust", "--no-sync")
+        self.cluster.configure({
+            "listen_addresses": "''",
+            "port": PORT,
+            "unix_socket_directories": f"'{self.folder}'",
+            "unix_socket_permissions": "0700",
+            "max_connections": 300,
+            "shared_buffers": "64MB",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "wal_level": "minimal",
+            "max_wal_senders": 0,
+            "checkpoint_timeout": "1h",
+            "max_wal_size": "2GB",
+            # containers give /dev/shm 64 MB: dynamic shared memory in files instead
+            "dynamic_shared_memory_type": "mmap",
+            "timezone": "'UTC'",
+            "log_min_messages": "warning",
+            "log_min_error_statement": "panic",
+        }, "tests/pg.py: a throw-away cluster, fast and unreachable")
+        self.cluster.pg_ctl_start()
         self.running = True
         from sqlalchemy import create_engine
         self.admin = create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT", poolclass=_null_pool())
@@ -264,7 +206,7 @@ class Cluster(Server):
             self.admin = None
         if self.running:
             try:
-                self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w", timeout=60)
+                self.cluster.pg_ctl_stop("immediate")
             except (PostgresUnavailable, subprocess.TimeoutExpired):
                 pass
             self.running = False
@@ -287,10 +229,7 @@ class Cluster(Server):
         return self.folder / "server.log"
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
-        except (OSError, TypeError):
-            return ""
+        return self.cluster.log_tail(lines) if self.cluster else ""
 
     # --------------------------------------------------------------------- databases
 

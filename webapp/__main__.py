@@ -23,6 +23,11 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app()
     signal.signal(signal.SIGTERM, _stop)
+    if app.config["MEDIA_MODE"] == "embedded":
+        # The live conferences are this process's: roll calls an earlier run left open end now.
+        from webapp.conferences.live import close_orphaned_rollcalls
+        with app.app_context():
+            close_orphaned_rollcalls()
     scheduler = None
     if app.config["SCHEDULER_ENABLED"]:
         from webapp.scheduler import start
@@ -40,6 +45,10 @@ def main() -> None:
         # from their __del__, and the identity worker process must not outlive us.
         if scheduler is not None:
             scheduler.shutdown()
+        # The live conferences, and the roll-call analysis threads that loaded face models when the
+        # first one went live (left to the interpreter's exit, each printed a traceback).
+        from webapp.conferences.live import shutdown as close_conferences
+        close_conferences(app)
         from webapp.proctor.hub import shutdown
         shutdown(app)
 

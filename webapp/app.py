@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.core import db
 from webapp.core.access import json_error, wants_json
 from webapp.core.inputs import BoundedIntConverter, BoundedJSONProvider, BoundedPacket, SocketJSON, too_deep
+from webapp.core.security import session_is_current
 from webapp.config import ROOT, from_env
 from webapp.extensions import babel, csrf, limiter, login_manager, socketio
 from webapp.models import User
@@ -66,7 +69,7 @@ def _check_limits_config(cfg) -> None:
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=None, static_folder="static", template_folder="templates")
-    # Before any route is added: an <int:> of 2^63 or more is no id (404), not an OverflowError.
+    # Before any route is added: an <int:> above MAX_ID is no id (404), not a database error.
     app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(from_env(**(config or {})))
     app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
@@ -110,8 +113,11 @@ def create_app(config: dict | None = None) -> Flask:
     # (no thread per event; a learner's heartbeats can never overtake each other).
     # Default CORS policy: only pages of this origin may open a socket (no cross-site hijacking).
     # Packets are parsed with the nesting limit (SocketJSON) and at most SOCKETIO_MAX_BYTES each.
+    # With REDIS_URL (production) events go through Redis, so an emit from any web process, the
+    # media process or the scheduler reaches a browser connected to any web process.
     socketio.init_app(app, manage_session=False, async_handlers=False, serializer=BoundedPacket,
-                      max_http_buffer_size=app.config["SOCKETIO_MAX_BYTES"])
+                      max_http_buffer_size=app.config["SOCKETIO_MAX_BYTES"],
+                      message_queue=app.config["REDIS_URL"] or None, channel=app.config["SOCKETIO_CHANNEL"])
     study_sockets.register_raw_handlers(app)
 
     @login_manager.user_loader
@@ -120,7 +126,10 @@ def create_app(config: dict | None = None) -> Flask:
             user = db.session().get(User, int(user_id))
         except ValueError:
             return None
-        return user if user is not None and user.active else None
+        # A session from before the user's logout, password change or an admin's reset (its
+        # version differs) is anonymous: pages redirect to the login, the API answers 401 and a
+        # Socket.IO connection is refused (webapp.core.sockets reads the same cookie).
+        return user if user is not None and user.active and session_is_current(user) else None
 
     from webapp.org.auth_views import bp as auth_bp
     from webapp.study.views import bp as learn_bp
@@ -133,9 +142,10 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.conferences.attendance_views import bp as attendance_bp
     from webapp.vr.views import bp as vr_bp
     from webapp.vr.api import bp as vr_api_bp
+    from webapp.core.openapi import bp as openapi_bp
     from webapp.cli import register as register_cli
     for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, proctor_standing_bp, conferences_bp,
-               attendance_bp, vr_bp, vr_api_bp):
+               attendance_bp, vr_bp, vr_api_bp, openapi_bp):
         app.register_blueprint(bp)
     register_cli(app)
 
@@ -160,12 +170,25 @@ def create_app(config: dict | None = None) -> Flask:
             response.headers["Cache-Control"] = "no-store"
         if app.config["HSTS_SECONDS"] > 0 and _is_https():
             response.headers["Strict-Transport-Security"] = f"max-age={app.config['HSTS_SECONDS']}"
+        if app.config["EXPOSE_PROCESS_ID"]:
+            # Diagnostics: which web process answered (its pid, as the portal_process socket event)
+            response.headers["X-Portal-Process"] = str(os.getpid())
         return response
 
     @app.context_processor
     def _template_globals():
         from flask_babel import get_locale
         return {"current_locale": str(get_locale()), "languages": app.config["LANGUAGES"]}
+
+    # Behind PROXY_FIX_HOPS proxies (nginx: 1), the client's address and scheme come from the
+    # X-Forwarded-For/-Proto entries those proxies appended: rate limits, login throttles and the
+    # audit trail see the person, not the proxy. 0: the headers are ignored (a client could write
+    # them). Wraps Socket.IO's middleware too (added by socketio.init_app above).
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops < 0:
+        raise ValueError(f"PROXY_FIX_HOPS={hops}: use 0 (no proxy) or the number of proxies in front")
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
 
     return app
 
@@ -219,6 +242,41 @@ def _register_error_handlers(app: Flask) -> None:
         if wants_json():
             return json_error(400, "out_of_range", message)
         return render_template("error.html", status=400, message=message), 400
+
+    from webapp.media.rpc import MediaError
+
+    @app.errorhandler(MediaError)
+    def _media_unavailable(exc: MediaError):
+        # Production: the media process is restarting or overloaded. Nothing was lost (what the
+        # view wrote is committed before it calls the media process); the client retries.
+        log.warning("media process call failed on %s: %s", request.path, exc)
+        db.session().rollback()
+        message = _("The video service is restarting. Please wait a moment and try again.")
+        if wants_json():
+            response = json_error(503, "media_unavailable", message)
+        else:
+            response = app.make_response((render_template("error.html", status=503, message=message), 503))
+        response.headers["Retry-After"] = "5"
+        return response
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database is restarting or unreachable: the request was not carried out (its
+        # transaction rolled back), and the client retries. Not a 500: nothing is wrong with it.
+        log.warning("database unavailable on %s: %s", request.path, str(exc).splitlines()[0][:200])
+        try:
+            db.session().rollback()
+        except Exception:   # noqa: BLE001 - the connection is gone; the pool replaces it
+            pass
+        message = _("The service is briefly unavailable. Please try again in a moment.")
+        if wants_json():
+            response = json_error(503, "unavailable", message)
+        else:
+            response = app.make_response((render_template("error.html", status=503, message=message), 503))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -66,18 +66,62 @@ def register(app: Flask) -> None:
 
     @deploy_cli.command("nginx-conf")
     @click.option("--listen", default="127.0.0.1:8080", show_default=True)
-    @click.option("--portal", default="127.0.0.1:5000", show_default=True, help="where the portal listens")
+    @click.option("--portal", multiple=True, default=["127.0.0.1:5000"], show_default=True,
+                  help="where the portal listens; repeat for several web processes (round-robin)")
     @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                   help="folder for nginx's pid, logs and temp files")
     @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
-    def nginx_conf(listen, portal, run_dir, output):
+    @click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path),
+                  help="certificate (full chain): --listen becomes a TLS listener")
+    @click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="its private key")
+    @click.option("--redirect-listen", help="plain HTTP here redirects to HTTPS (e.g. 0.0.0.0:80)")
+    @click.option("--https-port", type=int, default=443, show_default=True, help="the port the redirect points to")
+    @click.option("--server-name", default="_", show_default=True, help="the site's host name (nginx server_name)")
+    @click.option("--user", "worker_user", help="user nginx's workers run as (Debian: www-data)")
+    def nginx_conf(listen, portal, run_dir, output, tls_cert, tls_key, redirect_listen, https_port, server_name,
+                   worker_user):
         """Write an nginx config that serves signed media and proxies the portal.
-        Then run the portal with MEDIA_URL_BASE=/smedia and the same SECRET_KEY."""
+        Then run the portal with MEDIA_URL_BASE=/smedia and the same SECRET_KEY (and MEDIA_SIGNING_KEY)."""
         from webapp.deploy import nginx_config
         run_dir.mkdir(parents=True, exist_ok=True)
-        output.write_text(nginx_config(current_app.config, listen=listen, portal=portal, run_dir=run_dir))
+        output.write_text(nginx_config(current_app.config, listen=listen, portal=list(portal), run_dir=run_dir,
+                                       tls_cert=tls_cert, tls_key=tls_key, redirect_listen=redirect_listen,
+                                       https_port=https_port, server_name=server_name, worker_user=worker_user))
         output.chmod(0o600)  # it holds the media signing key
         click.echo(f"wrote {output}; start it with: nginx -c {output.resolve()}")
+
+    @deploy_cli.command("turnserver-conf")
+    @click.option("--realm", required=True, help="the TURN host name, e.g. turn.example.org")
+    @click.option("--port", type=int, default=3478, show_default=True, help="plain STUN/TURN (UDP and TCP)")
+    @click.option("--tls-port", type=int, default=443, show_default=True,
+                  help="TURN over TLS: 443 gets through firewalls that pass only HTTPS (needs its own address)")
+    @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @click.option("--listening-ip", multiple=True, help="addresses to listen on (default: all)")
+    @click.option("--relay-ip", multiple=True, help="addresses relays are opened on")
+    @click.option("--external-ip", help="public address, when coturn is behind 1:1 NAT (PUBLIC or PUBLIC/PRIVATE)")
+    @click.option("--relay-ports", default="49152-65535", show_default=True)
+    @click.option("--allowed-peer", multiple=True,
+                  help="private address (or range a-b) relays may reach anyway: the media servers' own")
+    @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("/var/lib/turn"),
+                  show_default=True, help="coturn's pid file and database")
+    @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    def turnserver_conf(realm, port, tls_port, cert, key, listening_ip, relay_ip, external_ip, relay_ports,
+                        allowed_peer, run_dir, output):
+        """Write a coturn config (deploy/turnserver.conf.template) whose credentials are the ones the
+        portal issues: its static-auth-secret is TURN_SECRET."""
+        from webapp.deploy import turnserver_config
+        secret = current_app.config["TURN_SECRET"]
+        if not secret:
+            raise click.UsageError("set TURN_SECRET (the portal's and coturn's shared secret) first")
+        low, _, high = relay_ports.partition("-")
+        text = turnserver_config(secret=secret, realm=realm, port=port, tls_port=tls_port, cert=cert, key=key,
+                                 run_dir=run_dir, listening_ips=listening_ip, relay_ips=relay_ip,
+                                 external_ip=external_ip, relay_ports=(int(low), int(high or low)),
+                                 allowed_peers=allowed_peer)
+        output.write_text(text)
+        output.chmod(0o640)   # it holds the shared secret (coturn reads it as its own group)
+        click.echo(f"wrote {output}; browsers get TURN_URLS with credentials signed by the same secret")
 
     proctor_cli = AppGroup("proctor", help="Camera proctoring data.")
 

@@ -71,12 +71,32 @@ def from_env(**overrides) -> dict:
         # Request bodies and Socket.IO messages: JSON nesting depth, Socket.IO message size (bytes)
         "JSON_MAX_DEPTH": int(os.environ.get("JSON_MAX_DEPTH", 32)),
         "SOCKETIO_MAX_BYTES": int(os.environ.get("SOCKETIO_MAX_BYTES", 64 * 1024)),
-        # Login throttling: lock an account after N failures for M seconds.
+        # Proxies in front that append to X-Forwarded-For / X-Forwarded-Proto (nginx: 1). 0: none is
+        # trusted and the headers are ignored (a client could forge them); too many: a client can
+        # choose its own address for rate limits and the audit trail.
+        "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", 0)),
+        # Login throttling (issue 12): after N failed logins for one username from one address within
+        # M seconds, that username is refused from that address (right password or not) until the
+        # window passes; other addresses are not affected (no account lock anyone could trigger).
+        # LOGIN_RATE_LIMIT: login attempts per address, whatever the username.
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", 5)),
         "LOGIN_LOCKOUT_S": int(os.environ.get("LOGIN_LOCKOUT_S", 15 * 60)),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20 per minute"),
+        # Wrong current passwords on /account/password per user within the window: more are a 429.
+        "PASSWORD_CHANGE_MAX_FAILURES": int(os.environ.get("PASSWORD_CHANGE_MAX_FAILURES", 5)),
+        "PASSWORD_CHANGE_WINDOW_S": int(os.environ.get("PASSWORD_CHANGE_WINDOW_S", 15 * 60)),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Production (README "Production mode"): with REDIS_URL set, Socket.IO's message queue and the
+        # rate limiter's storage live in Redis, so several web processes act as one.
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "")
+        or os.environ.get("REDIS_URL", "") or "memory://",
+        # Where camera engines, check runners and live conferences run: "embedded" (this process)
+        # or "remote" (the media process, `python -m webapp.media`, reached over Redis: MEDIA_RPC).
+        "MEDIA_MODE": os.environ.get("MEDIA_MODE", "embedded"),
+        "MEDIA_RPC_TIMEOUT_S": _float("MEDIA_RPC_TIMEOUT_S", 10.0),
+        "MEDIA_RPC_THREADS": int(os.environ.get("MEDIA_RPC_THREADS", 32)),
+        "SOCKETIO_CHANNEL": os.environ.get("SOCKETIO_CHANNEL", "portal-socketio"),
         # i18n
         "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
@@ -130,6 +150,17 @@ def from_env(**overrides) -> dict:
         # JSON list of RTCIceServer dicts, e.g. [{"urls": "turn:turn.example.org:3478", "username": "u",
         # "credential": "p"}]; empty: host candidates only (same network). See README "STUN/TURN".
         "ICE_SERVERS": os.environ.get("ICE_SERVERS", "[]"),
+        # coturn with `use-auth-secret` (deploy/turnserver.conf.template): the shared secret, the
+        # TURN URLs given to browsers (comma-separated, e.g. "turn:turn.example.org:3478?transport=udp,
+        # turns:turn.example.org:443?transport=tcp") and how long a page's credential lasts
+        # (webapp/core/turn.py). Browsers get ICE_SERVERS plus these, signed per user.
+        "TURN_SECRET": os.environ.get("TURN_SECRET", ""),
+        "TURN_URLS": os.environ.get("TURN_URLS", ""),
+        "TURN_TTL_S": int(os.environ.get("TURN_TTL_S", 3600)),
+        # Production diagnostics: an X-Portal-Process header (the answering process's pid) on every
+        # answer and a portal_process event on each Socket.IO connection, to see how nginx spreads
+        # them (tests/integration/test_production_stack.py)
+        "EXPOSE_PROCESS_ID": _bool("EXPOSE_PROCESS_ID", False),
         # Live conferences (issue 4): a called person's time to answer, people called at once,
         # whether a liveness challenge follows the identity check, and how levels' rooms relay
         # ("inprocess": packets between threads of this process; "webrtc": a real WebRTC hop).

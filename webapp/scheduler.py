@@ -76,3 +76,34 @@ def start(app: Flask) -> BackgroundScheduler:
     scheduler.start()
     log.info("scheduler started")
     return scheduler
+
+
+def main() -> int:
+    """`python -m webapp.scheduler`: the one scheduler process of the production mode (README
+    "Production mode"). Its jobs reach live conferences through the media process (MEDIA_MODE=remote)
+    and browsers through the Socket.IO message queue. SIGTERM or Ctrl-C stops it."""
+    import signal
+    import threading
+
+    from webapp.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Through the module's import name: run as __main__, the jobs would be stored under
+    # "__main__:..." references that no other process can load.
+    from webapp import scheduler as this_module
+    scheduler = this_module.start(app)
+    print("scheduler ready", flush=True)
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

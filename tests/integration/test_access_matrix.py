@@ -127,6 +127,7 @@ PUBLIC: dict[str, str] = {
     "auth.login": "the way in",
     "auth.set_language": "sets a cookie (and a signed-in user's own locale); CSRF-protected",
     "static": "the app's CSS, JS and vendored libraries: code, no data",
+    "openapi.openapi_json": "the OpenAPI description of the JSON APIs (webapp/core/openapi.py): shapes, no data",
     # The VR station API: a program on a station, not a person, calls it. Its credential is the
     # station's bearer token, never a login (test_station_api_refuses_logins below checks that a
     # logged-in session of any role gets 401 without a token; tests/integration/test_vr_portal.py
@@ -572,6 +573,8 @@ def test_public_routes_answer_without_login(app, world):
     assert answer.status_code == 302 and "lang=en" in answer.headers["Set-Cookie"]
     client.c.delete_cookie("lang")
     assert client.c.get("/static/css/site.css").status_code == 200
+    described = client.c.get("/api/openapi.json")
+    assert described.status_code == 200 and described.get_json()["openapi"].startswith("3.")
     for rule in app.url_map.iter_rules():
         if is_blueprint_static(app, rule.endpoint):
             folder = app.blueprints[rule.endpoint.rsplit(".", 1)[0]].static_folder

@@ -579,10 +579,30 @@ def end_overdue_conferences(app: Flask, session, now) -> list[int]:
     return ids
 
 
+def close_orphaned_rollcalls(now=None) -> list[int]:
+    """Roll calls left "in progress" by a process that died (their live state died with it): ended
+    now. The attendance rows already written stay; whoever had not answered has no row, and the
+    roll call's table shows them as not called. Run where the live conferences live, at start."""
+    from sqlalchemy import select
+
+    with db.write_transaction() as session:
+        rows = session.scalars(select(RollCall).where(RollCall.ended_at.is_(None))).all()
+        for row in rows:
+            row.ended_at = now or utcnow()
+        session.commit()
+        return [row.id for row in rows]
+
+
 def announce_ended(app: Flask, conference_id: int) -> None:
     """After the status is written: tell the room, close its media."""
+    from webapp.conferences.live_service import live_service
+    from webapp.media.rpc import MediaError
+
     socketio.emit("conf", {"conference_id": conference_id, "type": "ended"}, to=conference_room(conference_id))
-    close_live(app, conference_id)
+    try:
+        live_service(app).close(conference_id)
+    except MediaError:
+        log.warning("conference %s ended while the media process was away: its rooms went with it", conference_id)
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -659,4 +679,6 @@ def shutdown(app: Flask) -> None:
         close_live(app, conference_id)
     pool = app.extensions.pop("conference_analysis", None)
     if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # wait: its threads end (and their face models are closed) now, not during the
+        # interpreter's exit, when MediaPipe can no longer close them (a traceback each)
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -18,8 +18,6 @@ from flask_socketio import join_room, leave_room
 from sqlalchemy import select
 
 from conferencing.rules import room_chain
-from proctoring.liveness import LivenessPolicy
-from proctoring.rollcall import RollCallPolicy, SelectionError, who_is_called
 from streaming.rtc import SignallingError
 
 from webapp.conferences import lifecycle
@@ -31,7 +29,6 @@ from webapp.extensions import socketio
 from webapp.models import (
     Conference,
     ConferenceStatus,
-    FaceEnrolment,
     OrgUnit,
 )
 
@@ -47,6 +44,7 @@ MESSAGES = {
     "media": _l("The video connection could not be set up. Reload the page and try again."),
     "too_many_streams": _l("You are already watching as many videos as allowed."),
     "unknown_source": _l("That video is no longer available."),
+    "media_unavailable": _l("The video service is restarting. Please wait a moment and try again."),
 }
 
 _sid_member: dict[str, tuple[int, int]] = {}    # sid -> (conference id, user id)
@@ -77,17 +75,33 @@ def _conference(data) -> tuple[Conference | None, dict | None]:
     return conference, None
 
 
+class _Live:
+    """A live conference as the handlers see it: its id, its host, and the service that runs it
+    (webapp.conferences.live_service: this process, or the media process)."""
+
+    def __init__(self, conference_id: int, host_id: int, service):
+        self.id = conference_id
+        self.host_id = host_id
+        self.service = service
+
+
 def _live(data):
-    from webapp.conferences.live import get_live
+    from webapp.conferences.live_service import live_service
 
     conference, error = _conference(data)
     if error:
         return None, error
-    live = get_live(current_app, conference.id)
-    if live is None or live.closed or conference.status != ConferenceStatus.LIVE:
+    if conference.status != ConferenceStatus.LIVE:
         return None, _error("not_live")
+    conference_id = conference.id
     db.session().rollback()    # end the read; the live conference writes from its own threads
-    return live, None
+    service = live_service(current_app._get_current_object())
+    info = _call(lambda: service.info(conference_id))
+    if info is None:
+        return None, _error("not_live")
+    if "error" in info:
+        return None, info
+    return _Live(conference_id, info["host_id"], service), None
 
 
 def _hosted(data):
@@ -101,9 +115,12 @@ def _hosted(data):
 def _call(step):
     """Run a live-conference step and turn its errors into acks."""
     from webapp.conferences.live import LiveError
+    from webapp.media.rpc import MediaError
 
     try:
         return step()
+    except MediaError:
+        return _error("media_unavailable")
     except LiveError as exc:
         return _error(exc.code if exc.code in MESSAGES else "bad_field", exc.message)
     except SignallingError as exc:
@@ -132,7 +149,8 @@ def _offer(data) -> str | None:
 # --- events ------------------------------------------------------------------------------------
 @socketio.on("conf_enter")
 def _enter(data=None):
-    from webapp.conferences.live import conference_room, media_room_channel, open_live
+    from webapp.conferences.live import conference_room, media_room_channel
+    from webapp.conferences.live_service import live_service
 
     conference, error = _conference(data)
     if error:
@@ -152,15 +170,16 @@ def _enter(data=None):
         lifecycle.record_join(session, session.get(Conference, conference.id), user_id)
         session.commit()
     db.session().rollback()
-    live = open_live(current_app._get_current_object(), conference.id, conference.host_officer_id, host_path)
-    result = _call(lambda: live.enter(user_id, name, unit_name, chain))
+    conference_id, host_id = conference.id, conference.host_officer_id
+    service = live_service(current_app._get_current_object())
+    result = _call(lambda: service.enter(conference_id, host_id, host_path, user_id, name, unit_name, chain))
     if "error" in result:
         return result
     join_room(conference_room(conference.id))
     join_room(media_room_channel(conference.id, result["room"]))
     _sid_member[request.sid] = (conference.id, user_id)
     return {"ok": True, "me": {"user_id": user_id, "name": name, "host": is_host},
-            "state": result["state"], "sources": result["sources"], "rollcall": live.rollcall_view()}
+            "state": result["state"], "sources": result["sources"], "rollcall": result["rollcall"]}
 
 
 @socketio.on("conf_publish")
@@ -172,7 +191,7 @@ def _publish(data=None):
     if sdp is None:
         return _error("media", "bad_sdp: not an offer")
     user_id = current_user.id
-    answer = _call(lambda: live.publish(user_id, sdp))
+    answer = _call(lambda: live.service.publish(live.id, user_id, sdp))
     if isinstance(answer, dict):
         return answer
     return {"ok": True, "sdp": answer, "type": "answer"}
@@ -187,7 +206,7 @@ def _subscribe(data=None):
     if sdp is None:
         return _error("media", "bad_sdp: not an offer")
     user_id = current_user.id
-    answer = _call(lambda: live.subscribe(user_id, data.get("source_id"), sdp))
+    answer = _call(lambda: live.service.subscribe(live.id, user_id, data.get("source_id"), sdp))
     if isinstance(answer, dict):
         return answer
     return {"ok": True, "sdp": answer, "type": "answer"}
@@ -199,7 +218,7 @@ def _unsubscribe(data=None):
     if error:
         return error
     user_id = current_user.id
-    result = _call(lambda: live.unsubscribe(user_id, data.get("source_id")))
+    result = _call(lambda: live.service.unsubscribe(live.id, user_id, data.get("source_id")))
     return result if isinstance(result, dict) else {"ok": True}
 
 
@@ -211,7 +230,7 @@ def _hand(data=None):
     if not isinstance(data.get("raised"), bool):
         return _error("bad_field")
     user_id = current_user.id
-    result = _call(lambda: live.raise_hand(user_id, data["raised"]))
+    result = _call(lambda: live.service.raise_hand(live.id, user_id, data["raised"]))
     return result if isinstance(result, dict) else {"ok": True}
 
 
@@ -221,7 +240,7 @@ def _chat(data=None):
     if error:
         return error
     user_id = current_user.id
-    result = _call(lambda: live.chat(user_id, data.get("text")))
+    result = _call(lambda: live.service.chat(live.id, user_id, data.get("text")))
     return result if "error" in result else {"ok": True}
 
 
@@ -236,13 +255,13 @@ def _host(data=None):
     if isinstance(target, int) and bounded_int(target) is None:
         return _error("bad_field")
     user_id = current_user.id
-    result = _call(lambda: live.host_command(user_id, data.get("action"), target))
-    if isinstance(result, dict):
+    result = _call(lambda: live.service.host_command(live.id, user_id, data.get("action"), target))
+    if "error" in result:
         return result
-    if result.action == "remove" and result.changed:
-        audit("conference_participant_removed", target=f"conference:{live.id}", detail=f"user:{result.target}")
-        _leave_rooms_of(live.id, result.target)
-    return {"ok": True, "changed": result.changed}
+    if result["action"] == "remove" and result["changed"]:
+        audit("conference_participant_removed", target=f"conference:{live.id}", detail=f"user:{result['target']}")
+        _leave_rooms_of(live.id, result["target"])
+    return {"ok": True, "changed": result["changed"]}
 
 
 @socketio.on("conf_leave")
@@ -273,10 +292,7 @@ def _end(data=None):
 
 @socketio.on("rollcall_start")
 def _rollcall_start(data=None):
-    from proctoring.vision import IDENTITY_THRESHOLD
-
     from webapp.core.audit import audit
-    from webapp.proctor import liveness_actions, runner
 
     live, error = _hosted(data)
     if error:
@@ -285,30 +301,14 @@ def _rollcall_start(data=None):
     if user_ids is not None and (not isinstance(user_ids, list) or len(user_ids) > 1000 or
                                  any(bounded_int(u) is None for u in user_ids)):
         return _error("bad_field")
-    cfg = current_app.config
-    policy = RollCallPolicy(answer_within_s=cfg["ROLLCALL_ANSWER_S"], parallel=cfg["ROLLCALL_PARALLEL"],
-                            liveness=cfg["ROLLCALL_LIVENESS"],
-                            liveness_policy=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"],
-                                                           actions=liveness_actions(cfg["LIVENESS_ACTIONS"])))
-    try:
-        chosen = who_is_called(live.floor.present_ids(), live.floor.members, live.host_id, user_ids)
-    except SelectionError as exc:
-        return _error(exc.code)
-    references = _references(chosen)
-    threshold = cfg["IDENTITY_THRESHOLD"] or IDENTITY_THRESHOLD
-    check_runner = runner()
-    app = current_app._get_current_object()
-    conference_id = live.id
-
-    def table_url(rollcall_id: int) -> str:
-        return f"{request.script_root}/conferences/{conference_id}/rollcalls/{rollcall_id}"
-
-    result = _call(lambda: live.start_rollcall(current_user.id, user_ids, policy, cfg["SECRET_KEY"].encode(),
-                                               references, check_runner.identify, threshold, table_url))
+    table_prefix = f"{request.script_root}/conferences/{live.id}/rollcalls/"
+    user_id, app = current_user.id, current_app._get_current_object()
+    result = _call(lambda: live.service.start_rollcall(live.id, user_id, user_ids, table_prefix))
     if isinstance(result, dict):
         return result
+    # In a fresh context: the embedded roll call's own app context ended this one's session.
     with app.app_context():
-        audit("rollcall_started", target=f"conference:{conference_id}", detail=f"rollcall:{result}")
+        audit("rollcall_started", target=f"conference:{live.id}", detail=f"rollcall:{result}")
     return {"ok": True, "rollcall_id": result}
 
 
@@ -320,29 +320,21 @@ def _rollcall_end(data=None):
     if error:
         return error
     user_id = current_user.id
-    result = _call(lambda: live.end_rollcall(user_id))
+    result = _call(lambda: live.service.end_rollcall(live.id, user_id))
     if isinstance(result, dict):
         return result
     audit("rollcall_ended", target=f"conference:{live.id}")
     return {"ok": True}
 
 
-def _references(user_ids: list[int]) -> dict:
-    from webapp.core.face_crypto import decrypt_embedding
-
-    out: dict[int, list] = {}
-    if not user_ids:
-        return out
-    for row in db.session().scalars(select(FaceEnrolment).where(FaceEnrolment.user_id.in_(user_ids),
-                                                                FaceEnrolment.active.is_(True))):
-        out.setdefault(row.user_id, []).append(decrypt_embedding(row.embedding_enc))
-    db.session().rollback()
-    return out
-
-
 # --- leaving -----------------------------------------------------------------------------------
-def _depart(live, user_id: int) -> None:
-    live.leave(user_id)
+def _depart(live: _Live, user_id: int) -> None:
+    from webapp.media.rpc import MediaError
+
+    try:
+        live.service.leave(live.id, user_id)
+    except MediaError:
+        pass        # the media process is down: its rooms are gone with it; the leave is recorded
     with db.write_transaction() as session:
         if lifecycle.record_leave(session, live.id, user_id):
             session.commit()
@@ -360,7 +352,7 @@ def _leave_rooms_of(conference_id: int, user_id: int) -> None:
 @on_disconnect
 def _on_disconnect(sid: str) -> None:
     """A closed Socket.IO connection leaves the conference it was in (its media ends too)."""
-    from webapp.conferences.live import get_live
+    from webapp.conferences.live_service import live_service
 
     member = _sid_member.pop(sid, None)
     if member is None:
@@ -368,6 +360,4 @@ def _on_disconnect(sid: str) -> None:
     conference_id, user_id = member
     if any(m == member for m in _sid_member.values()):
         return      # the same user is still in through another connection
-    live = get_live(current_app._get_current_object(), conference_id)
-    if live is not None and not live.closed:
-        _depart(live, user_id)
+    _depart(_Live(conference_id, 0, live_service(current_app._get_current_object())), user_id)

@@ -6,6 +6,7 @@ when included, by supervisees of township units in that subtree. Anything else a
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from webapp.conferences import lifecycle
 from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
+from webapp.core.turn import ice_servers_for
 from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, Role,
                      RollCall, User, utcnow)
 
@@ -267,5 +269,5 @@ def room(conference_id: int):
     conference = conference_or_404(conference_id)
     return render_template("conferences/room.html", conference=conference,
                            is_host=current_user.id == conference.host_officer_id,
-                           ice_servers=current_app.config["ICE_SERVERS"],
+                           ice_servers=json.dumps(ice_servers_for(current_app.config, current_user.id)),
                            closed=conference.status in (ConferenceStatus.ENDED, ConferenceStatus.CANCELLED))

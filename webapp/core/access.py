@@ -95,8 +95,16 @@ def is_assigned(learner_id: int, course_id: int) -> bool:
                                                            Assignment.course_id == course_id)) is not None
 
 
+def sitting_key(session_id: str) -> str | None:
+    """A sitting id from a URL as the database may be asked for it: printable ASCII, at most 64
+    characters (ids are 32 hex digits); None for anything else, which is no sitting. (A `%00` in the
+    URL reached PostgreSQL, which refuses NUL in text: a 500; tests/fuzz found it.)"""
+    return session_id[:64] if session_id.isascii() and session_id.isprintable() else None
+
+
 def own_session_or_404(session_id: str) -> StudySession:
-    study = db.session().get(StudySession, session_id)
+    key = sitting_key(session_id)
+    study = db.session().get(StudySession, key) if key is not None else None
     if study is None or study.learner_id != current_user.id:
         abort(404)
     return study

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, join_room
+from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from webapp.extensions import socketio
 
@@ -100,6 +101,12 @@ def on_disconnect(hook: Callable[[str], None]) -> Callable[[str], None]:
 def _internal_error(exc: Exception) -> dict | bool:
     """Any event whose handler raised: the client gets an answer (its ack), the log the trace."""
     from webapp.core import db
+    from webapp.media.rpc import MediaError
+    if isinstance(exc, MediaError):
+        # Production: the media process is restarting; the client may try again shortly.
+        log.warning("Socket.IO event: media process call failed: %s", exc)
+        return {"error": "media_unavailable", "retry_after_s": 5,
+                "message": _("The video service is restarting. Please wait a moment and try again.")}
     log.exception("Socket.IO event failed: %s", exc)
     try:
         db.session().rollback()
@@ -117,6 +124,9 @@ def _connect(auth=None):
     join_room(f"user:{current_user.id}")
     for hook in _connect_hooks:
         hook(request.sid, current_user)
+    if current_app.config["EXPOSE_PROCESS_ID"]:
+        # Diagnostics (the reliability suite): which web process holds this connection.
+        emit("portal_process", {"pid": os.getpid()})
 
 
 def on_connect(hook: Callable) -> Callable:

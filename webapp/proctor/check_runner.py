@@ -83,7 +83,10 @@ class CheckRunner:
             self._ticker.join(5)
         self.engine.shutdown()
         if self._identity_pool is not None:
-            self._identity_pool.shutdown(wait=False, cancel_futures=True)
+            # wait: the pool's manager thread is done before the interpreter's exit, whose wake-up
+            # of it raced with its own closing (CPython 3.11: "OSError: Bad file descriptor" and a
+            # traceback in the log at exit; tests/fuzz's exit check found it)
+            self._identity_pool.shutdown(wait=True, cancel_futures=True)
 
     def warm(self, timeout: float = 180.0) -> None:
         """Load the models everywhere they run (seconds each) before the first stream."""

@@ -40,6 +40,7 @@ HOLD_MESSAGES = {
     "liveness": _l("The liveness challenge was not met. Playback is paused until you verify again."),
     "question": _l("The question was missed. Verify again to continue."),
     "feed": _l("The camera picture is frozen or repeats itself. Use a real camera, then verify again."),
+    "camera": _l("The camera connection was lost. Reconnecting by itself: playback continues once you are verified."),
     "review": _l("Verification failed several times in a row. An officer must review it before you can continue; "
                  "you can ask for the review here."),
 }
@@ -69,9 +70,17 @@ def rtc_config(cfg) -> RtcConfig:
                      workers=cfg["RTC_WORKERS"])
 
 
+# What the web tier may ask of a runner in the media process (MEDIA_MODE=remote, webapp.media).
+REMOTE_METHODS = frozenset({"open", "owner", "add_candidate", "close", "finish", "recheck", "external_failure",
+                            "recheck_wait", "blocked", "hold", "sittings"})
+
+
 def runner(app: Flask | None = None) -> CheckRunner:
-    """The app's CheckRunner, started on first use (its engine thread, ticker and workers)."""
+    """The app's CheckRunner, started on first use (its engine thread, ticker and workers); with
+    MEDIA_MODE=remote its stand-in, whose calls go to the media process."""
     app = app or current_app._get_current_object()
+    if app.config["MEDIA_MODE"] == "remote":
+        return _remote(app)
     found = app.extensions.get("proctor_runner")
     if found is None:
         with _creation_lock:
@@ -84,6 +93,23 @@ def runner(app: Flask | None = None) -> CheckRunner:
                                     identity_processes=cfg["IDENTITY_PROCESSES"],
                                     feed=FeedPolicy() if cfg["FEED_CHECK"] else None).start()
                 app.extensions["proctor_runner"] = found
+    return found
+
+
+def running(app: Flask | None = None):
+    """The runner if one is running (None when no camera has been opened in this process)."""
+    app = app or current_app._get_current_object()
+    if app.config["MEDIA_MODE"] == "remote":
+        return _remote(app)
+    return app.extensions.get("proctor_runner")
+
+
+def _remote(app: Flask):
+    found = app.extensions.get("proctor_remote")
+    if found is None:
+        from webapp.media import client
+        found = client(app).service("proctor", REMOTE_METHODS, timeouts={"open": 20.0})
+        app.extensions["proctor_remote"] = found
     return found
 
 

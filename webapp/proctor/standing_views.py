@@ -20,6 +20,7 @@ from flask_login import current_user
 from webapp.core import db
 from webapp.core.access import STAFF, allow, json_error, user_or_404
 from webapp.core.audit import audit
+from webapp.core.inputs import parse_int
 from webapp.extensions import limiter
 from webapp.models import ProctorFlag, Role, User
 from webapp.proctor.standing import (MAX_MESSAGE, NothingToReview, clear_standing, close_review_requests,
@@ -79,9 +80,9 @@ def review_request():
 
 def _back(learner: User):
     """To the flag page the form was on (a flag of this learner), else to the learner's record."""
-    raw = request.form.get("flag_id", "")
-    if raw.isdigit():
-        flag = db.session().get(ProctorFlag, int(raw))
+    flag_id = parse_int(request.form.get("flag_id", ""))   # str.isdigit() took "²" and ids past an INTEGER
+    if flag_id is not None:
+        flag = db.session().get(ProctorFlag, flag_id)
         if flag is not None and flag.learner_id == learner.id:
             return redirect(url_for("proctor.flag", flag_id=flag.id)), 303
     return redirect(url_for("officer.supervisee", user_id=learner.id)), 303

@@ -296,7 +296,9 @@ def confirm_prompt(db: Session, study: StudySession, prompt_id: str, now: float,
     if _expire_prompt(db, study, now):
         db.commit()
         raise StudyError("prompt_expired", "Too late: the time since the last confirmation is not credited.")
-    if study.prompt_id is None or not secrets.compare_digest(study.prompt_id, str(prompt_id)):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500; tests/fuzz)
+    if study.prompt_id is None or not secrets.compare_digest(study.prompt_id.encode(),
+                                                             str(prompt_id).encode("utf-8", "surrogatepass")):
         raise StudyError("no_prompt", "There is no such open confirmation.")
     passed, reason = True, "confirmed"
     if study.prompt_question_id is not None:

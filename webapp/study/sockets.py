@@ -39,8 +39,13 @@ def register_raw_handlers(app) -> None:
 
     def heartbeat(sid, data):
         # Every beat answers: an error inside is logged and answered, never left without an ack.
+        from sqlalchemy.exc import OperationalError
         try:
             return beat(sid, data)
+        except OperationalError as exc:
+            # The database is restarting: nothing was recorded; the player's next beat carries on.
+            log.warning("heartbeat: database unavailable: %s", str(exc).splitlines()[0][:200])
+            return {"error": "unavailable", "status": 503}
         except Exception:
             log.exception("heartbeat failed")
             return {"error": "internal", "status": 500}

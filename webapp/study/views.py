@@ -1,6 +1,7 @@
 """The supervisee's side: home page, player page, and the study API the player talks to."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -13,9 +14,10 @@ from streaming import signed_urls
 
 from webapp.core import db
 from webapp.proctor import hub as proctor_hub
-from webapp.core.access import allow, course_or_404, is_assigned, json_error, own_session_or_404
-from webapp.core.inputs import bounded_int, to_float
+from webapp.core.access import allow, course_or_404, is_assigned, json_error, own_session_or_404, sitting_key
+from webapp.core.inputs import MAX_ID, bounded_int, to_float
 from webapp.core.sockets import EventLimiter
+from webapp.core.turn import ice_servers_for
 from webapp.models import Assignment, Course, FaceEnrolment, Role, WatchProgress
 from webapp.study.service import (StudyError, camera_resume, confirm_prompt, credited_seconds_in_month, current_month,
                     finish_session, progress_for, record_heartbeat, required_hours, resume_after_failure,
@@ -70,7 +72,8 @@ def player(course_id: int):
     return render_template("learn/player.html", course=course, progress=progress, hls_url=hls_url, mp4_url=mp4_url,
                            heartbeat_s=current_app.config["HEARTBEAT_INTERVAL_S"],
                            proctored=current_app.config["PROCTORING_REQUIRED"],
-                           enrolled=_enrolled(current_user.id), ice_servers=current_app.config["ICE_SERVERS"],
+                           enrolled=_enrolled(current_user.id),
+                           ice_servers=json.dumps(ice_servers_for(current_app.config, current_user.id)),
                            hold_messages=proctor_hub.HOLD_MESSAGES)
 
 
@@ -133,7 +136,7 @@ def heartbeat_fields(data: dict):
     400-digit integer) becomes ±inf, which the ledger refuses as `invalid` like NaN."""
     seq, position, playing, rate = (data.get(k) for k in ("seq", "position", "playing", "rate"))
     problems = []
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**53:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_ID:   # an INTEGER column
         problems.append("seq")
     if not isinstance(position, (int, float)) or isinstance(position, bool):
         problems.append("position")
@@ -170,8 +173,11 @@ def api_heartbeat(session_id: str):
     if problems:
         own_session_or_404(session_id)  # another learner's sitting answers 404 whatever the body
         return json_error(400, "bad_field", _("Field %(field)s is missing or not valid.", field=", ".join(problems)))
+    key = sitting_key(session_id)
+    if key is None:
+        abort(404)
     with db.write_transaction() as session:
-        outcome = record_heartbeat(session, session_id[:64], current_user.id, seq, position, playing, rate, now)
+        outcome = record_heartbeat(session, key, current_user.id, seq, position, playing, rate, now)
     if outcome is None:
         abort(404)
     body, status = heartbeat_response(outcome)
@@ -231,7 +237,7 @@ def api_finish(session_id: str):
     with db.write_transaction() as session:
         study = own_session_or_404(session_id)
         progress = finish_session(session, study, time.time(), confirmed)
-    running = current_app.extensions.get("proctor_runner")
+    running = proctor_hub.running()
     verifying = False
     if running is not None:
         # A click runs the camera's final identity check (the stream closes after its verdict);

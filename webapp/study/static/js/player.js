@@ -77,7 +77,12 @@
     if (socket && socket.connected) {
       return new Promise(function (resolve, reject) {
         const payload = Object.assign({ session_id: state.session }, body);
+        // A connection lost with the beat in flight (its server process died) gives up at once, so
+        // the next beat goes by HTTP to another process instead of waiting out the 8 s.
+        const lost = function () { reject(new Error("disconnected")); };
+        socket.once("disconnect", lost);
         socket.timeout(8000).emit("heartbeat", payload, function (err, res) {
+          socket.off("disconnect", lost);
           if (err) { reject(err); return; }
           resolve({ status: res.status, data: res });
         });
@@ -218,7 +223,8 @@
     if (!reason) { els.hold.hidden = true; play(); return; }
     video.pause();
     els.holdText.textContent = cfg["msgHold" + reason.charAt(0).toUpperCase() + reason.slice(1)] || cfg.msgHoldIdentity;
-    els.recheck.hidden = reason === "absent" || reason === "unverified" || reason === "no_face" || reason === "review";
+    els.recheck.hidden = reason === "absent" || reason === "unverified" || reason === "no_face" || reason === "review" ||
+                         reason === "camera";
     // Held for an officer's review: no re-check, but the learner can ask for the review.
     els.review.hidden = reason !== "review";
     els.hold.hidden = false;
@@ -285,18 +291,57 @@
     });
   });
 
+  // The camera's connection comes back by itself: a lost connection (network change, the media
+  // server restarting) holds playback ("camera") and retries with a growing pause; the server's
+  // first check on the new connection decides what was pending before the gap.
+  const CAMERA_RETRY = ["media_unavailable", "media", "internal", "timeout"];
+  let cameraRetries = 0;
+
+  function cameraLost() {
+    if (state.closed || !state.session) return;
+    root.dataset.camera = "reconnecting";
+    setHold("camera");
+    const wait = Math.min(15000, 1000 * Math.pow(2, cameraRetries++));
+    setTimeout(startCamera, wait);
+  }
+
+  function watchCamera(cam) {
+    let grace = null;
+    const lost = function () {
+      if (state.camera !== cam) return;
+      state.camera = null;
+      cam.stop();
+      cameraLost();
+    };
+    cam.pc.addEventListener("connectionstatechange", function () {
+      const s = cam.pc.connectionState;
+      clearTimeout(grace);
+      if (s === "failed") lost();
+      else if (s === "disconnected") grace = setTimeout(lost, 4000);   // brief drops recover by themselves
+    });
+  }
+
   function startCamera() {
     const go = function () {
+      if (state.closed) return;
       window.StudyCamera.start(state.session, JSON.parse(cfg.iceServers || "[]"), els.preview)
         .then(function (cam) {
           state.camera = cam;
+          cameraRetries = 0;
           root.dataset.camera = "connected";
+          watchCamera(cam);
+          if (state.hold === "camera") setHold("unverified");   // the new connection's check decides
           // A sitting opened while the learner is held for review starts held: show it.
           return window.StudyCamera.ask("proctor_state", { session_id: state.session }).then(function (res) {
             if (res.hold === "review") setHold("review");
           }).catch(function () {});
         })
-        .catch(function (err) { root.dataset.camera = "failed"; notice((err && err.message) || cfg.msgCamera); });
+        .catch(function (err) {
+          const code = (err && (err.error || err.message)) || "";
+          if (CAMERA_RETRY.indexOf(code) >= 0 && state.session) { cameraLost(); return; }
+          root.dataset.camera = "failed";
+          notice((err && err.message) || cfg.msgCamera);
+        });
     };
     if (!socket) { root.dataset.camera = "failed"; notice(cfg.msgCamera); return; }
     if (socket.connected) go(); else socket.once("connect", go);

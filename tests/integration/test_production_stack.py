@@ -1,0 +1,145 @@
+"""Production mode as `python -m deploy.stack up` runs it (deploy/stack.py): PostgreSQL, Redis,
+coturn, the media process, the scheduler process, two gunicorn web processes and nginx with TLS,
+each a real process with its own config. Checked from outside, through nginx: HTTPS serves the
+portal, HTTP redirects to it, a login works with a Secure cookie, nginx spreads requests over both
+web processes and survives one of them being killed, a Socket.IO websocket connects through it.
+
+Runs inside scripts/in-netns.sh (its own ports: ports="auto"). About 30 s on two cores.
+"""
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.stack import NGINX, REDIS_SERVER, TURNSERVER, Stack
+from webapp.demo import DEMO_PASSWORD
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) production-stack-test"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    for tool in (NGINX, REDIS_SERVER, TURNSERVER):
+        if not Path(tool).exists():
+            pytest.fail(f"{tool} is missing: scripts/install-system-deps.sh --test")
+    s = Stack(tmp_path_factory.mktemp("production"), web=2, ports="auto", samples=False,
+              env={"EXPOSE_PROCESS_ID": "1"})
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop(purge=True)
+
+
+def session(stack: Stack) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False                # REQUESTS_CA_BUNDLE would override `verify`
+    s.verify = str(stack.cert_path)    # the certificate nginx presents is the stack's own (127.0.0.1 in it)
+    s.headers["User-Agent"] = UA
+    return s
+
+
+def login(stack: Stack, username: str) -> tuple[requests.Session, requests.Response]:
+    s = session(stack)
+    page = s.get(f"{stack.url}/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    answer = s.post(f"{stack.url}/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token},
+                    headers={"Referer": f"{stack.url}/login"}, allow_redirects=False)
+    return s, answer
+
+
+def worker_pids(stack: Stack, name: str) -> set[int]:
+    """The gunicorn master of a web process and its worker."""
+    master = stack.proc(name).pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {master, *map(int, children)}
+
+
+def test_https_through_nginx_serves_the_portal_and_http_redirects(stack):
+    assert stack.url.startswith("https://")
+    page = session(stack).get(f"{stack.url}/login")
+    assert page.status_code == 200
+    assert 'name="csrf_token"' in page.text and 'name="password"' in page.text
+    plain = requests.get(f"{stack.http_url}/login?next=/learn", allow_redirects=False)
+    assert plain.status_code == 301
+    assert plain.headers["Location"] == f"{stack.url}/login?next=/learn"
+    # nginx, not a web process, answers the TLS handshake: the web processes speak plain HTTP on 127.0.0.1
+    assert all(url.startswith("http://127.0.0.1:") for url in stack.web_urls)
+    assert requests.get(f"{stack.web_urls[0]}/login").status_code == 200
+
+
+def test_login_over_https_with_a_secure_cookie(stack):
+    s, answer = login(stack, "officer_bs")
+    assert answer.status_code == 302, answer.text[:500]
+    set_cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in set_cookie and "HttpOnly" in set_cookie
+    assert all(cookie.secure for cookie in s.cookies)
+    home = s.get(stack.url + answer.headers["Location"], allow_redirects=False)
+    assert home.status_code == 200, home.status_code
+    # the browser sends the Secure cookie over HTTPS only: over plain http nobody is logged in
+    direct = s.get(stack.web_urls[0] + answer.headers["Location"], allow_redirects=False)
+    assert direct.status_code == 302 and "/login" in direct.headers["Location"]
+
+
+def test_nginx_uses_both_web_processes_and_survives_losing_one(stack):
+    web0, web1 = worker_pids(stack, "web0"), worker_pids(stack, "web1")
+    s = session(stack)
+    seen = [int(s.get(f"{stack.url}/login").headers["X-Portal-Process"]) for _ in range(8)]
+    assert set(seen) & web0 and set(seen) & web1, (seen, web0, web1)
+    assert set(seen) <= web0 | web1
+    # web0 dies (SIGKILL, master and worker): every request is still answered, by web1
+    stack.kill("web0", signal.SIGKILL)
+    after = [s.get(f"{stack.url}/login") for _ in range(6)]
+    assert [r.status_code for r in after] == [200] * 6
+    assert {int(r.headers["X-Portal-Process"]) for r in after} <= web1
+    stack.restart("web0")
+    new_web0 = worker_pids(stack, "web0")
+    deadline = time.monotonic() + 30     # nginx tries a failed server again after fail_timeout (5 s)
+    while time.monotonic() < deadline:
+        if int(s.get(f"{stack.url}/login").headers["X-Portal-Process"]) in new_web0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the restarted web0 got no requests from nginx")
+
+
+def test_socketio_websocket_through_nginx(stack):
+    import socketio
+    s, answer = login(stack, "zhangsan")
+    assert answer.status_code == 302
+    cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies)
+    events = []
+    client = socketio.Client(ssl_verify=False, reconnection=False)
+    client.on("portal_process", lambda data: events.append(data))
+    client.connect(stack.url, headers={"Cookie": cookie, "User-Agent": UA}, transports=["websocket"],
+                   wait_timeout=10)
+    try:
+        assert client.transport() == "websocket"
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events and events[0]["pid"] in worker_pids(stack, "web0") | worker_pids(stack, "web1")
+    finally:
+        client.disconnect()
+    # without the session cookie the portal refuses the connection (through nginx as well)
+    anonymous = socketio.Client(ssl_verify=False, reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect(stack.url, headers={"User-Agent": UA}, transports=["websocket"], wait_timeout=10)
+
+
+def test_scheduler_media_and_services_are_running(stack):
+    for name in ("postgres", "redis", "coturn", "media", "scheduler", "web0", "web1", "nginx"):
+        assert stack.proc(name) is not None and stack.proc(name).poll() is None, (name, stack.log_tail(name))
+    assert stack.env["MEDIA_MODE"] == "remote" and stack.env["SCHEDULER_ENABLED"] == "0"
+    assert stack.database_url.startswith("postgresql+psycopg://portal:")
+    import redis
+    client = redis.Redis.from_url(stack.redis_url)
+    assert client.ping()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=stack.ports.redis, retry=None).ping()    # no password: refused
+    client.close()
