@@ -42,6 +42,11 @@ fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v wrk >/dev/null || need+=(wrk)
+  # bench.media's production half runs deploy.stack: PostgreSQL, Redis, coturn, openssl
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v turnserver >/dev/null || need+=(coturn)
+  command -v openssl >/dev/null || need+=(openssl)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0

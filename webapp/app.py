@@ -96,6 +96,19 @@ def create_app(config: dict | None = None) -> Flask:
             return json_error(400, "too_deep", _("The request body is nested too deeply."))
         return None
 
+    @app.before_request
+    def _no_nul_in_text():
+        # A NUL is in no name, password or search: PostgreSQL's text columns cannot hold one (a
+        # lookup raised a 500 there). Forms and query strings with one are not valid requests.
+        if any("\x00" in value for value in request.args.values()) or (
+                request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+                and any("\x00" in value for value in request.form.values())):
+            message = _(ERROR_MESSAGES[400])
+            if wants_json():
+                return json_error(400, "bad_field", message)
+            return render_template("error.html", status=400, message=message), 400
+        return None
+
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

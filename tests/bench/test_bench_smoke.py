@@ -76,15 +76,22 @@ def equals(expected: str) -> Callable[[str], bool]:
 
 
 def _heartbeat_keys() -> dict[str, Callable[[str], bool]]:
-    keys = {"heartbeat_proctored": equals("1"), "heartbeat_learners": positive, "heartbeat_connections": positive,
-            "heartbeat_socket_errors(_c4)?": non_negative}
-    for suffix in ("", "_c4", "_socketio", "_socketio_at_1000", "_socketio_at_400"):
-        keys.update({f"heartbeats_per_s{suffix}": positive, f"heartbeat_p50_ms{suffix}": positive,
-                     f"heartbeat_p99_ms{suffix}": positive,
-                     # the point of the share: refused beats (a sitting that did not open, a
-                     # broken ledger) cannot pass for a fast run
-                     f"heartbeat_accept_share{suffix}": at_least(0.9),
-                     f"heartbeat_server_cpu_ms_each{suffix}": positive})
+    """bench.media's portal keys: plain for the production mode, `_embedded` for the embedded one."""
+    keys = {"heartbeat_learners": positive, "cores": positive, "web_processes": positive,
+            "goal_met": lambda v: v in ("yes", "no"),
+            r"ratio_heartbeats_per_s_\w+_vs_embedded": positive}
+    for mode in ("", "_embedded"):
+        keys.update({f"heartbeat_proctored{mode}": equals("1"), f"heartbeat_connections_http(_c4)?{mode}": positive,
+                     f"heartbeat_socket_errors_http(_c4)?{mode}": non_negative, f"logins_per_s{mode}": positive,
+                     f"page_p95_ms_(learn|officer){mode}": positive})
+        for run in ("_http", "_http_c4", "_socketio", "_socketio_at_1000", "_socketio_at_400"):
+            suffix = run + mode
+            keys.update({f"heartbeats_per_s{suffix}": positive, f"heartbeat_p50_ms{suffix}": positive,
+                         f"heartbeat_p99_ms{suffix}": positive,
+                         # the point of the share: refused beats (a sitting that did not open, a
+                         # broken ledger) cannot pass for a fast run
+                         f"heartbeat_accept_share{suffix}": at_least(0.9),
+                         f"heartbeat_server_cpu_ms_each{suffix}": positive})
     return keys
 
 
@@ -92,7 +99,7 @@ def _heartbeat_keys() -> dict[str, Callable[[str], bool]]:
 # least one must be printed) -> check of its value
 EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
     "media": {
-        "portal_warm_s": non_negative,
+        "portal_warm_s(_embedded)?": non_negative,
         "(nginx|signed|embedded)_range_mb_s(_large)?": positive,
         "(nginx|signed|embedded)_requests_per_s(_large)?": positive,
         "range_throughput_ratio_vs_nginx(_embedded)?(_large)?": positive,
@@ -132,6 +139,19 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         r"fps_min_[a-z]+(_stereo)?": positive,
         r"load_s_[a-z]+": positive,
         r"drawcalls_[a-z]+": positive,
+    },
+    "fuzz": {
+        "cases_(http|socketio|total)": positive,
+        # what the fuzzers find fails the run: a 5xx or "internal" ack, an event never answered,
+        # an answer off the description or the events' contract, a traceback in the portal's log
+        "responses_500": equals("0"),
+        "unanswered_events": equals("0"),
+        "(http|socketio)_failures": equals("0"),
+        "server_tracebacks(_at_exit)?": equals("0"),
+        "server_exit_code": equals("0"),
+        "seconds": positive,
+        "machine_cores": positive,
+        "load_1m(_before)?": non_negative,
     },
 }
 

@@ -124,6 +124,20 @@ def test_huge_ids_in_query_strings_json_and_forms(app, db, client_for, course, s
 BIG = "9" * 400   # a JSON number no float can hold
 
 
+def test_a_nul_in_a_form_or_a_query_string_is_a_400(app, client_for):
+    """PostgreSQL's text cannot hold NUL: a login or a search with one was a 500 there."""
+    anonymous = client_for()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      anonymous.get("/login").get_data(as_text=True)).group(1)
+    res = anonymous.post("/login", data={"username": "zhang\x00san", "password": "x", "csrf_token": token})
+    assert res.status_code == 400
+    assert anonymous.post("/login", data={"username": "zhangsan", "password": DEMO_PASSWORD,
+                                          "csrf_token": token}).status_code == 302    # nothing else changed
+    officer = client_for("officer_bs")
+    assert officer.get("/officer/?unit=a%00b").status_code == 400
+    assert officer.get("/api/study/progress/1?x=%00", headers={"Accept": "application/json"}).status_code == 400
+
+
 def test_a_400_digit_position_or_rate_is_an_invalid_heartbeat(app, db, client_for, clock, course):
     learner = client_for("zhangsan")
     sitting = learner.api("/api/study/start", {"course_id": course.id}).get_json()["session_id"]

@@ -43,6 +43,14 @@ PEER_HOST = "10.231.0.2"    # scripts/in-netns.sh: v1
 SECRET = "test-turn-secret-0123456789abcdef"
 
 
+def _run(coro):
+    """asyncio.run in a thread of its own: earlier tests in the same run (Playwright's sync API)
+    may leave an event loop running in the main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(120)
+
+
 def _have_address(host: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
@@ -151,9 +159,9 @@ def test_portal_credentials_allocate_and_relay_over_udp_and_tls(turn):
     assert entry["username"].endswith(":42")
     udp_url, tls_url = entry["urls"]
     assert tls_url.startswith("turns:")
-    relayed = asyncio.run(_relay_roundtrip(udp_url, entry["username"], entry["credential"]))
+    relayed = _run(_relay_roundtrip(udp_url, entry["username"], entry["credential"]))
     assert relayed[0] == TURN_HOST
-    relayed = asyncio.run(_relay_roundtrip(tls_url, entry["username"], entry["credential"]))
+    relayed = _run(_relay_roundtrip(tls_url, entry["username"], entry["credential"]))
     assert relayed[0] == TURN_HOST
 
 
@@ -166,7 +174,7 @@ def _refused(url: str, username: str, password: str) -> int:
         transport.close()
         await asyncio.sleep(0.05)
         return 0
-    return asyncio.run(attempt())
+    return _run(attempt())
 
 
 def test_expired_forged_and_borrowed_credentials_are_refused(turn):
@@ -197,9 +205,9 @@ def test_relays_into_loopback_and_private_networks_are_refused(turn):
             transport.close()
             await asyncio.sleep(0.05)
 
-    assert asyncio.run(attempt(("127.0.0.1", 5432))) == 403        # this machine's own services
-    assert asyncio.run(attempt((TURN_HOST, 22))) == 403            # the TURN host's private address
-    assert asyncio.run(attempt(("192.168.1.1", 80))) == 403        # a private network
+    assert _run(attempt(("127.0.0.1", 5432))) == 403        # this machine's own services
+    assert _run(attempt((TURN_HOST, 22))) == 403            # the TURN host's private address
+    assert _run(attempt(("192.168.1.1", 80))) == 403        # a private network
 
 
 def _page_ice_servers(page: str) -> list[dict]:

@@ -93,6 +93,8 @@ ERRORS = {
     "413": "The body is over the route's limit (`request_entity_too_large`).",
     "422": "Understood but refused (the route's codes).",
     "429": "Rate-limited (`rate_limited` or `too_many_requests`); `Retry-After` says when to try again.",
+    "503": "Production (MEDIA_MODE=remote): the media process is restarting (`media_unavailable`, "
+           "`Retry-After`); nothing was lost, try again.",
 }
 
 
@@ -188,7 +190,7 @@ PATHS: dict = {
                                   ("prompt_id",))),
         "responses": _responses(_obj({"ok": {"const": True}, "passed": {"type": "boolean"}, **PROGRESS_PROPERTIES},
                                      ("ok", "passed", *PROGRESS_PROPERTIES)),
-                                *PORTAL_ERRORS, "404", "409"),
+                                *PORTAL_ERRORS, "404", "409", "503"),
     }},
     "/api/study/{session_id}/resume": {"post": {
         "operationId": "study_resume", "tags": ["study"], "security": PORTAL_POST, "x-roles": ["supervisee"],
@@ -199,7 +201,7 @@ PATHS: dict = {
         "responses": _responses({"oneOf": [
             _obj({"ok": {"const": True}, "rechecking": {"const": True}}, ("ok", "rechecking")),
             _obj({"ok": {"const": True}, **PROGRESS_PROPERTIES}, ("ok", *PROGRESS_PROPERTIES)),
-        ]}, *PORTAL_ERRORS, "404", "409"),
+        ]}, *PORTAL_ERRORS, "404", "409", "503"),
     }},
     "/api/study/{session_id}/finish": {"post": {
         "operationId": "study_finish", "tags": ["study"], "security": PORTAL_POST, "x-roles": ["supervisee"],
@@ -209,7 +211,7 @@ PATHS: dict = {
         "requestBody": _body(_obj({"confirmed": {"type": "boolean"}}), required=False),
         "responses": _responses(_obj({"ok": {"const": True}, "verifying": {"type": "boolean"},
                                       **PROGRESS_PROPERTIES}, ("ok", "verifying", *PROGRESS_PROPERTIES)),
-                                *PORTAL_ERRORS, "404"),
+                                *PORTAL_ERRORS, "404", "503"),
     }},
     "/api/study/progress/{course_id}": {"get": {
         "operationId": "study_progress", "tags": ["study"], "security": PORTAL_GET, "x-roles": ["supervisee"],
@@ -251,7 +253,7 @@ PATHS: dict = {
                                       "active": {"type": "integer", "minimum": 0},
                                       "deactivated": {"type": "integer", "minimum": 0}},
                                      ("ok", "message", "active", "deactivated")),
-                                *PORTAL_ERRORS, "404", "409", "413", "422"),
+                                *PORTAL_ERRORS, "404", "409", "413", "422", "503"),
     }},
 }
 

@@ -135,7 +135,8 @@ class _Persist:
 
         flags = []
         with self.app.app_context():
-            with db.write_transaction() as session:
+            # Everything below is this learner's (checks, ledger, flags, standing): keyed by learner.
+            with db.write_transaction(key=("learner", sitting.learner_id)) as session:
                 study = session.get(StudySession, sitting.id)
                 if study is None or (study.ended_at is not None and not sitting.checks.finishing):
                     # The sitting ended (finished, superseded by another device, abandoned):

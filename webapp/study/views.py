@@ -121,7 +121,7 @@ def api_start():
         if not _enrolled(current_user.id):
             return json_error(409, "not_enrolled",
                               _("Your face is not enrolled yet. Please ask your officer to enrol it."))
-    with db.write_transaction() as session:
+    with db.write_transaction(key=("learner", current_user.id)) as session:
         study = start_session(session, current_user, course, time.time(), request.user_agent.string or "",
                               camera=camera)
     progress = progress_for(db.session(), current_user.id, course.id)
@@ -176,7 +176,7 @@ def api_heartbeat(session_id: str):
     key = sitting_key(session_id)
     if key is None:
         abort(404)
-    with db.write_transaction() as session:
+    with db.write_transaction(key=("learner", current_user.id)) as session:
         outcome = record_heartbeat(session, key, current_user.id, seq, position, playing, rate, now)
     if outcome is None:
         abort(404)
@@ -197,7 +197,7 @@ def heartbeat_response(outcome) -> tuple[dict, int]:
 @allow(Role.SUPERVISEE)
 def api_confirm(session_id: str):
     data = _body()
-    with db.write_transaction() as session:
+    with db.write_transaction(key=("learner", current_user.id)) as session:
         study = own_session_or_404(session_id)  # read inside: the sitting may have just changed
         camera = study.camera_consent_at is not None
         progress, passed = confirm_prompt(session, study, str(data.get("prompt_id", ""))[:64], time.time(),
@@ -211,7 +211,7 @@ def api_confirm(session_id: str):
 @bp.route("/api/study/<session_id>/resume", methods=["POST"])
 @allow(Role.SUPERVISEE)
 def api_resume(session_id: str):
-    with db.write_transaction() as session:
+    with db.write_transaction(key=("learner", current_user.id)) as session:
         study = own_session_or_404(session_id)
         if study.camera_consent_at is not None:
             camera_resume(session, study, time.time())
@@ -234,7 +234,7 @@ def api_finish(session_id: str):
     sends `confirmed: false` (navigator.sendBeacon)."""
     data = request.get_json(silent=True, force=True)
     confirmed = isinstance(data, dict) and data.get("confirmed") is True
-    with db.write_transaction() as session:
+    with db.write_transaction(key=("learner", current_user.id)) as session:
         study = own_session_or_404(session_id)
         progress = finish_session(session, study, time.time(), confirmed)
     running = proctor_hub.running()

@@ -1,0 +1,1 @@
+"""Fuzzing the live portal: schemathesis on the JSON APIs, Hypothesis on every Socket.IO event."""
