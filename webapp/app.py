@@ -256,40 +256,36 @@ def _register_error_handlers(app: Flask) -> None:
             return json_error(400, "out_of_range", message)
         return render_template("error.html", status=400, message=message), 400
 
-    from webapp.media.rpc import MediaError
-
-    @app.errorhandler(MediaError)
-    def _media_unavailable(exc: MediaError):
-        # Production: the media process is restarting or overloaded. Nothing was lost (what the
-        # view wrote is committed before it calls the media process); the client retries.
-        log.warning("media process call failed on %s: %s", request.path, exc)
-        db.session().rollback()
-        message = _("The video service is restarting. Please wait a moment and try again.")
-        if wants_json():
-            response = json_error(503, "media_unavailable", message)
-        else:
-            response = app.make_response((render_template("error.html", status=503, message=message), 503))
-        response.headers["Retry-After"] = "5"
-        return response
-
     from sqlalchemy.exc import OperationalError
 
-    @app.errorhandler(OperationalError)
-    def _database_unavailable(exc: OperationalError):
-        # The database is restarting or unreachable: the request was not carried out (its
-        # transaction rolled back), and the client retries. Not a 500: nothing is wrong with it.
-        log.warning("database unavailable on %s: %s", request.path, str(exc).splitlines()[0][:200])
+    from webapp.media.rpc import MediaError
+
+    def _unavailable(code: str, message: str):
+        """503 with Retry-After: a piece behind the portal is restarting; the client retries."""
         try:
             db.session().rollback()
         except Exception:   # noqa: BLE001 - the connection is gone; the pool replaces it
             pass
-        message = _("The service is briefly unavailable. Please try again in a moment.")
         if wants_json():
-            response = json_error(503, "unavailable", message)
+            response = json_error(503, code, message)
         else:
             response = app.make_response((render_template("error.html", status=503, message=message), 503))
         response.headers["Retry-After"] = "5"
         return response
+
+    @app.errorhandler(MediaError)
+    def _media_unavailable(exc: MediaError):
+        # Production: the media process is restarting or overloaded. Nothing was lost (what the
+        # view wrote is committed before it calls the media process).
+        log.warning("media process call failed on %s: %s", request.path, exc)
+        return _unavailable("media_unavailable", _("The video service is restarting. Please wait a moment and try again."))
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database is restarting or unreachable: the request was not carried out (its
+        # transaction rolled back). Not a 500: nothing is wrong with the request.
+        log.warning("database unavailable on %s: %s", request.path, str(exc).splitlines()[0][:200])
+        return _unavailable("unavailable", _("The service is briefly unavailable. Please try again in a moment."))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

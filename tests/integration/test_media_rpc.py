@@ -192,7 +192,22 @@ def test_a_remote_mode_web_app_holds_no_media_state(tmp_path, redis_url):
     # Set after create_app: with REDIS_URL at creation the (process-wide) Socket.IO server would
     # also switch to the Redis message queue, for the tests that run after this one.
     app.config["REDIS_URL"] = redis_url
+    from sqlalchemy.exc import OperationalError
+
+    from webapp.core.access import public
+
+    def media_away():
+        raise MediaUnavailable()
+
+    def database_away():
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    app.add_url_rule("/_test/media", "media_away", public(media_away))
+    app.add_url_rule("/_test/database", "database_away", public(database_away))
     try:
+        # A piece behind the portal restarting is a 503 to retry, not a 500.
+        for path, code in (("/_test/media", "media_unavailable"), ("/_test/database", "unavailable")):
+            res = app.test_client().get(path, headers={"Accept": "application/json"})
+            assert (res.status_code, res.get_json()["error"], res.headers["Retry-After"]) == (503, code, "5")
         assert isinstance(runner(app), RemoteService) and running(app) is runner(app)
         assert isinstance(live_service(app), RemoteService)
         with pytest.raises(MediaUnavailable):

@@ -3,7 +3,6 @@ gunicorn web processes behind nginx with TLS, the media process, the scheduler) 
 in by hand: kill -9, restarts, dropped camera connections. Runs inside scripts/in-netns.sh."""
 from __future__ import annotations
 
-import re
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import urllib3
 
 from deploy.stack import Stack
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, csrf_from
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)   # the socket client's unverified TLS
 
@@ -61,13 +60,6 @@ def add_course(stack: Stack, slug: str = "reliable", duration: float = 600.0, le
         app.extensions["db_engine"].dispose()
 
 
-def _token(html: str) -> str:
-    found = re.search(r'name="csrf-token" content="([^"]+)"', html) or \
-        re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
 class Learner:
     """A supervisee's browser as the player drives it: HTTPS through nginx, one websocket-only
     Socket.IO connection that reconnects by itself, heartbeats over the socket when it is up and
@@ -84,10 +76,10 @@ class Learner:
         self.http.headers["Referer"] = f"{stack.url}/"
         page = self.http.get(f"{self.base}/login", timeout=10).text
         done = self.http.post(f"{self.base}/login", data={"username": username, "password": DEMO_PASSWORD,
-                                                           "csrf_token": _token(page)}, timeout=20,
+                                                           "csrf_token": csrf_from(page)}, timeout=20,
                               allow_redirects=False)
         assert done.status_code == 302, done.status_code
-        self.csrf = _token(self.http.get(f"{self.base}/account/password", timeout=10).text)
+        self.csrf = csrf_from(self.http.get(f"{self.base}/account/password", timeout=10).text)
         self.pids: list[int] = []
         self.events: list[tuple[str, dict]] = []
         self.sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2,
