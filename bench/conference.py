@@ -137,6 +137,27 @@ class Viewer:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
+    def answer(self, offer_sdp: str) -> str:
+        """The server-offer flow (MediaRoom.subscribe_offer): answer the room's offer,
+        receiving only; ``audio`` keeps its audio m-line receiving, else it is inactive."""
+        return self.client_loop.run(self._answer(offer_sdp))
+
+    async def _answer(self, offer_sdp: str) -> str:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+        @self.pc.on("track")
+        def on_track(track):
+            if track.kind == "audio":
+                self.audio_task = asyncio.ensure_future(self._listen(track))
+            else:
+                self.task = asyncio.ensure_future(self._read(track))
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            wanted = transceiver.kind == "video" or self.audio
+            transceiver.direction = "recvonly" if wanted else "inactive"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
     async def _read(self, track) -> None:
         try:
             while True:
@@ -196,6 +217,15 @@ class Viewer:
 def view(room, participant_id: str, source_id: str, client_loop: ClientLoop, **kwargs) -> Viewer:
     viewer = Viewer(client_loop, **kwargs)
     viewer.accept(room.subscribe(participant_id, source_id, viewer.offer()))
+    return viewer
+
+
+def view_offered(room, participant_id: str, source_id: str, client_loop: ClientLoop, **kwargs) -> Viewer:
+    """Subscribe with the server-offer flow every backend has (subscribe_offer, then
+    subscribe_answer)."""
+    viewer = Viewer(client_loop, **kwargs)
+    offer = room.subscribe_offer(participant_id, source_id, audio=viewer.audio)
+    room.subscribe_answer(participant_id, source_id, viewer.answer(offer))
     return viewer
 
 

@@ -3,9 +3,11 @@
 # (Chinese slide text); with --test also Chromium (browser tests, driven by Playwright), nginx
 # (the signed-media test), wrk (the smoke run of bench.media, tests/bench) and the PostgreSQL
 # server (tests/pg.py: the integration tests start a throw-away cluster of their own), Redis and
-# coturn (the production-stack and TURN tests start their own); with --bench nginx and wrk
+# coturn (the production-stack and TURN tests start their own), Janus (the media-room contract
+# tests start their own); with --bench nginx and wrk
 # (python -m bench.media); with --production what `python -m deploy.stack up` runs: PostgreSQL,
-# redis-server, nginx-light, coturn and openssl (scripts/run.sh --production).
+# redis-server, nginx-light, coturn and openssl (scripts/run.sh --production), and janus for
+# CONFERENCE_MEDIA_BACKEND=janus.
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
@@ -30,6 +32,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v turnserver >/dev/null || need+=(coturn)
   command -v openssl >/dev/null || need+=(openssl)
+  # tests/integration/test_media_room_contract.py: a private Janus (deploy/janus_server.py)
+  command -v janus >/dev/null || need+=(janus)
 fi
 if [ "${1:-}" = "--production" ]; then
   # deploy/stack.py runs each with a config of its own under its run folder (not Debian's services)
@@ -38,6 +42,8 @@ if [ "${1:-}" = "--production" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v turnserver >/dev/null || need+=(coturn)
   command -v openssl >/dev/null || need+=(openssl)
+  # CONFERENCE_MEDIA_BACKEND=janus: conferences on a Janus VideoRoom (deploy/janus_server.py)
+  command -v janus >/dev/null || need+=(janus)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -278,3 +278,15 @@ def clock(monkeypatch):
     for module in (webapp.study.views, webapp.study.sockets):
         monkeypatch.setattr(module, "time", types.SimpleNamespace(time=fake.time))
     return fake
+
+
+@pytest.fixture(scope="session")
+def janus_server(tmp_path_factory):
+    """A private Janus (deploy/janus_server.py: its own config folder, HTTP port, secrets),
+    started inside the test network namespace (the WebRTC tests run under
+    scripts/in-netns.sh); the Debian package `janus` must be installed
+    (scripts/install-system-deps.sh --test)."""
+    from deploy.janus_server import JanusServer
+    server = JanusServer(tmp_path_factory.mktemp("janus"), rtp_port_range=(30000, 34000)).start()
+    yield server
+    server.stop()

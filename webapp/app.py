@@ -47,8 +47,9 @@ SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
 
 def _check_conference_config(cfg) -> None:
     """Wrong media settings fail at start-up with a clear message, not at the first conference."""
-    from webapp.conferences.live import media_backend
+    from webapp.conferences.live import backend_options, media_backend
     media_backend(cfg["CONFERENCE_MEDIA_BACKEND"])
+    backend_options(cfg)
     if cfg["CONFERENCE_RELAY_TRANSPORT"] not in ("inprocess", "webrtc"):
         raise ValueError(f"CONFERENCE_RELAY_TRANSPORT={cfg['CONFERENCE_RELAY_TRANSPORT']!r}: use inprocess or webrtc")
     if cfg["ROLLCALL_PARALLEL"] < 1 or cfg["ROLLCALL_WORKERS"] < 1 or cfg["ROLLCALL_ANSWER_S"] <= 0:

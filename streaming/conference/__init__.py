@@ -9,7 +9,9 @@ One module a seam:
   relays, the receivers' complete-frame jitter buffer;
 - :mod:`.fanout`: sources, subscriptions and their bounded packet queues, frame taps;
 - :mod:`.relays`: relays between rooms, in-process or over WebRTC;
-- :mod:`.aiortc_room`: :class:`AiortcRoom`, the rooms on aiortc.
+- :mod:`.aiortc_room`: :class:`AiortcRoom`, the rooms on aiortc;
+- :mod:`.janus_api`, :mod:`.janus_tap`, :mod:`.janus_room`: :class:`JanusRoom`, the rooms on a
+  Janus VideoRoom (its HTTP API client, the frame taps' aiortc peers, the room).
 
 The public names are importable from here (``from streaming.conference import AiortcRoom``).
 Nothing here imports Flask, the models or anything of ours outside streaming.
@@ -20,6 +22,8 @@ from streaming.rtc import SignallingError
 
 from .aiortc_room import AiortcRoom
 from .codecs import SharedOpusEncoder, SharedVp8Encoder
+from .janus_api import JanusEndpoint
+from .janus_room import JanusRoom
 from .interface import (
     AUDIO_RATE,
     AUDIO_SAMPLES_PER_PACKET,
@@ -36,6 +40,6 @@ from .relays import RelayLink
 from .sdp import validate_publish_offer, validate_subscribe_offer
 
 __all__ = ["AUDIO_RATE", "AUDIO_SAMPLES_PER_PACKET", "AUDIO_TIME_BASE", "RELAY_TRANSPORTS", "VIDEO_CLOCK",
-           "VIDEO_TIME_BASE", "AiortcRoom", "MediaRoom", "RelayLink", "RoomConfig", "SharedOpusEncoder",
+           "VIDEO_TIME_BASE", "AiortcRoom", "JanusEndpoint", "JanusRoom", "MediaRoom", "RelayLink", "RoomConfig", "SharedOpusEncoder",
            "SharedVp8Encoder", "SignallingError", "SourceListener", "TapCallback", "validate_publish_offer",
            "validate_subscribe_offer"]

@@ -99,6 +99,16 @@ class AiortcRoom(MediaRoom, LoopOwner):
         validate_subscribe_offer(offer_sdp)
         return self._call(self._subscribe(participant_id, source_id, offer_sdp))
 
+    def subscribe_offer(self, participant_id: str, source_id: str, audio: bool = True) -> str:
+        _check_stream_id(participant_id)
+        _check_stream_id(source_id)
+        return self._call(self._subscribe_offer(participant_id, source_id, bool(audio)))
+
+    def subscribe_answer(self, participant_id: str, source_id: str, answer_sdp: str) -> None:
+        if not isinstance(answer_sdp, str) or not answer_sdp.strip():
+            raise SignallingError("bad_sdp", "empty SDP")
+        self._call(self._subscribe_answer(participant_id, source_id, answer_sdp))
+
     def request_keyframe(self, source_id: str) -> None:
         self._call(self._request_keyframe(source_id))
 
@@ -421,10 +431,8 @@ class AiortcRoom(MediaRoom, LoopOwner):
         future.add_done_callback(done)
 
     # ----- subscribing
-    async def _subscribe(self, participant_id: str, source_id: str, offer_sdp: str) -> str:
-        from aiortc import RTCSessionDescription
-        from aiortc.rtcrtpsender import RTCRtpSender
-
+    def _new_subscription(self, participant_id: str, source_id: str) -> _Subscription:
+        """Checks, then a subscription with its peer connection, registered (not yet fed)."""
         source = self._source(source_id)
         key = (participant_id, source_id)
         if key in self._subs:
@@ -449,7 +457,21 @@ class AiortcRoom(MediaRoom, LoopOwner):
             sub.state = pc.connectionState
             if sub.state in ("failed", "closed"):
                 await self._end_sub(key)
+        return sub
 
+    def _feed(self, sub: _Subscription) -> None:
+        """Negotiated: the subscription gets the source's packets from its next keyframe on."""
+        if sub.state == "new":
+            sub.state = "connecting"
+        sub.source.subs[sub.key] = sub
+        sub.source.request_keyframe("new_subscriber")
+
+    async def _subscribe(self, participant_id: str, source_id: str, offer_sdp: str) -> str:
+        from aiortc import RTCSessionDescription
+        from aiortc.rtcrtpsender import RTCRtpSender
+
+        sub = self._new_subscription(participant_id, source_id)
+        source, key, pc = sub.source, sub.room_key, sub.pc
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             for transceiver in pc.getTransceivers():
@@ -463,12 +485,42 @@ class AiortcRoom(MediaRoom, LoopOwner):
         except Exception as exc:  # noqa: BLE001
             await self._end_sub(key)
             raise SignallingError("bad_sdp", f"negotiation failed: {exc}") from None
-        if sub.state == "new":
-            sub.state = "connecting"
-        source.subs[sub.key] = sub
-        source.request_keyframe("new_subscriber")
+        self._feed(sub)
         sub.watchdog = asyncio.ensure_future(self._watchdog(lambda: sub.state, self._end_sub, key))
         return pc.localDescription.sdp
+
+    async def _subscribe_offer(self, participant_id: str, source_id: str, audio: bool) -> str:
+        """The server-offer flow: this room offers (sendonly video, and audio when the source
+        has it and the participant wants it); :meth:`_subscribe_answer` completes it."""
+        from aiortc.rtcrtpsender import RTCRtpSender
+
+        sub = self._new_subscription(participant_id, source_id)
+        sub.offered = True
+        try:
+            self._send_video(sub, sub.pc.addTransceiver("video", direction="sendonly"), RTCRtpSender)
+            if audio and sub.source.has_audio:
+                self._send_audio(sub, sub.pc.addTransceiver("audio", direction="sendonly"), RTCRtpSender)
+            await sub.pc.setLocalDescription(await sub.pc.createOffer())
+        except Exception as exc:  # noqa: BLE001
+            await self._end_sub(sub.room_key)
+            raise SignallingError("bad_sdp", f"offer failed: {exc}") from None
+        sub.watchdog = asyncio.ensure_future(self._watchdog(lambda: sub.state, self._end_sub, sub.room_key))
+        return sub.pc.localDescription.sdp
+
+    async def _subscribe_answer(self, participant_id: str, source_id: str, answer_sdp: str) -> None:
+        from aiortc import RTCSessionDescription
+
+        key = (participant_id, source_id)
+        sub = self._subs.get(key)
+        if sub is None or not sub.offered or sub.key in sub.source.subs:
+            raise SignallingError("unknown_stream", f"no offer to {participant_id!r} for {source_id!r}")
+        try:
+            await sub.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        except Exception as exc:  # noqa: BLE001
+            await self._end_sub(key)
+            raise SignallingError("bad_sdp", f"negotiation failed: {exc}") from None
+        if self._subs.get(key) is sub:
+            self._feed(sub)
 
     def _send_video(self, sub: _Subscription, transceiver, sender_class) -> None:
         transceiver.direction = "sendonly"
@@ -525,6 +577,8 @@ class AiortcRoom(MediaRoom, LoopOwner):
             else:
                 sub.end()
         source.subs.clear()
+        for key in [k for k, sub in self._subs.items() if sub.source is source]:
+            await self._end_sub(key)   # offers made to it and not answered yet
         if source.pc is not None:
             try:
                 await source.pc.close()

@@ -104,6 +104,7 @@ class _Subscription:
         self.state = "new"
         self.watchdog: asyncio.Task | None = None
         self.participant_id: str | None = None
+        self.offered = False      # the room made the offer (MediaRoom.subscribe_offer)
 
     def offer(self, packet) -> None:
         self.packets_offered += 1

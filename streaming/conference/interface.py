@@ -8,33 +8,57 @@ one stream of another room (the level above's host stream downwards, a promoted
 speaker upwards), so a five-level conference is five rooms chained by relays and
 no room carries the whole tree: each room has its own participants plus its relays.
 
-:class:`streaming.conference.aiortc_room.AiortcRoom` implements it on aiortc. Doing
-the same with an SFU (Janus; Debian package ``janus``) is a configuration change
-behind this interface, not a rewrite:
+Two backends implement it, chosen by configuration (``CONFERENCE_MEDIA_BACKEND``):
+:class:`streaming.conference.aiortc_room.AiortcRoom` (aiortc in this process: decodes once,
+encodes once per source, fans packets out; the default) and
+:class:`streaming.conference.janus_room.JanusRoom` (a Janus VideoRoom room driven over the
+Janus HTTP API; Janus forwards RTP and never decodes).
 
-- one room = one Janus *VideoRoom* room (``janus.plugin.videoroom``, ``create``
-  with ``videocodec=vp8``, ``audiocodec=opus``, ``publishers`` = room size);
-- :meth:`publish` = a *publisher* handle: ``joinandconfigure`` with the
-  participant's offer; Janus answers (JSEP) -> the answer SDP;
-- :meth:`subscribe` = a *subscriber* handle: ``join`` ``ptype=subscriber`` with
-  ``feed`` = the source's Janus feed id. Janus is the offerer there, so the
-  adapter either lets the browser answer Janus's offer (the facade then returns
-  Janus's offer and takes the answer in a second call) or uses Janus's
-  ``offer``-less "update"; an adapter keeps the ``source_id -> feed id`` map;
-- :meth:`request_keyframe` = Janus forwards PLI/FIR to the publisher itself
-  (``fir_freq`` for periodic ones); the adapter sends a ``configure`` with
-  ``keyframe: true`` to the publisher handle;
-- :meth:`set_muted` = the VideoRoom ``moderate`` request (``mute: true`` on the
-  publisher's audio ``mid``): Janus stops relaying that stream;
-- :meth:`tap` = Janus never decodes: the adapter opens one extra recvonly
-  subscription per tapped source (an aiortc peer of its own) and samples its
-  decoded frames;
-- the listener = the VideoRoom's ``publishers`` / ``unpublished`` events (or an
-  event handler plugin);
-- :meth:`relay_from` = Janus ``rtp_forward`` from the parent room's publisher
-  to the child node's room (or the child subscribes over WebRTC like here);
-  Janus never transcodes, so the source's publisher encodes once;
-- :meth:`close` = ``leave``/``unpublish`` and detaching the handles.
+Subscribing (the one place where the backends differ in who offers). Janus's VideoRoom makes
+the *offer* to a subscriber and the subscriber answers; aiortc can do either. The contract
+therefore has one flow every backend implements, the **server offer**:
+:meth:`MediaRoom.subscribe_offer` (``participant, source -> offer SDP``) then
+:meth:`MediaRoom.subscribe_answer` (``participant, source, answer SDP``). The older
+**client offer** :meth:`MediaRoom.subscribe` (``participant, source, offer -> answer``) stays for
+backends that can answer a subscriber's offer (aiortc); the others refuse it with
+``unsupported``. ``subscribe_modes`` says which a backend has. Chosen because it is the
+smallest change that lets one set of tests (tests/integration/test_media_room_contract.py)
+drive both backends the same way, keeps every existing aiortc caller working, and matches what
+a browser does with janus.js anyway (setRemoteDescription(offer), createAnswer).
+
+=====================  =========================================  ===========================================
+MediaRoom              AiortcRoom (aiortc)                        JanusRoom (Janus VideoRoom 1.1.x)
+=====================  =========================================  ===========================================
+publish                aiortc answers; decode once                publisher handle ``joinandconfigure``
+subscribe_offer/answer aiortc offers sendonly; shared packets     subscriber handle ``join`` -> Janus offer,
+                                                                  ``start`` with the answer
+subscribe (client      yes                                        no (``unsupported``)
+offer)
+request_keyframe       forces the shared encoder                  ``configure keyframe`` on the (origin)
+                                                                  publisher handle: a PLI to the browser
+set_muted              audio packets dropped at the source        ``moderate`` (stops subscribers and
+                                                                  forwarders)
+tap                    the decoded frames it has anyway           one extra recvonly aiortc subscription
+                                                                  per tapped source (Janus never decodes)
+relay_from             in-process packets or a WebRTC             ``add_remote_publisher`` in the child +
+                       subscription (``relay_transport``)         ``publish_remotely`` of the origin
+                                                                  publisher (plain RTP, PLIs over RTCP)
+stop_relay             yes                                        ``unpublish_remotely`` +
+                                                                  ``remove_remote_publisher``
+events                 peer connection state, first frame         handle ``webrtcup`` / ``hangup`` /
+                                                                  ``detached``; relays when set up
+stats                  encoders, encodes, queues, drops...        sources, subscribers, states, taps (no
+                                                                  packet counters: the Admin API is off)
+authority              in process                                 room created with the VideoRoom
+                                                                  ``admin_key``, random secret and pin
+                                                                  that never leave the portal; destroyed
+                                                                  on shutdown
+=====================  =========================================  ===========================================
+
+Janus notes: the VideoRoom only remotizes *local* publishers, so a relay of a relay (a third
+level) is fed by the origin publisher's forwarder directly, while the rooms keep their chain
+(stopping a middle relay, or the origin ending, ends every relay below it). Janus itself is
+started by :class:`deploy.janus_server.JanusServer` (own config folder, secrets, ports).
 """
 from __future__ import annotations
 
@@ -65,7 +89,8 @@ class MediaRoom(abc.ABC):
     :meth:`relay_from`. Errors are :class:`streaming.rtc.SignallingError` with
     stable codes: bad_sdp, no_video, bad_stream_id, exists, unknown_stream,
     unknown_source, too_many_streams, too_many_relays, relay_failed,
-    not_running, timeout.
+    not_running, timeout, unsupported (a flow the backend does not have, e.g. a client
+    offer to Janus).
 
     Events: a room may be given a *listener* ``listener(event, source_id)``. It is
     called from a worker thread (never the room's loop; exceptions are logged and
@@ -88,11 +113,27 @@ class MediaRoom(abc.ABC):
 
     @abc.abstractmethod
     def subscribe(self, participant_id: str, source_id: str, offer_sdp: str) -> str:
-        """The participant receives one source (an offer with one receiving video
+        """Client-offer subscription (only where ``"client_offer" in subscribe_modes``;
+        otherwise unsupported). The participant receives one source (an offer with one receiving video
         m-line offering VP8, optionally one receiving audio m-line offering Opus:
         one peer connection then carries both media of the source; if the source
         has no audio the audio m-line is answered inactive); returns the answer SDP.
         At most ``max_subscriptions_per_participant`` per participant (too_many_streams)."""
+
+    subscribe_modes: tuple[str, ...] = ("server_offer", "client_offer")
+
+    @abc.abstractmethod
+    def subscribe_offer(self, participant_id: str, source_id: str, audio: bool = True) -> str:
+        """Server-offer subscription, step 1: the room offers the source to the participant
+        (one sending video m-line, VP8; one sending audio m-line, Opus, when ``audio`` and the
+        source has audio) and returns the offer SDP. Same checks and codes as :meth:`subscribe`
+        (unknown_source, exists, too_many_streams)."""
+
+    @abc.abstractmethod
+    def subscribe_answer(self, participant_id: str, source_id: str, answer_sdp: str) -> None:
+        """Server-offer subscription, step 2: the participant's answer. unknown_stream if no
+        offer is pending for that pair; bad_sdp (the subscription is then dropped) if it does
+        not fit the offer."""
 
     @abc.abstractmethod
     def request_keyframe(self, source_id: str) -> None:
@@ -137,6 +178,11 @@ class MediaRoom(abc.ABC):
     def relay_from(self, parent: MediaRoom, source_id: str, as_source_id: str) -> str:
         """Make ``parent``'s source available here as ``as_source_id`` (one
         subscription to the parent, re-published here); returns the new id."""
+
+    @abc.abstractmethod
+    def stop_relay(self, as_source_id: str) -> None:
+        """End a relay made by :meth:`relay_from` (and the relays below it);
+        unknown_source if there is none."""
 
     @abc.abstractmethod
     def sources(self) -> list[str]:

@@ -65,13 +65,17 @@ def portal(request, tmp_path, enrolled_embedding):
     from webapp.core import db as webdb
     from webapp.core.face_crypto import encrypt_embedding
 
+    overrides = dict(getattr(request, "param", {}))
+    if overrides.get("CONFERENCE_MEDIA_BACKEND") == "janus":   # a private Janus (tests/conftest.py)
+        janus = request.getfixturevalue("janus_server")
+        overrides.update(JANUS_URL=janus.url, JANUS_API_SECRET=janus.api_secret, JANUS_ADMIN_KEY=janus.admin_key)
     app = create_app({
         "INSTANCE_DIR": str(tmp_path / "instance"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'conference.db'}",
         "SECRET_KEY": "conference-browser-secret",
         "RATELIMIT_ENABLED": False, "SCHEDULER_ENABLED": False,
         "ROLLCALL_LIVENESS": False, "ROLLCALL_ANSWER_S": 20.0,
-        **getattr(request, "param", {}),
+        **overrides,
     })
     migrate.upgrade(app.config["DATABASE_URL"])
     with app.app_context():
@@ -145,6 +149,8 @@ def records(live):
                 .where(RollCall.conference_id == live.app.config["TEST_IDS"]["conference"]))]
 
 
+@pytest.mark.parametrize("portal", [{}, {"CONFERENCE_MEDIA_BACKEND": "janus"}], indirect=True,
+                         ids=["aiortc", "janus"])
 def test_roll_call_chat_and_mute_between_host_and_supervisee(portal, chromium):
     ids = portal.app.config["TEST_IDS"]
     room_url = f"{portal.url}/conferences/{ids['conference']}/room"
@@ -239,6 +245,8 @@ def enter_both(portal, chromium):
     return pages
 
 
+@pytest.mark.parametrize("portal", [{}, {"CONFERENCE_MEDIA_BACKEND": "janus"}], indirect=True,
+                         ids=["aiortc", "janus"])
 def test_hands_spotlight_reconnect_and_removal(portal, chromium):
     ids = portal.app.config["TEST_IDS"]
     host, member = enter_both(portal, chromium)
@@ -287,7 +295,10 @@ def test_hands_spotlight_reconnect_and_removal(portal, chromium):
 
 
 @pytest.mark.parametrize("portal", [{"ROLLCALL_LIVENESS": True, "LIVENESS_WINDOW_S": 2.5,
-                                     "LIVENESS_ACTIONS": "turn_left,turn_right"}], indirect=True)
+                                     "LIVENESS_ACTIONS": "turn_left,turn_right"},
+                                    {"ROLLCALL_LIVENESS": True, "LIVENESS_WINDOW_S": 2.5,
+                                     "LIVENESS_ACTIONS": "turn_left,turn_right", "CONFERENCE_MEDIA_BACKEND": "janus"}],
+                         indirect=True, ids=["aiortc", "janus"])
 def test_a_still_photo_sees_the_challenge_and_is_present_unverified(portal, chromium):
     """With liveness on, the called person's page shows the challenge step by step; the fake
     camera's still photo cannot turn its head, so the server decides 到场未核验 (with a flag)."""
@@ -343,7 +354,7 @@ def test_the_host_pages_through_tiles_nine_at_a_time(portal, chromium):
     host.evaluate("""() => { window.__asked = []; window.__dropped = []; const s = window.portalSocket;
         const emit = s.emit;
         s.emit = function (event, body) {
-          if (event === 'conf_subscribe') window.__asked.push(body.source_id);
+          if (event === 'conf_subscribe_offer') window.__asked.push(body.source_id);
           if (event === 'conf_unsubscribe') window.__dropped.push(body.source_id);
           return emit.apply(this, arguments); }; }""")
     live = live_conferences(portal.app)[ids["conference"]]

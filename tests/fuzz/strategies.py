@@ -192,6 +192,11 @@ def offer_type() -> Field:
                                              st.none(), st.integers(), st.lists(st.none(), max_size=1)))
 
 
+def answer_type() -> Field:
+    return field(st.just("answer"), st.one_of(st.sampled_from(["offer", "pranswer", "rollback", "", "ANSWER"]),
+                                              st.none(), st.integers(), st.lists(st.none(), max_size=1)))
+
+
 def boolean() -> Field:
     return field(st.booleans(), st.one_of(st.none(), st.integers(), st.sampled_from([0, 1, "true", "false", ""]),
                                           st.floats(), TEXT, st.lists(st.booleans(), max_size=2)))
@@ -307,6 +312,10 @@ EVENTS: dict[str, st.SearchStrategy[Payload]] = {
     "conf_subscribe": _event(payload({**CONFERENCE, "sdp": sdp_field()},
                                      optional={"type": offer_type(), "source_id": unchecked(source_id())},
                                      needs_error=True)),
+    "conf_subscribe_offer": _event(payload({**CONFERENCE}, optional={"source_id": unchecked(source_id()),
+                                                                     "audio": boolean()})),
+    "conf_subscribe_answer": _event(payload({**CONFERENCE, "sdp": sdp_field(), "type": answer_type()},
+                                            optional={"source_id": unchecked(source_id())}, needs_error=True)),
     "conf_unsubscribe": _event(payload({**CONFERENCE, "source_id": field(source_id(), NOT_A_DICT.filter(
         lambda v: not isinstance(v, str)))})),
     "conf_hand": _event(payload({**CONFERENCE, "raised": boolean()})),

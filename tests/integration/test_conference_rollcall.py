@@ -4,6 +4,7 @@ aiortc client peers publishing VP8 frames made from real face photos into the co
 media rooms, mediapipe and dlib on the room's sampled frames, the roll-call state machine and
 its attendance rows.
 
+Every test runs twice: on the aiortc media rooms and on Janus VideoRoom rooms (a private Janus).
 Runs inside the private network namespace (scripts/in-netns.sh), like the other WebRTC tests.
 """
 from __future__ import annotations
@@ -82,10 +83,12 @@ class Member:
         self.publisher.wait_connected()
 
     def watch(self, source_id: str) -> Viewer:
+        """Subscribe as the pages do: the server offers, the viewer answers."""
         viewer = Viewer(self.rig.client_loop, read_markers=True)
-        ack = self.emit("conf_subscribe", source_id=source_id, sdp=viewer.offer(), type="offer")
-        assert ack.get("ok"), ack
-        viewer.accept(ack["sdp"])
+        ack = self.emit("conf_subscribe_offer", source_id=source_id)
+        assert ack.get("ok") and ack["type"] == "offer", ack
+        answered = self.emit("conf_subscribe_answer", source_id=source_id, sdp=viewer.answer(ack["sdp"]), type="answer")
+        assert answered.get("ok"), answered
         self.rig.viewers.append(viewer)
         return viewer
 
@@ -171,13 +174,25 @@ class Rig:
         self.app.extensions["db_engine"].dispose()
 
 
+@pytest.fixture(params=["aiortc", "janus"])
+def media_settings(request) -> dict:
+    """Every test runs on both conference media backends: aiortc rooms in the portal's process,
+    and Janus VideoRoom rooms on a private Janus (tests/integration/conftest.py: janus_server)."""
+    if request.param == "aiortc":
+        return {"CONFERENCE_MEDIA_BACKEND": "aiortc"}
+    server = request.getfixturevalue("janus_server")
+    return {"CONFERENCE_MEDIA_BACKEND": "janus", "JANUS_URL": server.url, "JANUS_API_SECRET": server.api_secret,
+            "JANUS_ADMIN_KEY": server.admin_key}
+
+
 @pytest.fixture
-def rig(tmp_path, database_factory, client_loop, enrolled_embedding):
+def rig(tmp_path, database_factory, client_loop, enrolled_embedding, media_settings):
     made = []
 
     def make(**overrides):
         name = f"app{len(made)}"
-        r = Rig(tmp_path / name, database_factory.new(name), client_loop, enrolled_embedding, **overrides)
+        r = Rig(tmp_path / name, database_factory.new(name), client_loop, enrolled_embedding,
+                **{**media_settings, **overrides})
         made.append(r)
         return r
     yield make
@@ -264,6 +279,10 @@ def test_bad_input_gets_clear_errors(rig):
     assert member.emit("conf_publish", sdp="x", type="answer")["error"] == "media"
     assert member.emit("conf_subscribe", source_id="host", sdp=123)["error"] == "media"
     assert member.emit("conf_subscribe", source_id="nobody", sdp="v=0\r\n")["error"] in ("media", "unknown_source")
+    assert member.emit("conf_subscribe_offer", source_id="nobody")["error"] == "unknown_source"
+    assert member.emit("conf_subscribe_offer", source_id="host", audio="yes")["error"] == "bad_field"
+    assert member.emit("conf_subscribe_answer", source_id="host", sdp="v=0\r\n", type="answer")["error"] == "not_found"
+    assert member.emit("conf_subscribe_answer", source_id="host", sdp="v=0\r\n", type="offer")["error"] == "media"
     assert member.emit("conf_chat", text="")["error"] == "bad_field"
     assert member.emit("conf_chat", text="x" * 501)["error"] == "bad_field"
     assert member.emit("conf_hand", raised="yes")["error"] == "bad_field"

@@ -193,7 +193,8 @@ def test_wrong_media_settings_fail_at_start_up(tmp_path):
     from webapp import create_app
 
     base = {"INSTANCE_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "k"}
-    for wrong, words in (({"CONFERENCE_MEDIA_BACKEND": "janus"}, "available"),
+    for wrong, words in (({"CONFERENCE_MEDIA_BACKEND": "mediasoup"}, "available"),
+                         ({"CONFERENCE_MEDIA_BACKEND": "janus"}, "needs JANUS_URL"),
                          ({"CONFERENCE_RELAY_TRANSPORT": "carrier-pigeon"}, "inprocess or webrtc"),
                          ({"ROLLCALL_PARALLEL": 0}, "at least 1")):
         with pytest.raises(ValueError, match=words):

@@ -8,9 +8,12 @@ an included level (`conferencing.rules.room_chain`). Each lower room relays the 
 camera from the room above as source "host"; a participant of a lower room whom the host puts in
 the spotlight is relayed upwards, room by room, as source "speaker". No room carries the tree.
 Participants publish their camera (source "u<user id>") into their own room and subscribe to
-sources of that room only. The rooms' transport between levels is configuration
-(`CONFERENCE_RELAY_TRANSPORT`: "inprocess" hands packets between loops, "webrtc" makes each hop
-a real WebRTC subscription, as between nodes).
+sources of that room only, with the server-offer flow every backend has (`subscribe_offer` /
+`subscribe_answer`). The backend is configuration (`CONFERENCE_MEDIA_BACKEND`, `MEDIA_BACKENDS`
+below): aiortc rooms in this process, whose transport between levels is
+`CONFERENCE_RELAY_TRANSPORT` ("inprocess" hands packets between loops, "webrtc" makes each hop a
+real WebRTC subscription, as between nodes), or Janus VideoRoom rooms (`JANUS_*` settings), which
+cascade by Janus's own RTP forwarding.
 
 The roll call: `webapp.conferences.rollcall_driver` on the called people's frames (the rooms' taps); each
 outcome is written at once by `_RollCallSink` (attendance row, flag with its evidence frame).
@@ -34,7 +37,7 @@ from flask import Flask
 from conferencing.rules import normalise_path
 from proctoring.rollcall import (Call, Challenge, Done, Flag, Outcome, Participant, Record, RollCallPolicy, RollCallRun,
                                 SelectionError, who_is_called)
-from streaming.conference import AiortcRoom, MediaRoom, RoomConfig
+from streaming.conference import AiortcRoom, JanusEndpoint, JanusRoom, MediaRoom, RoomConfig
 from streaming.rtc import SignallingError
 
 from webapp.core import db
@@ -142,6 +145,23 @@ class LiveConference:
         return room.publish(source, offer_sdp)
 
     def subscribe(self, user_id: int, source_id: object, offer_sdp: str) -> str:
+        """Client offer (backends with "client_offer" in `subscribe_modes`; Janus: unsupported)."""
+        room = self._fresh_subscription(user_id, source_id)
+        return room.subscribe(source_of(user_id), source_id, offer_sdp)
+
+    def subscribe_offer(self, user_id: int, source_id: object, audio: bool = True) -> str:
+        """Server offer, step 1 (every backend; what the pages use): the room's offer SDP."""
+        room = self._fresh_subscription(user_id, source_id)
+        return room.subscribe_offer(source_of(user_id), source_id, audio=bool(audio))
+
+    def subscribe_answer(self, user_id: int, source_id: object, answer_sdp: str) -> None:
+        """Server offer, step 2: the participant's answer to `subscribe_offer`."""
+        room = self._member_media(user_id)
+        if not isinstance(source_id, str) or len(source_id) > 32:
+            raise LiveError("bad_field", "bad source id")
+        room.subscribe_answer(source_of(user_id), source_id, answer_sdp)
+
+    def _fresh_subscription(self, user_id: int, source_id: object) -> MediaRoom:
         room = self._member_media(user_id)
         if not isinstance(source_id, str) or len(source_id) > 32:
             raise LiveError("bad_field", "bad source id")
@@ -151,7 +171,7 @@ class LiveConference:
             room.close_subscription(source_of(user_id), source_id)   # a page reloaded: the new one wins
         except SignallingError:
             pass
-        return room.subscribe(source_of(user_id), source_id, offer_sdp)
+        return room
 
     def unsubscribe(self, user_id: int, source_id: object) -> None:
         room = self._member_media(user_id)
@@ -356,7 +376,8 @@ class LiveConference:
             if path not in self.rooms:
                 name = f"c{self.id}-{path.strip('/').replace('/', '.')}"
                 backend = media_backend(self.app.config["CONFERENCE_MEDIA_BACKEND"])
-                self.rooms[path] = backend(name, self.room_config, listener=self._listener(path)).start()
+                self.rooms[path] = backend(name, self.room_config, listener=self._listener(path),
+                                           **backend_options(self.app.config)).start()
                 self.parent[path] = parent
             parent = path
         self._ensure_host_relays()
@@ -579,14 +600,17 @@ def end_overdue_conferences(app: Flask, session, now) -> list[int]:
     return ids
 
 
-def close_orphaned_rollcalls(now=None) -> list[int]:
+def close_orphaned_rollcalls(now=None, orphaned=None) -> list[int]:
     """Roll calls left "in progress" by a process that died (their live state died with it): ended
     now. The attendance rows already written stay; whoever had not answered has no row, and the
-    roll call's table shows them as not called. Run where the live conferences live, at start."""
+    roll call's table shows them as not called. Run where the live conferences live, at start.
+    `orphaned(conference_id)`: only the roll calls of conferences it says yes to (a media worker
+    among several: those it owned or no live worker owns, webapp.media.workers); default every one."""
     from sqlalchemy import select
 
     with db.write_transaction() as session:
         rows = session.scalars(select(RollCall).where(RollCall.ended_at.is_(None))).all()
+        rows = [row for row in rows if orphaned is None or orphaned(row.conference_id)]
         for row in rows:
             row.ended_at = now or utcnow()
         session.commit()
@@ -607,9 +631,20 @@ def announce_ended(app: Flask, conference_id: int) -> None:
 
 # --- the registry ------------------------------------------------------------------------------
 # The media layer is chosen by configuration: every backend implements streaming.conference.MediaRoom
-# (the constructor takes (name, RoomConfig, listener=...) and start() returns the running room).
-# A Janus VideoRoom adapter would be one more entry (see the mapping in streaming/conference.py).
-MEDIA_BACKENDS: dict[str, type] = {"aiortc": AiortcRoom}
+# (the constructor takes (name, RoomConfig, listener=..., **backend_options(config)) and start()
+# returns the running room). "janus": Janus VideoRoom rooms (streaming/conference/janus_room.py).
+MEDIA_BACKENDS: dict[str, type] = {"aiortc": AiortcRoom, "janus": JanusRoom}
+
+
+def backend_options(cfg) -> dict:
+    """The backend's own keyword arguments from the app config (ValueError when incomplete)."""
+    if cfg["CONFERENCE_MEDIA_BACKEND"] != "janus":
+        return {}
+    missing = [k for k in ("JANUS_URL", "JANUS_API_SECRET", "JANUS_ADMIN_KEY") if not cfg.get(k)]
+    if missing:
+        raise ValueError(f"CONFERENCE_MEDIA_BACKEND=janus needs {', '.join(missing)}")
+    return {"janus": JanusEndpoint(cfg["JANUS_URL"].rstrip("/"), cfg["JANUS_API_SECRET"], cfg["JANUS_ADMIN_KEY"],
+                                   cfg.get("JANUS_RTP_HOST") or None)}
 
 
 def media_backend(name: str) -> type:

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from webapp.conferences.live import LiveError, close_live, get_live, open_live
 from webapp.core import db
 
-METHODS = frozenset({"info", "enter", "publish", "subscribe", "unsubscribe", "raise_hand", "chat",
+METHODS = frozenset({"info", "enter", "publish", "subscribe", "subscribe_offer", "subscribe_answer",
+                     "unsubscribe", "raise_hand", "chat",
                      "host_command", "leave", "start_rollcall", "end_rollcall", "close"})
 
 
@@ -47,6 +48,12 @@ class LiveService:
 
     def subscribe(self, conference_id: int, user_id: int, source_id, sdp: str) -> str:
         return self._live(conference_id).subscribe(user_id, source_id, sdp)
+
+    def subscribe_offer(self, conference_id: int, user_id: int, source_id, audio: bool = True) -> str:
+        return self._live(conference_id).subscribe_offer(user_id, source_id, audio)
+
+    def subscribe_answer(self, conference_id: int, user_id: int, source_id, sdp: str) -> None:
+        self._live(conference_id).subscribe_answer(user_id, source_id, sdp)
 
     def unsubscribe(self, conference_id: int, user_id: int, source_id) -> None:
         self._live(conference_id).unsubscribe(user_id, source_id)
@@ -109,7 +116,8 @@ def _references(user_ids: list[int]) -> dict:
 
 
 def live_service(app: Flask):
-    """This app's way to the live conferences: in-process, or the media process over RPC."""
+    """This app's way to the live conferences: in-process, or over RPC the media worker each
+    conference is routed to (by its id, every method's first argument: webapp.media.workers)."""
     found = app.extensions.get("conference_service")
     if found is None:
         if app.config["MEDIA_MODE"] == "remote":

@@ -212,6 +212,36 @@ def _subscribe(data=None):
     return {"ok": True, "sdp": answer, "type": "answer"}
 
 
+@socketio.on("conf_subscribe_offer")
+def _subscribe_offer(data=None):
+    """Server offer, step 1 (every media backend; Janus only has this): the room's offer."""
+    live, error = _live(data)
+    if error:
+        return error
+    audio = data.get("audio", True)
+    if not isinstance(audio, bool):
+        return _error("bad_field")
+    user_id = current_user.id
+    offer = _call(lambda: live.service.subscribe_offer(live.id, user_id, data.get("source_id"), audio))
+    if isinstance(offer, dict):
+        return offer
+    return {"ok": True, "sdp": offer, "type": "offer"}
+
+
+@socketio.on("conf_subscribe_answer")
+def _subscribe_answer(data=None):
+    """Server offer, step 2: the page's answer."""
+    live, error = _live(data)
+    if error:
+        return error
+    sdp = data.get("sdp")
+    if not isinstance(sdp, str) or data.get("type") != "answer" or len(sdp) > 20_000:
+        return _error("media", "bad_sdp: not an answer")
+    user_id = current_user.id
+    result = _call(lambda: live.service.subscribe_answer(live.id, user_id, data.get("source_id"), sdp))
+    return result if isinstance(result, dict) else {"ok": True}
+
+
 @socketio.on("conf_unsubscribe")
 def _unsubscribe(data=None):
     live, error = _live(data)

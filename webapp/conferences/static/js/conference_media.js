@@ -85,32 +85,35 @@ export function publish(gen) {
 
 // --- the streams I watch ------------------------------------------------------------------
 
+// The server offers (MediaRoom.subscribe_offer: every media backend has it, and Janus only has
+// that): conf_subscribe_offer gives the room's offer (video, and audio when the source has it),
+// the page answers receive-only with its candidates gathered, conf_subscribe_answer.
 export function subscribe(source, gen) {
   const id = source.source_id;
   const pc = new RTCPeerConnection({ iceServers: iceServers });
   const entry = { pc: pc, stream: null, source: source };
   state.subs.set(id, entry);
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addEventListener("track", function (ev) {
     const tracks = entry.stream ? entry.stream.getTracks() : [];
     entry.stream = new MediaStream(tracks.concat([ev.track]));
     changed();
   });
-  return pc.createOffer().then(function (offer) {
-    return pc.setLocalDescription(offer);
-  }).then(function () {
-    return gathered(pc, GATHER_LIMIT_MS);
-  }).then(function () {
+  return ask("conf_subscribe_offer", { source_id: id, audio: true }).then(function (offer) {
     if (state.subs.get(id) !== entry) return null;
-    return ask("conf_subscribe", { source_id: id, sdp: pc.localDescription.sdp, type: "offer" });
-  }).then(function (answer) {
-    if (!answer) return null;
-    if (state.subs.get(id) !== entry) {   // dropped meanwhile (a reconnect): nothing to keep
-      pc.close();
-      return null;
-    }
-    return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    return pc.setRemoteDescription({ type: "offer", sdp: offer.sdp }).then(function () {
+      pc.getTransceivers().forEach(function (t) { t.direction = "recvonly"; });
+      return pc.createAnswer();
+    }).then(function (answer) {
+      return pc.setLocalDescription(answer);
+    }).then(function () {
+      return gathered(pc, GATHER_LIMIT_MS);
+    }).then(function () {
+      if (state.subs.get(id) !== entry) {   // dropped meanwhile (a reconnect): nothing to keep
+        pc.close();
+        return null;
+      }
+      return ask("conf_subscribe_answer", { source_id: id, sdp: pc.localDescription.sdp, type: "answer" });
+    });
   }).catch(function (err) {
     pc.close();
     if (state.subs.get(id) === entry) { state.subs.delete(id); state.failed.add(id); }
