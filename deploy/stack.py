@@ -1,6 +1,6 @@
 """The production topology on one machine, started by one command (README "Production mode"):
 
-    python -m deploy.stack up [--web N] [--dir instance/production] [--https-port 8443] [--http-port 8080]
+    python -m deploy.stack up [--web N] [--media N] [--dir instance/production] [--https-port 8443] [--http-port 8080]
     scripts/run.sh --production       # installs what is needed first, then runs the line above
 
 In the foreground until Ctrl-C or SIGTERM, which stop everything in order. It starts, each with its
@@ -14,7 +14,9 @@ own configuration and files under the run folder (--dir):
   the first start only, the demo data (`flask demo load`);
 * coturn (Debian `turnserver`): TURN with time-limited credentials the portal signs
   (webapp/core/turn.py), plain and over TLS, config from deploy/turnserver.conf.template;
-* the media process (`python -m webapp.media`) and the one scheduler process (`python -m webapp.scheduler`);
+* N media workers (`python -m webapp.media --worker <i>`, pieces media0, media1, ...; default one per
+  core), sittings and conferences sharded across them by id (webapp.media.workers), and the one
+  scheduler process (`python -m webapp.scheduler`);
 * N web processes: `gunicorn -c deploy/gunicorn.conf.py webapp.wsgi:app`, one worker with many
   threads each, on 127.0.0.1 ports;
 * nginx (Debian nginx-light): TLS in front of them (a self-signed certificate made with openssl
@@ -26,10 +28,11 @@ EnvironmentFile format) for running `flask` commands against this stack.
 
 Also a library (tests and benchmarks):
 
-    stack = Stack(run_dir, web=2, ports="auto", samples=False)
+    stack = Stack(run_dir, web=2, media=2, ports="auto", samples=False)
     stack.start()        # returns when every piece answers
     stack.url            # https://127.0.0.1:<port> (nginx)
     stack.kill("web0"); stack.restart("web0")
+    stack.kill("media1")  # "media" names media0 when there is one media worker
     stack.stop()
 """
 from __future__ import annotations
@@ -151,7 +154,7 @@ class Stack:
 
     def __init__(self, run_dir: str | Path, web: int = 2, *, ports: str | dict | Ports = "default",
                  listen: str = "127.0.0.1", public_host: str | None = None, env: dict | None = None,
-                 samples: bool = True, demo: bool = True, media: bool = True, scheduler: bool = True,
+                 samples: bool = True, demo: bool = True, media: int | bool | None = None, scheduler: bool = True,
                  cert: str | Path | None = None, key: str | Path | None = None, pg_dir: str | Path | None = None,
                  web_threads: int | None = None, python: str = sys.executable,
                  log: Callable[[str], None] | None = None):
@@ -174,7 +177,11 @@ class Stack:
         self.listen = listen
         self.host = public_host or ("127.0.0.1" if listen in ("0.0.0.0", "127.0.0.1", "::") else listen)
         self.extra_env = {k: str(v) for k, v in (env or {}).items()}
-        self.samples, self.demo, self.with_media, self.with_scheduler = samples, demo, media, scheduler
+        # media workers: None or True, one per core; False, none
+        self.media = (os.cpu_count() or 1) if media is None or media is True else int(media)
+        if self.media < 0:
+            raise ValueError("media: a number of media workers (0: none)")
+        self.samples, self.demo, self.with_media, self.with_scheduler = samples, demo, self.media > 0, scheduler
         self.cert_path = Path(cert).resolve() if cert else self.run_dir / "tls" / "cert.pem"
         self.key_path = Path(key).resolve() if key else self.run_dir / "tls" / "key.pem"
         self.own_cert = not cert
@@ -202,6 +209,11 @@ class Stack:
     @property
     def web_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{port}" for port in self.ports.web]
+
+    @property
+    def media_names(self) -> list[str]:
+        """The media workers' pieces (worker ids 0, 1, ...)."""
+        return [f"media{i}" for i in range(self.media)]
 
     @property
     def names(self) -> list[str]:
@@ -269,7 +281,7 @@ class Stack:
         return self._piece(name).proc
 
     def log_path(self, name: str) -> Path:
-        return self.logs / f"{name}.log"
+        return self.logs / f"{self._resolve(name)}.log"
 
     def start(self) -> Stack:
         """Start every piece in order; returns when each answers (raises StackError, with the
@@ -284,13 +296,13 @@ class Stack:
                 self._setup_content()
                 if "coturn" in self._pieces:
                     self._start_piece("coturn")
-                for name in ("media", "scheduler"):
-                    if name in self._pieces:
-                        self._start_piece(name, wait=False)
+                backs = [n for n in (*self.media_names, "scheduler") if n in self._pieces]
+                for name in backs:
+                    self._start_piece(name, wait=False)
                 webs = [f"web{i}" for i in range(self.web)]
                 for name in webs:
                     self._start_piece(name, wait=False)
-                for name in [n for n in ("media", "scheduler") if n in self._pieces] + webs:
+                for name in backs + webs:
                     self._wait_ready(self._pieces[name])
                 self._start_piece("nginx")
             except BaseException:
@@ -304,7 +316,7 @@ class Stack:
         Redis, PostgreSQL. `purge`: then delete the run folder and the database cluster."""
         with self._lock:
             self._stopping = True
-            groups = [["nginx"], [f"web{i}" for i in range(self.web)], ["media", "scheduler"], ["coturn"],
+            groups = [["nginx"], [f"web{i}" for i in range(self.web)], [*self.media_names, "scheduler"], ["coturn"],
                       ["redis"], ["postgres"]]
             for group in groups:
                 pieces = [self._pieces[n] for n in group if n in self._pieces]
@@ -345,7 +357,7 @@ class Stack:
                 self._signal(piece, piece.stop_signal)
                 self._reap(piece)
             self._stopping = False
-            self._start_piece(name)
+            self._start_piece(piece.name)
 
     def supervise(self, interval: float = 1.0, stop_event: threading.Event | None = None) -> None:
         """Restart pieces that exit on their own (what systemd's Restart=always does in a real
@@ -390,10 +402,10 @@ class Stack:
                                        self._redis_ready, prepare=self._prepare_redis)
         self._pieces["coturn"] = _Piece("coturn", [TURNSERVER, "-c", str(self.run_dir / "coturn" / "turnserver.conf")],
                                         self._turn_ready, stop_timeout=10, prepare=self._prepare_coturn)
-        if self.with_media:
-            self._pieces["media"] = _Piece("media", [py, "-m", "webapp.media"],
-                                           lambda: self._settled("media"),
-                                           env={"SCHEDULER_ENABLED": "0"})
+        for i, name in enumerate(self.media_names):
+            self._pieces[name] = _Piece(name, [py, "-m", "webapp.media", "--worker", str(i)],
+                                        lambda name=name, i=i: self._media_ready(name, str(i)),
+                                        env={"SCHEDULER_ENABLED": "0"})
         if self.with_scheduler:
             self._pieces["scheduler"] = _Piece("scheduler", [py, "-m", "webapp.scheduler"],
                                                lambda: self._settled("scheduler"),
@@ -410,7 +422,12 @@ class Stack:
                                        lambda: _http_ok(f"https://127.0.0.1:{self.ports.https}/login"),
                                        stop_timeout=15, prepare=self._prepare_nginx)
 
+    def _resolve(self, name: str) -> str:
+        """"media" names the media worker when there is one."""
+        return "media0" if name == "media" and self.media == 1 else name
+
     def _piece(self, name: str) -> _Piece:
+        name = self._resolve(name)
         try:
             return self._pieces[name]
         except KeyError:
@@ -480,6 +497,18 @@ class Stack:
         piece.proc = None
         with contextlib.suppress(OSError):
             (self.run_dir / "run" / f"{piece.name}.pid").unlink()
+
+    def _media_ready(self, name: str, worker: str) -> bool:
+        """A media worker answers once its heartbeat (webapp.media.workers) carries its pid."""
+        import redis
+
+        from webapp.media.workers import Registry
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2, retry=None)
+        try:
+            beat = Registry(client).heartbeat(worker)
+        finally:
+            client.close()
+        return bool(beat) and beat.get("pid") == self._pieces[name].proc.pid
 
     def _settled(self, name: str, seconds: float = 1.5) -> bool:
         """A process with nothing to probe: it is up once it has run this long without exiting."""
@@ -610,7 +639,7 @@ class Stack:
                 pwfile.unlink(missing_ok=True)
             with open(cluster.data / "postgresql.conf", "a", encoding="utf-8") as conf:
                 conf.write("\n# deploy/stack.py rewrites this file at each start\ninclude 'portal-stack.conf'\n")
-        conns = max(100, 40 * (self.web + 3))
+        conns = max(100, 40 * (self.web + self.media + 2))
         settings = {"listen_addresses": "'127.0.0.1'", "port": self.ports.postgres,
                     "unix_socket_directories": f"'{cluster.folder}'", "unix_socket_permissions": "0700",
                     "max_connections": conns, "shared_buffers": "128MB", "password_encryption": "scram-sha-256",
@@ -838,6 +867,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the stack in the foreground (Ctrl-C stops it)")
     up.add_argument("--web", type=int, default=2, help="web processes (about one per core)")
+    up.add_argument("--media", type=int, default=os.cpu_count() or 1,
+                    help="media workers, sittings and conferences sharded across them (default: one per core)")
     up.add_argument("--dir", type=Path, default=ROOT / "instance" / "production",
                     help="run folder: configs, data, logs, secrets")
     up.add_argument("--https-port", type=int, default=DEFAULT_PORTS["https"])
@@ -860,7 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     except PostgresUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stack = Stack(args.dir, web=args.web, ports={"https": args.https_port, "http": args.http_port},
+    if args.media < 1:
+        parser.error("--media: at least one media worker")
+    stack = Stack(args.dir, web=args.web, media=args.media, ports={"https": args.https_port, "http": args.http_port},
                   listen=args.listen, public_host=args.public_host, cert=args.cert, key=args.key,
                   samples=not args.no_samples, demo=not args.no_demo)
 

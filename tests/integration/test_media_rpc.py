@@ -1,5 +1,6 @@
-"""The media RPC (webapp.media.rpc) over a real Redis server: calls, errors by type, deadlines,
-a media process that is away, and the web tier's stand-ins holding no media state."""
+"""The media RPC (webapp.media.rpc) over a real Redis server and one worker: calls, errors by
+type, deadlines, a media worker that is away, and the web tier's stand-ins holding no media state
+(several workers: test_media_workers.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -136,12 +137,19 @@ def test_an_absent_media_process_is_unavailable_within_the_timeout(redis_url):
 
 
 def test_a_request_whose_caller_gave_up_is_not_carried_out_later(redis_url):
-    """A media process that comes back must not replay stale requests (a stale camera offer
-    would open a stream nobody answers)."""
+    """A media worker that comes back must not replay stale requests (a stale camera offer
+    would open a stream nobody answers): here the request went to a worker that had just died
+    (its heartbeat had not expired yet), and waited in its queue."""
     import redis
-    redis.Redis.from_url(redis_url).flushall()
+
+    from webapp.media.rpc import queue
+    from webapp.media.workers import Heartbeat
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    Heartbeat(client, "0", ttl_s=30).beat()
     with pytest.raises(MediaUnavailable):
         RpcClient(redis_url, timeout_s=0.3).call("t", "add", 40, b=2)
+    assert client.llen(queue("0")) == 1
     target = Target()
     server = RpcServer(redis_url, {"t": (target, METHODS)}, threads=2).start()
     try:

@@ -8,6 +8,7 @@ Runs inside scripts/in-netns.sh (its own ports: ports="auto"). About 30 s on two
 """
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -133,13 +134,16 @@ def test_socketio_websocket_through_nginx(stack):
 
 
 def test_scheduler_media_and_services_are_running(stack):
-    for name in ("postgres", "redis", "coturn", "media", "scheduler", "web0", "web1", "nginx"):
+    assert stack.media_names == [f"media{i}" for i in range(os.cpu_count() or 1)]   # one per core by default
+    for name in ("postgres", "redis", "coturn", *stack.media_names, "scheduler", "web0", "web1", "nginx"):
         assert stack.proc(name) is not None and stack.proc(name).poll() is None, (name, stack.log_tail(name))
     assert stack.env["MEDIA_MODE"] == "remote" and stack.env["SCHEDULER_ENABLED"] == "0"
     assert stack.database_url.startswith("postgresql+psycopg://portal:")
     import redis
     client = redis.Redis.from_url(stack.redis_url)
     assert client.ping()
+    from webapp.media.workers import Registry
+    assert Registry(client).live() == sorted(str(i) for i in range(len(stack.media_names)))   # every worker beats
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=stack.ports.redis, retry=None).ping()    # no password: refused
     client.close()

@@ -1,6 +1,7 @@
 """The reliability suite: the production mode's real processes (deploy.stack: PostgreSQL, Redis,
-gunicorn web processes behind nginx with TLS, the media process, the scheduler) with faults put
-in by hand: kill -9, restarts, dropped camera connections. Runs inside scripts/in-netns.sh."""
+gunicorn web processes behind nginx with TLS, the media workers, the scheduler) with faults put
+in by hand: kill -9, restarts, dropped camera connections. Runs inside scripts/in-netns.sh.
+A stack has one media worker unless a test asks for more (`stack_for(media=2)`)."""
 from __future__ import annotations
 
 import threading
@@ -27,10 +28,10 @@ def stack_for(tmp_path_factory, request):
     when a test fails (pytest shows captured output)."""
     made: list[Stack] = []
 
-    def make(web: int = 2, **env) -> Stack:
+    def make(web: int = 2, media: int = 1, **env) -> Stack:
         folder = tmp_path_factory.mktemp("stack")
         base = {"HEARTBEAT_INTERVAL_S": HEARTBEAT_S, "EXPOSE_PROCESS_ID": "1", "RATELIMIT_ENABLED": "1"}
-        stack = Stack(folder, web=web, ports="auto", samples=False, env={**base, **env})
+        stack = Stack(folder, web=web, media=media, ports="auto", samples=False, env={**base, **env})
         made.append(stack)
         stack.start()
         return stack

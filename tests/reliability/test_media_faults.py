@@ -2,11 +2,15 @@
 
 * kill -9 of the media process in the middle of a proctored sitting: the camera's connection is
   lost, the player holds playback (and, as the real player does, pauses), nothing is credited
-  for the gap, and once the process is back the camera reconnects and the sitting's checks
-  resume, crediting again;
+  for the gap (what played until the camera noticed is dropped: no check saw it), and once the
+  process is back the camera reconnects and the sitting's checks resume, crediting again;
 * a dropped camera connection (the learner's network): the same, without any server fault;
 * kill -9 in the middle of a roll call: the attendance rows already written stay, and the
-  restarted media process closes the roll call, so none is left "in progress".
+  restarted media process closes the roll call, so none is left "in progress";
+* with two media workers, kill -9 of the one holding a learner's sitting (not restarted): the
+  camera's re-opened connection goes to the other worker, checks and credit resume there, and
+  nothing from the kill to the reconnection is credited (what played until the camera noticed
+  is dropped: no check saw it).
 """
 from __future__ import annotations
 
@@ -32,6 +36,11 @@ FAST = {"PROCTORING_REQUIRED": "1", "CAMERA_SAMPLE_FPS": "3", "CAMERA_BURST_FPS"
 @pytest.fixture(scope="module")
 def stack(stack_for):
     return stack_for(web=1, **FAST)
+
+
+@pytest.fixture(scope="module")
+def two_workers(stack_for):
+    return stack_for(web=1, media=2, **FAST)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +213,7 @@ def test_kill_9_of_the_media_process_mid_sitting(stack, client_loop):
         credit_in_gap = credited_s(stack, learner.session_id)
         time.sleep(3 * HEARTBEAT_S)
         # Held: nothing more is watched while the camera is away (what played between the kill
-        # and the camera noticing stays pending, for the first check after the gap to settle).
+        # and the camera noticing was seen by no check: the restarted worker drops it).
         assert player.position - position_at_hold <= HEARTBEAT_S + 0.5
         stack.restart("media")
         back_at = time.time()
@@ -218,13 +227,16 @@ def test_kill_9_of_the_media_process_mid_sitting(stack, client_loop):
         watched = _watched_with_camera(learner)
         credited = credited_s(stack, learner.session_id)
         gap_entries = sql(stack, "SELECT wall_start, wall_end FROM credit_entry WHERE session_id = %s "
-                                 "AND wall_start > %s AND wall_end < %s", learner.session_id, held_at + 1.0,
-                          back_at)
-        print(f"media_kill held_after_s={held_at - killed_at:.1f} played_before_hold_s={position_at_hold - position_at_kill:.1f} "
-              f"camera_back_after_s={reconnected_at - back_at:.1f} "
+                                 "AND wall_end > %s AND wall_start < %s", learner.session_id, killed_at, reconnected_at)
+        dropped = sql(stack, "SELECT COALESCE(SUM(wall_end - wall_start), 0) FROM dropped_segment "
+                             "WHERE session_id = %s AND reason = 'camera:worker_lost'", learner.session_id)[0][0]
+        played_unseen = position_at_hold - position_at_kill
+        print(f"media_kill held_after_s={held_at - killed_at:.1f} played_before_hold_s={played_unseen:.1f} "
+              f"dropped_s={float(dropped):.1f} camera_back_after_s={reconnected_at - back_at:.1f} "
               f"watched_s={watched:.1f} credited_s={credited:.1f}")
         assert gap_entries == [], gap_entries
-        assert credited <= watched + 0.5
+        assert float(dropped) >= played_unseen - HEARTBEAT_S
+        assert credited <= watched - played_unseen + 0.5
     finally:
         player.stop.set()
         camera.stop.set()
@@ -306,3 +318,67 @@ def test_kill_9_in_the_middle_of_a_roll_call(stack, client_loop):
             publisher.close()
         for person in [host, *people]:
             person.close()
+
+
+def test_kill_9_of_the_media_worker_holding_a_sitting(two_workers, client_loop):
+    import redis
+
+    from webapp.media.rpc import RpcClient
+    from webapp.media.workers import Registry
+
+    stack = two_workers
+    registry = Registry(redis.Redis.from_url(stack.redis_url))
+    wait_until(lambda: registry.live() == ["0", "1"], 30.0, "both media workers to be alive")
+    enrol(stack)
+    learner, camera, player = _sitting(stack, client_loop, "worker-kill")
+    try:
+        owner = registry.owner("proctor", learner.session_id)
+        other = {"0": "1", "1": "0"}[owner]
+        time.sleep(2 * HEARTBEAT_S)
+        stack.kill(f"media{owner}")
+        killed_at, position_at_kill = time.time(), player.position
+        # The camera's connection is lost; the player holds (no worker is restarted in this test).
+        wait_until(lambda: not camera.connected(), 40.0, "the camera to notice the lost media worker", 0.5)
+        held_at, position_at_hold = time.time(), player.position
+        assert registry.live() == [other]
+        time.sleep(1.0)    # the player's first retry pause
+        camera.connect(timeout=60.0)
+        reconnected_at = time.time()
+        # Re-established on the other worker: the sitting is remembered there and lives there.
+        assert registry.owner("proctor", learner.session_id) == other
+        assert RpcClient(stack.redis_url, timeout_s=5.0).call("proctor", "owner", learner.session_id) \
+            == sql(stack, "SELECT learner_id FROM study_session WHERE id = %s", learner.session_id)[0][0]
+        credit_before = credited_s(stack, learner.session_id)
+        wait_until(lambda: credited_s(stack, learner.session_id) > credit_before + 1.0, 60.0,
+                   "credit again on the other worker", 0.5)
+        credit_back_at = time.time()
+        time.sleep(2 * HEARTBEAT_S)
+        player.stop.set()
+        player.join(15)
+        watched = _watched_with_camera(learner)
+        credited = credited_s(stack, learner.session_id)
+        # Nothing credited from the kill to the reconnection: what played until the camera noticed was
+        # seen by no check, and the other worker dropped it (a segment that began before the kill with
+        # it). Only the heartbeat interval in which the player held can still count (its segment is
+        # completed by the first beat after the hold, once the camera may already be open again), as
+        # after any camera gap.
+        in_gap = sql(stack, "SELECT wall_start, wall_end, credited_s FROM credit_entry WHERE session_id = %s "
+                            "AND wall_end > %s AND wall_start < %s", learner.session_id, killed_at, reconnected_at)
+        unseen = [e for e in in_gap if e[0] < held_at - HEARTBEAT_S - 0.5]
+        dropped = sql(stack, "SELECT COALESCE(SUM(wall_end - wall_start), 0) FROM dropped_segment "
+                             "WHERE session_id = %s AND reason = 'camera:worker_lost'", learner.session_id)[0][0]
+        played_unseen = position_at_hold - position_at_kill
+        print(f"worker_kill worker={owner}->{other} held_after_s={held_at - killed_at:.1f} "
+              f"played_before_hold_s={played_unseen:.1f} dropped_s={float(dropped):.1f} "
+              f"credited_in_gap_s={sum(e[2] for e in in_gap):.1f} "
+              f"reconnected_after_hold_s={reconnected_at - held_at:.1f} "
+              f"credit_again_after_kill_s={credit_back_at - killed_at:.1f} "
+              f"watched_s={watched:.1f} credited_s={credited:.1f}")
+        assert unseen == [], unseen
+        assert sum(e[2] for e in in_gap) <= HEARTBEAT_S + 0.5, in_gap
+        assert float(dropped) >= played_unseen - HEARTBEAT_S
+        assert credited <= watched - played_unseen + HEARTBEAT_S + 0.5
+    finally:
+        player.stop.set()
+        camera.stop.set()
+        learner.close()

@@ -1,8 +1,9 @@
-"""The media process (`python -m webapp.media`) and the RPC the web tier reaches it by.
+"""The media workers (`python -m webapp.media --worker ID`) and the RPC the web tier reaches them by.
 
 In production (MEDIA_MODE=remote) the web processes hold no media state: camera engines, check
-runners and live conferences live in the media process, and `webapp.proctor.runner()` and
-`webapp.conferences.live_service()` hand the web tier RPC stand-ins (webapp.media.rpc).
+runners and live conferences live in the media workers (one per core), and `webapp.proctor.runner()`
+and `webapp.conferences.live_service()` hand the web tier RPC stand-ins (webapp.media.rpc) that
+send each call to the worker of its sitting or conference (webapp.media.workers).
 """
 from __future__ import annotations
 
