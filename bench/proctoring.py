@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # (tests/bench/test_bench_smoke.py)
 SMOKE = {"steps": "2", "window_s": 2.0, "settle_s": 1.0, "clients": 1, "budget_s": 150.0, "footage_s": 60.0}
 CLK = os.sysconf("SC_CLK_TCK")
-FPS = 6.0                   # what the player asks the browser for (320x240 at ~6 fps, camera.js)
+FPS = 6.0                   # the clients send the challenge rate all the time (the browser's baseline is
+                            # 1 fps, proctoring.camera_rate): a ceiling; decode_lines measures both
 BITRATE = 200_000           # about what a browser sends for that
 GOAL_P95_S = 2.0
 GOAL_SAMPLES_OK = 0.90
@@ -505,6 +506,42 @@ def groups_line(prefix: str, r: dict) -> str:
     return " ".join(parts) + f" ({shares})"
 
 
+def camera_rates() -> tuple[float, float]:
+    """The browser's baseline and challenge frame rates (CAMERA_BASE_FPS, CAMERA_CHALLENGE_FPS as
+    the portal reads them; proctoring.camera_rate's defaults)."""
+    from proctoring.camera_rate import CameraRatePolicy
+
+    default = CameraRatePolicy()
+    return (float(os.environ.get("CAMERA_BASE_FPS", default.base_fps)),
+            float(os.environ.get("CAMERA_CHALLENGE_FPS", default.challenge_fps)))
+
+
+def decode_lines(args) -> None:
+    """The decode cost of one stream at the browser's baseline frame rate and at its challenge
+    rate (proctoring.camera_rate): the server decodes every frame it receives, whatever it samples.
+    320x240, the clients' footage, measured in this process while the server idles."""
+    from bench.proctoring_procs import SIZE, decode_cost
+
+    base_fps, challenge_fps = camera_rates()
+    seconds = 30.0          # about 2 s of work at these rates, smoke runs included
+    busy0, wall0 = machine_busy(), time.monotonic()
+    load = loadavg()
+    base = decode_cost(base_fps, seconds, BITRATE)
+    challenge = decode_cost(challenge_fps, seconds, BITRATE)
+    busy = (machine_busy() - busy0) / ((time.monotonic() - wall0) * (os.cpu_count() or 1))
+    size = f"{SIZE[0]}x{SIZE[1]}"
+    for name, r in (("base", base), ("challenge", challenge)):
+        print(f"decode_ms_per_s_{name}={r['ms_per_s']:.2f} ({size} {r['fps']:g} fps: CPU ms per second of one "
+              f"stream, aiortc's VP8 decoder; {r['ms_per_frame']:.2f} ms a frame, {r['kbps']:.0f} kbit/s, "
+              f"median of 5 passes over {r['seconds']:.0f} s)")
+    print(f"decode_fps_base={base_fps:g} decode_fps_challenge={challenge_fps:g} decode_size={size}")
+    ratio = challenge["ms_per_s"] / base["ms_per_s"] if base["ms_per_s"] else float("nan")
+    print(f"decode_ratio_challenge_vs_base={ratio:.2f} (a stream costs this many times more to decode while its "
+          f"challenge runs)")
+    print(f"decode_machine_load={load.replace(' ', '/')} busy={busy:.2f} (load average before; share of all "
+          f"cores busy while measured, every process)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not {"-h", "--help"} & set(argv):
@@ -589,6 +626,7 @@ def run(argv: list[str], work: Path) -> int:
               f"{len(next(iter(fo['actions'].values())))} clips of {ACTION_CLIP_S:g} s, keyframe every "
               f"{fo['keyframe_every']} frames, {fo['kbps']:.0f} kbit/s; encoded once in {fo['made_s']:.1f} s "
               f"({fo['processes']} processes), every peer only packetizes; client_processes={args.clients}")
+        decode_lines(args)
         print(f"identity_check_ms_idle={statistics.median(info['identity_ms_idle']):.0f} "
               "(median of 6, server process before any stream)")
         print("gil_block_ms=" + " ".join(f"{k}:{v:.0f}" for k, v in info["gil_block_ms"].items())

@@ -753,3 +753,34 @@ def client_main(conn, opts: dict) -> None:
 async def _start(coro):
     import asyncio
     asyncio.ensure_future(coro)
+
+
+def decode_cost(fps: float, seconds: float, bitrate: int, passes: int = 5, seed: int = 7) -> dict:
+    """The server's decode cost of one camera stream at `fps`: `seconds` of the clients' live-looking
+    learner (320x240, rendered as the footage is) encoded to VP8 at `bitrate` as a browser sends it
+    (one keyframe at the start, its rate control spreading `bitrate` over the frames there are),
+    then decoded by aiortc's own VP8 decoder (what the engine's receiver runs per frame), `passes`
+    times. Process CPU time (libvpx may decode on threads of its own); the median pass."""
+    import statistics
+
+    from aiortc.codecs.vpx import Vp8Decoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    frames = max(2, round(seconds * fps))
+    job = {"fps": fps, "bitrate": bitrate, "warmup": WARMUP_FRAMES, "keyframe_every": frames + 1, "seed": seed,
+           "clips": [(["neutral"] * (WARMUP_FRAMES + frames), trajectory(WARMUP_FRAMES + frames, fps, seed))]}
+    packets = _encode_job(job)[0]
+    cpu = []
+    for _ in range(passes):
+        decoder = Vp8Decoder()
+        started = time.process_time()
+        decoded = 0
+        for i, data in enumerate(packets):
+            decoded += len(decoder.decode(JitterFrame(data=data, timestamp=round(i * 90_000 / fps))))
+        cpu.append(time.process_time() - started)
+        if decoded != len(packets):
+            raise RuntimeError(f"decoded {decoded} of {len(packets)} frames")
+    spent = statistics.median(cpu)
+    return {"fps": fps, "size": SIZE, "frames": len(packets), "seconds": len(packets) / fps,
+            "ms_per_s": spent * 1000 / (len(packets) / fps), "ms_per_frame": spent * 1000 / len(packets),
+            "kbps": sum(len(p) for p in packets) * 8 / (len(packets) / fps) / 1000}

@@ -8,7 +8,9 @@ the frame analysis the object asks for (`need`) and carries out the actions it r
   between two passed checks needs continuous presence (the presence tracker fails on gaps).
 * `Hold(reason)` pauses playback until `Release`; `Flag` asks an officer to review (with the
   frame as evidence); `Challenge` shows a liveness challenge; `Burst` raises the sampling rate;
-  `Verdict` is the record of a check (kept with its scores whether passed or not).
+  `Verdict` is the record of a check (kept with its scores whether passed or not). `camera(now)`
+  says what frame rate the browser should send (proctoring.camera_rate: raised while a challenge
+  runs); the web layer tells the browser when it changes.
 
 Rules:
 * Credit is bracketed by identity: only a passed identity check (with its liveness challenge
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Sequence
 
+from .camera_rate import CameraRate, CameraRatePolicy, camera_rate
 from .liveness import Action, LivenessPolicy, PoseSample, draw_challenge, draw_leads, verify
 from .policy import IdentityPolicy, identity_check_delay, with_liveness
 from .presence import FaceSample, Kind, PresencePolicy, PresenceTracker
@@ -61,6 +64,7 @@ class CheckPolicy:
     recheck_backoff_max_s: float = 300.0   # ... up to this
     challenge_lead_s: float = 1.5      # from sending a challenge to its first window (display latency)
     block_after: int = 6               # failed checks in a row (across sittings): held for an officer
+    camera: CameraRatePolicy = field(default_factory=CameraRatePolicy)   # what the browser sends, when
 
     def backoff(self, failures: int) -> float:
         """The wait before the next check after `failures` failed checks in a row: none after
@@ -215,6 +219,14 @@ class SittingChecks:
         if self.check.phase == "challenge" and at >= self.check.shown_at[0]:
             return Need.POSE
         return Need.IDENTITY if self.check.phase == "identity" else Need.PRESENCE
+
+    def camera(self, now: float) -> CameraRate:
+        """The frame rate and height the browser should send now (proctoring.camera_rate): raised
+        from a challenge's identity pass to the end of its last window, else the baseline."""
+        check = self.check
+        running = check is not None and check.phase == "challenge" and bool(check.shown_at)
+        until = check.shown_at[-1] + self.policy.liveness.window_s if running else None
+        return camera_rate(self.policy.camera, now, until, running)
 
     # --- inputs ----------------------------------------------------------------------------
 

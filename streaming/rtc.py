@@ -11,7 +11,8 @@ for liveness challenges) and hands the sampled frames to a bounded worker pool,
 which converts them to RGB arrays and calls ``on_sample``. Frames that are not
 sampled are dropped on the loop. aiortc still decodes every frame (its
 receiver decodes in its own thread before the track sees it), so decoding is
-the fixed cost of a stream; the RGB conversion is paid only for samples. When
+the fixed cost of a stream (which is why the proctoring server asks the browser for no more
+frames than it samples: proctoring.camera_rate); the RGB conversion is paid only for samples. When
 the pool is full a sample is dropped and counted, the loop never waits.
 
 Plain data in and out: SDP strings, candidate dicts, numpy arrays, dicts.
@@ -42,6 +43,7 @@ MAX_SDP_BYTES = 20_000
 MAX_CANDIDATE_CHARS = 1_000
 MAX_STREAM_ID_CHARS = 128
 DEFAULT_TIMEOUT_S = 15.0
+SAMPLE_EARLY_SHARE = 0.25   # a frame this share of the sample interval early is due (see _consume)
 
 STATES = ("new", "connecting", "connected", "failed", "closed")
 
@@ -391,7 +393,11 @@ class MediaEngine(LoopOwner):
                 self._frames += 1
                 fps = self.config.burst_fps if now < stream.burst_until else self.config.sample_fps
                 interval = 1.0 / fps
-                if now + 1e-3 < stream.next_due:
+                # A frame up to a quarter interval early is taken: a camera sending at the sample
+                # rate itself (the browser's baseline) jitters around the due times, and a strict
+                # cut would skip every other frame. The cadence below still keeps the samples'
+                # average at or under the rate.
+                if now + SAMPLE_EARLY_SHARE * interval < stream.next_due:
                     continue  # not sampled: the decoded frame is just dropped
                 # Keep a steady cadence; after a gap, restart from now.
                 stream.next_due = stream.next_due + interval if now - stream.next_due < interval else now + interval

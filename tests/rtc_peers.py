@@ -71,6 +71,18 @@ class _Pacer:
         self.fps = fps
         self.start: float | None = None
         self.count = 0
+        self.base_pts = 0        # the timestamp of the slot at `start` (set_fps moves it)
+
+    def set_fps(self, fps: float) -> None:
+        """Go on at another rate from the latest slot (as a browser does when its sender's
+        maxFramerate changes); the timestamps stay monotonic."""
+        if fps <= 0:
+            raise ValueError("fps must be positive")
+        if self.start is not None:
+            self.base_pts += int(self.count * VIDEO_CLOCK / self.fps)
+            self.start += self.count / self.fps
+            self.count = 0
+        self.fps = fps
 
     async def next(self) -> int:
         """Wait for the next frame slot; return its 90 kHz timestamp."""
@@ -81,7 +93,7 @@ class _Pacer:
             wait = self.start + self.count / self.fps - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        return int(self.count * VIDEO_CLOCK / self.fps)
+        return self.base_pts + int(self.count * VIDEO_CLOCK / self.fps)
 
 
 class FrameTrack(VideoStreamTrack):
@@ -94,6 +106,10 @@ class FrameTrack(VideoStreamTrack):
         self.frames = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
         self.pacer = _Pacer(fps)
         self.sent = 0
+
+    def set_fps(self, fps: float) -> None:
+        """Change the frame rate (thread-safe enough: the client loop reads it per frame)."""
+        self.pacer.set_fps(fps)
 
     async def recv(self):
         pts = await self.pacer.next()

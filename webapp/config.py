@@ -92,7 +92,8 @@ def from_env(**overrides) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "")
         or os.environ.get("REDIS_URL", "") or "memory://",
         # Where camera engines, check runners and live conferences run: "embedded" (this process)
-        # or "remote" (the media process, `python -m webapp.media`, reached over Redis: MEDIA_RPC).
+        # or "remote" (the media workers, `python -m webapp.media --worker ID`, reached over Redis:
+        # webapp.media.rpc, each sitting and conference on one worker: webapp.media.workers).
         "MEDIA_MODE": os.environ.get("MEDIA_MODE", "embedded"),
         "MEDIA_RPC_TIMEOUT_S": _float("MEDIA_RPC_TIMEOUT_S", 10.0),
         "MEDIA_RPC_THREADS": int(os.environ.get("MEDIA_RPC_THREADS", 32)),
@@ -144,6 +145,14 @@ def from_env(**overrides) -> dict:
         "IDENTITY_THRESHOLD": _float("IDENTITY_THRESHOLD", 0.0),  # 0: the calibrated default (proctoring.vision)
         "CAMERA_SAMPLE_FPS": _float("CAMERA_SAMPLE_FPS", 1.0),
         "CAMERA_BURST_FPS": _float("CAMERA_BURST_FPS", 6.0),
+        # What the browser sends (proctoring.camera_rate, README "Camera frame rate"): a baseline
+        # for presence, the face track and the feed check (one frame a second: the sample rate),
+        # raised for a liveness challenge (the burst rate). Heights in lines; the page scales
+        # its 320x240 capture down, never up.
+        "CAMERA_BASE_FPS": _float("CAMERA_BASE_FPS", 1.0),
+        "CAMERA_BASE_HEIGHT": int(os.environ.get("CAMERA_BASE_HEIGHT", 240)),
+        "CAMERA_CHALLENGE_FPS": _float("CAMERA_CHALLENGE_FPS", 6.0),
+        "CAMERA_CHALLENGE_HEIGHT": int(os.environ.get("CAMERA_CHALLENGE_HEIGHT", 240)),
         "RTC_MAX_STREAMS": int(os.environ.get("RTC_MAX_STREAMS", 400)),
         "RTC_WORKERS": int(os.environ.get("RTC_WORKERS", 2)),
         "IDENTITY_PROCESSES": int(os.environ.get("IDENTITY_PROCESSES", 1)),  # 0: embed in-process
@@ -170,6 +179,13 @@ def from_env(**overrides) -> dict:
         "ROLLCALL_LIVENESS": os.environ.get("ROLLCALL_LIVENESS", "1") not in ("0", "false", "no"),
         "CONFERENCE_RELAY_TRANSPORT": os.environ.get("CONFERENCE_RELAY_TRANSPORT", "inprocess"),
         "CONFERENCE_MEDIA_BACKEND": os.environ.get("CONFERENCE_MEDIA_BACKEND", "aiortc"),
+        # CONFERENCE_MEDIA_BACKEND=janus: the Janus HTTP API (e.g. "http://127.0.0.1:8088/janus"), its
+        # api_secret and the VideoRoom admin_key (deploy/janus_server.py writes and prints them);
+        # JANUS_RTP_HOST: where this Janus's remote publishers receive relayed RTP (default: the URL's host)
+        "JANUS_URL": os.environ.get("JANUS_URL", ""),
+        "JANUS_API_SECRET": os.environ.get("JANUS_API_SECRET", ""),
+        "JANUS_ADMIN_KEY": os.environ.get("JANUS_ADMIN_KEY", ""),
+        "JANUS_RTP_HOST": os.environ.get("JANUS_RTP_HOST", ""),
         # VR stations (issue 5): face check-ins per station (Flask-Limiter syntax)
         "VR_CHECKIN_RATE_LIMIT": os.environ.get("VR_CHECKIN_RATE_LIMIT", "30 per minute"),
         # VR credit (issue 11, streaming.vr_credit): VR seconds credited per learner per local day

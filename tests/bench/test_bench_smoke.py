@@ -57,6 +57,12 @@ def positive(value: str) -> bool:
     return _number(value) > 0
 
 
+def load_figures(value: str) -> bool:
+    """Three load averages joined by slashes (e.g. 1.38/1.32/0.97), then words."""
+    figures = [float(v) for v in value.split()[0].split("/")]
+    return len(figures) == 3 and all(math.isfinite(v) and v >= 0 for v in figures)
+
+
 def non_negative(value: str) -> bool:
     return _number(value) >= 0
 
@@ -116,6 +122,10 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "identity_check_ms_p95": positive,
         "cpu_s_per_stream_s": positive,
         r"cpu_ratio_full_vs_engine_only_n\d+": positive,
+        "decode_ms_per_s_base": positive,      # one stream at the browser's baseline frame rate
+        "decode_ms_per_s_challenge": positive,  # ... and at its challenge rate (320x240)
+        "decode_ratio_challenge_vs_base": positive,
+        "decode_machine_load": load_figures,
         "elapsed_s": positive,
     },
     "conference": {

@@ -322,3 +322,98 @@ def test_a_looped_clip_of_the_enrolled_face_is_found_and_earns_nothing(proctored
     page.evaluate("() => document.getElementById('finish').click()")
     page.wait_for_url("**/learn/", timeout=40_000)
     assert credited(proctored, sid) == 0.0
+
+
+# --- the camera's frame rate is the server's to decide ---------------------------------------
+
+RECORD_PEERS = """(() => {
+    const Original = window.RTCPeerConnection;
+    window.__pcs = [];
+    window.RTCPeerConnection = function (...args) { const pc = new Original(...args); window.__pcs.push(pc); return pc; };
+    window.RTCPeerConnection.prototype = Original.prototype;
+})();"""
+
+OUTBOUND = """async () => {
+    const pc = window.__pcs[window.__pcs.length - 1];
+    if (!pc) return null;
+    let found = null;
+    (await pc.getStats()).forEach(function (r) {
+        if (r.type === 'outbound-rtp' && r.kind === 'video') found = {frames: r.framesSent, fps: r.framesPerSecond,
+            width: r.frameWidth, height: r.frameHeight, bytes: r.bytesSent, at: r.timestamp};
+    });
+    return found;
+}"""
+
+
+def sending(page, live, sid, seconds: float) -> dict:
+    """What Chromium sent over `seconds` (its outbound-rtp stats: frames a second from framesSent,
+    the last frame's size) and what the server's engine received on the stream meanwhile."""
+    from webapp.proctor import hub as proctor_hub
+
+    def received():
+        found = [s for s in proctor_hub.runner(live.app).engine.streams() if s["stream_id"] == sid]
+        return found[0]["frames"] if found else 0
+    first, got0 = page.evaluate(OUTBOUND), received()
+    time.sleep(seconds)
+    last, got1 = page.evaluate(OUTBOUND), received()
+    span = (last["at"] - first["at"]) / 1000
+    return {"sent_fps": (last["frames"] - first["frames"]) / span, "width": last["width"], "height": last["height"],
+            "received_fps": (got1 - got0) / seconds, "chromium_fps": last.get("fps"),
+            "kbps": round((last["bytes"] - first["bytes"]) * 8 / span / 1000, 1)}
+
+
+def rate(page) -> str | None:
+    return attr(page, "camera-rate")
+
+
+@pytest.mark.parametrize("proctored", [{"CAMERA_SAMPLE_FPS": 1.0, "CAMERA_BURST_FPS": 6.0, "CAMERA_BASE_FPS": 1.0,
+                                        "CAMERA_BASE_HEIGHT": 120, "CAMERA_CHALLENGE_FPS": 6.0,
+                                        "CAMERA_CHALLENGE_HEIGHT": 240}], indirect=True)
+def test_the_browser_sends_the_servers_frame_rate_low_and_raised_for_a_challenge(proctored, camera_page):
+    """Chromium's real sender, read from its own outbound-rtp stats and from the frames the
+    server's engine received: the baseline (a frame a second; 120 lines here, so the scaling shows
+    too) from the offer's answer, raised to six frames a second at 240 lines when the server starts
+    a liveness challenge, lowered when it ends, raised again for a re-check's challenge."""
+    page = camera_page("enrolled")
+    page.add_init_script(RECORD_PEERS)
+    login(page, proctored)
+    open_player(page, proctored)
+    sid = consent_and_start(page)
+    wait_camera_connected(page)
+    # The first check's challenge (identity passes on the baseline frames, then the server raises it)
+    page.wait_for_function("() => document.getElementById('player').dataset.cameraRate === '6@240'", timeout=25_000)
+    time.sleep(0.5)                               # the encoder's first frames at the new rate
+    raised = sending(page, proctored, sid, 2.5)
+    # The fixed file cannot follow the challenge: it fails, and the rate goes back down.
+    page.wait_for_function("() => document.getElementById('player').dataset.hold === 'liveness'", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('player').dataset.cameraRate === '1@120'", timeout=5_000)
+    time.sleep(1.5)                               # frames already in the encoder's pipeline
+    low = sending(page, proctored, sid, 5.0)
+    # A re-check carries a challenge: the server raises the rate again.
+    page.click("#hold-recheck")
+    page.wait_for_function("() => document.getElementById('player').dataset.cameraRate === '6@240'", timeout=25_000)
+    time.sleep(0.5)
+    again = sending(page, proctored, sid, 2.5)
+    print(f"camera rates: raised={raised} baseline={low} raised_again={again}")
+    assert 0.5 <= low["sent_fps"] <= 1.5, low
+    assert 0.5 <= low["received_fps"] <= 1.5, low
+    assert (low["width"], low["height"]) == (160, 120), low
+    for up in (raised, again):
+        # Chromium's own count is steady; the server's count is read at other moments than the
+        # page's stats, so it gets more room (still three times the baseline at least)
+        assert up["sent_fps"] >= 4.0 and up["received_fps"] >= 3.0, up
+        assert (up["width"], up["height"]) == (320, 240), up
+    events = [k for k, *_ in checks(proctored, sid)]
+    assert events.count("liveness") >= 1
+
+
+def test_the_page_ignores_a_camera_rate_outside_its_bounds(proctored, camera_page):
+    """The page checks the server's message before touching the sender: nonsense is refused."""
+    page = camera_page("enrolled")
+    login(page, proctored)
+    open_player(page, proctored)
+    verdicts = page.evaluate("""() => [
+        {fps: 1, height: 240}, {fps: 6, height: 120}, {fps: 0, height: 240}, {fps: 1e9, height: 240},
+        {fps: NaN, height: 240}, {fps: '6', height: 240}, {fps: 6, height: 240.5}, {fps: 6, height: 10},
+        {fps: 6}, null, 'fast'].map(function (r) { return window.StudyCamera.validRate(r); })""")
+    assert verdicts == [True, True, False, False, False, False, False, False, False, False, False]

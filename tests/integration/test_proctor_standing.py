@@ -180,7 +180,9 @@ def test_a_new_sitting_starts_with_the_learners_failures_and_wait(app, db, clien
     set_standing(db, learner.id, failures=3, not_before=wait_until)
     sio = connect(app, client)
     answer = sio.emit("rtc_offer", {"session_id": sid, "sdp": OFFER, "type": "offer"}, callback=True)
-    assert answer == {"ok": True, "sdp": "v=0 answer", "type": "answer"}
+    # the answer names the frame rate the page starts at: the baseline (proctoring.camera_rate)
+    assert answer == {"ok": True, "sdp": "v=0 answer", "type": "answer",
+                      "camera": {"state": "camera", "fps": 1.0, "height": 240, "raised": False}}
     checks = idle_runner._sittings[sid].checks
     assert checks.failures == 3 and checks.recheck_not_before == wait_until
     assert checks.hold == "unverified" and checks.check is None        # no check before the wait is over

@@ -54,9 +54,10 @@ def rig(tmp_path, client_loop, enrolled_embedding):
 
     made = []
 
-    def start(frames, again=None, **overrides):
+    def start(frames, again=None, obey_camera=False, **overrides):
         """`again`: a Rig whose app, learner and course the new sitting reuses (a new sitting
-        of the same learner)."""
+        of the same learner). `obey_camera`: the peer sends at the frame rate the server asks
+        for (the offer's answer, then the "camera" proctor events), as the page does."""
         if again is None:
             app = make_app(tmp_path / f"app{len(made)}", **overrides)
             db = Session(app.extensions["db_engine"])
@@ -80,15 +81,20 @@ def rig(tmp_path, client_loop, enrolled_embedding):
         publisher = Publisher(client_loop, track)
         ack = sio.emit("rtc_offer", {"session_id": sid, "sdp": publisher.offer(), "type": "offer"}, callback=True)
         assert ack.get("ok"), ack
+        if obey_camera:
+            track.set_fps(ack["camera"]["fps"])          # not sending yet: no race with the loop
         publisher.accept(ack["sdp"])
         publisher.wait_connected()
         rig = Rig(app, db, web, sio, sid, track, publisher, course)
         made.append(rig)
+        if obey_camera:
+            rig.obey_camera()
         return rig
 
     yield start
     for rig in made:
         rig.stop.set()
+        rig.closed.set()
         rig.publisher.close()
     for app in {id(rig.app): rig.app for rig in made}.values():
         proctor_hub.shutdown(app)
@@ -104,6 +110,38 @@ class Rig:
         self.seq, self.position, self.events = 0, 0.0, []
         self._lock = threading.Lock()
         self.stop = threading.Event()
+        self.closed = threading.Event()
+        self.rates: list[tuple[float, float]] = []     # (monotonic time, fps) the peer switched to
+
+    def obey_camera(self):
+        """Follow the server's "camera" events: the peer's frame rate becomes the asked one (the
+        height is the frames' own, 240 lines, which is what the server asks for by default)."""
+        def run():
+            seen = 0
+            while not self.closed.is_set():
+                events = self.proctor_events()
+                for event in events[seen:]:
+                    if event.get("state") == "camera":
+                        fps = event["fps"]
+                        self.publisher.client_loop.loop.call_soon_threadsafe(self.track.set_fps, fps)
+                        self.rates.append((time.monotonic(), fps))
+                seen = len(events)
+                time.sleep(0.05)
+        threading.Thread(target=run, daemon=True).start()
+        return self
+
+    def received(self) -> dict:
+        """The engine's own count of frames received on this stream (what the server decodes)."""
+        from webapp.proctor import hub as proctor_hub
+
+        stream = [s for s in proctor_hub.runner(self.app).engine.streams() if s["stream_id"] == self.sid]
+        return stream[0] if stream else {}
+
+    def received_fps(self, seconds: float) -> float:
+        """Frames a second the server received from this stream over the next `seconds`."""
+        before = self.received().get("frames", 0)
+        time.sleep(seconds)
+        return (self.received().get("frames", 0) - before) / seconds
 
     def follow_challenges(self, face=ENROLLED, neutral=None):
         """Act as the live learner in front of the camera: perform each drawn action inside its
@@ -343,10 +381,21 @@ def test_a_camera_gone_for_good_is_forgotten(rig, monkeypatch):
 def test_a_seat_swap_after_a_verified_start_is_caught_within_seconds_and_earns_nothing(rig):
     """The enrolled, live learner starts; then another person takes the seat (the camera's
     frames change to Grace Hopper in the same room). The face track breaks, an identity check runs
-    at once and fails: the time watched since the last pass is dropped, not credited."""
-    r = rig(frames_of(ENROLLED)).follow_challenges()
+    at once and fails: the time watched since the last pass is dropped, not credited.
+
+    At the production baseline: the peer sends what the server asks for (a frame a second; more
+    during the first check's challenge) and the engine samples 1/s as in production, so the swap
+    is caught from baseline frames. (The challenge runs at the tests' burst rate, 8/s: its 3 s
+    windows leave 0.6 s for the starting pose, which a loaded 2-core machine sometimes starved
+    at 6/s.)"""
+    r = rig(frames_of(ENROLLED), obey_camera=True, CAMERA_SAMPLE_FPS=1.0, CAMERA_BURST_FPS=8.0,
+            CAMERA_BASE_FPS=1.0, CAMERA_CHALLENGE_FPS=8.0).follow_challenges()
     r.wait_for(lambda: any(k == "liveness" and ok for k, ok, *_ in r.checks()), timeout=30.0, what="first check")
+    # the challenge raised the rate and its end lowered it again
+    assert [fps for _, fps in r.rates][:2] == [8.0, 1.0], r.rates
     r.play(3.0)
+    base_fps = r.received_fps(3.0)
+    assert 0.3 <= base_fps <= 1.7, base_fps             # the server receives the baseline
     r.stop.set()                                   # the live learner leaves ...
     swapped = time.monotonic()
     r.track.frames = frames_of(IMPOSTOR)           # ... and someone else sits down
@@ -356,7 +405,7 @@ def test_a_seat_swap_after_a_verified_start_is_caught_within_seconds_and_earns_n
     assert flag.kind == "identity_mismatch" and json.loads(flag.scores_json)["trigger"] in (
         "appearance_changed", "face_returned", "box_jump")
     assert detected_s < 10.0, detected_s
-    print(f"swap detected in {detected_s:.1f} s")
+    print(f"swap detected in {detected_s:.1f} s at a baseline of {base_fps:.2f} frames/s received")
     r.finish()
     time.sleep(1.0)
     assert r.credited() == 0.0

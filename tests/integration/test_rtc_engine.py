@@ -135,6 +135,22 @@ def test_sample_rate_is_respected_and_burst_raises_it(make_engine, client_loop, 
     assert frames > len(samples) * 2, "frames that are not sampled are received and dropped"
 
 
+def test_a_camera_sending_at_the_sample_rate_itself_is_sampled_every_frame(make_engine, client_loop, astronaut):
+    """The browser's baseline is the sample rate (a frame a second, proctoring.camera_rate): its
+    frames jitter around the due times, and none may be skipped for arriving a little early (a
+    skipped frame would halve the rate the face track and the feed check get)."""
+    engine, got = make_engine(sample_fps=4.0)
+    peer = publish(engine, "cam", FrameTrack(astronaut, fps=4.0), client_loop)
+    got.wait_for(lambda: len(got.of("cam")) >= 2, timeout=15.0, what="two samples")
+    frames0, samples0 = engine.stats()["frames_received"], len(got.of("cam"))
+    time.sleep(6.0)
+    frames, samples = engine.stats()["frames_received"] - frames0, len(got.of("cam")) - samples0
+    peer.close()
+    assert frames >= 20, frames
+    assert samples >= frames - 1, (samples, frames)
+    assert samples <= 4.0 * 6.0 + 1, samples            # and never more than the rate
+
+
 def test_two_streams_are_independent(make_engine, client_loop, astronaut, coffee):
     engine, got = make_engine(sample_fps=4.0)
     a = publish(engine, "a", FrameTrack(astronaut, fps=10), client_loop)

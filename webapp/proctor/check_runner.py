@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from proctoring.camera_rate import CameraRate
 from proctoring.feed import FeedMonitor, FeedPolicy
 from proctoring.sitting import Burst, CheckPolicy, IdentitySample, Need, ResetFeed, SittingChecks
 from proctoring.track import appearance
@@ -44,6 +45,7 @@ class Sitting:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_frame: np.ndarray | None = None
     feed: FeedMonitor | None = None          # frozen/looped feed detector (None: FEED_CHECK off)
+    camera: CameraRate | None = None         # the frame rate the browser was last asked for
 
 
 # A sitting whose camera sent nothing for this long is dropped from memory (the learner
@@ -134,8 +136,12 @@ class CheckRunner:
         checks = SittingChecks(self.secret, sitting_id, time.time(), self.policy, failures=failures,
                                recheck_not_before=not_before)
         feed = FeedMonitor(self.feed_policy) if self.feed_policy is not None else None
+        # The browser starts at the rate the offer's answer tells it (webapp.proctor.sockets: the
+        # same rule, the baseline); a change is sent as a CameraRate action (`_emit`).
+        camera = checks.camera(time.time())
         with self._lock:
-            self._sittings[sitting_id] = Sitting(sitting_id, learner_id, list(references), checks, feed=feed)
+            self._sittings[sitting_id] = Sitting(sitting_id, learner_id, list(references), checks, feed=feed,
+                                                 camera=camera)
         try:
             return self.engine.open_ingest(sitting_id, offer_sdp)
         except Exception:
@@ -240,6 +246,12 @@ class CheckRunner:
             self._emit(sitting, actions, rgb)
 
     def _emit(self, sitting: Sitting, actions: list, frame) -> None:
+        # The camera's frame rate follows the check state (proctoring.camera_rate): raised when a
+        # challenge starts (with its Burst), back to the baseline when it ends (a tick).
+        rate = sitting.checks.camera(time.time())
+        if rate != sitting.camera:
+            sitting.camera = rate
+            actions = actions + [rate]
         if not actions:
             return
         for action in actions:

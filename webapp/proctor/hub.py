@@ -5,6 +5,8 @@
   (ProctorStanding, webapp.proctor.standing), so a crash loses neither credited time nor a verdict.
 * Holds, releases and liveness challenges go to the learner's browser as Socket.IO "proctor"
   events (room user:<id>); a flag alerts the responsible officer (webapp.proctor.alerts).
+* So does the camera's frame rate (state "camera": fps, height; proctoring.camera_rate): the
+  page applies it with RTCRtpSender.setParameters (camera.js).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 
+from proctoring.camera_rate import CameraRate, CameraRatePolicy
 from proctoring.feed import FeedPolicy
 from proctoring.liveness import Action, LivenessPolicy
 from proctoring.policy import IdentityPolicy
@@ -53,7 +56,17 @@ def check_policy(cfg) -> CheckPolicy:
                                 max_s=cfg["IDENTITY_MAX_S"], liveness_share=cfg["LIVENESS_SHARE"]),
         liveness=LivenessPolicy(window_s=cfg["LIVENESS_WINDOW_S"], actions=liveness_actions(cfg["LIVENESS_ACTIONS"])),
         check_timeout_s=cfg["CHECK_TIMEOUT_S"], recheck_backoff_s=cfg["RECHECK_BACKOFF_S"],
-        recheck_backoff_max_s=cfg["RECHECK_BACKOFF_MAX_S"], block_after=cfg["PROCTOR_BLOCK_AFTER"])
+        recheck_backoff_max_s=cfg["RECHECK_BACKOFF_MAX_S"], block_after=cfg["PROCTOR_BLOCK_AFTER"],
+        camera=camera_policy(cfg))
+
+
+def camera_policy(cfg) -> CameraRatePolicy:
+    """What the learner's browser is asked to send (proctoring.camera_rate): CAMERA_BASE_FPS /
+    CAMERA_BASE_HEIGHT, raised to CAMERA_CHALLENGE_FPS / CAMERA_CHALLENGE_HEIGHT for a liveness
+    challenge."""
+    return CameraRatePolicy(base_fps=cfg["CAMERA_BASE_FPS"], base_height=cfg["CAMERA_BASE_HEIGHT"],
+                            challenge_fps=cfg["CAMERA_CHALLENGE_FPS"],
+                            challenge_height=cfg["CAMERA_CHALLENGE_HEIGHT"])
 
 
 def liveness_actions(text: str) -> tuple[Action, ...]:
@@ -70,14 +83,17 @@ def rtc_config(cfg) -> RtcConfig:
                      workers=cfg["RTC_WORKERS"])
 
 
-# What the web tier may ask of a runner in the media process (MEDIA_MODE=remote, webapp.media).
+# What the web tier may ask of a runner in the media workers (MEDIA_MODE=remote, webapp.media):
+# each method's first argument is the sitting id, which picks the worker; `sittings` (how many
+# sittings run) goes to every live worker, the counts summed.
 REMOTE_METHODS = frozenset({"open", "owner", "add_candidate", "close", "finish", "recheck", "external_failure",
                             "recheck_wait", "blocked", "hold", "sittings"})
+REMOTE_FANOUT = {"sittings": sum}
 
 
 def runner(app: Flask | None = None) -> CheckRunner:
     """The app's CheckRunner, started on first use (its engine thread, ticker and workers); with
-    MEDIA_MODE=remote its stand-in, whose calls go to the media process."""
+    MEDIA_MODE=remote its stand-in, whose calls go to the media worker of the sitting."""
     app = app or current_app._get_current_object()
     if app.config["MEDIA_MODE"] == "remote":
         return _remote(app)
@@ -108,7 +124,7 @@ def _remote(app: Flask):
     found = app.extensions.get("proctor_remote")
     if found is None:
         from webapp.media import client
-        found = client(app).service("proctor", REMOTE_METHODS, timeouts={"open": 20.0})
+        found = client(app).service("proctor", REMOTE_METHODS, timeouts={"open": 20.0}, fanout=REMOTE_FANOUT)
         app.extensions["proctor_remote"] = found
     return found
 
@@ -129,6 +145,12 @@ class _Persist:
         self.app = app
 
     def __call__(self, sitting: Sitting, actions: list, frame) -> None:
+        if all(isinstance(action, CameraRate) for action in actions):
+            # Only the camera's frame rate changed: nothing to persist, the browser is told.
+            for action in actions:
+                socketio.emit("proctor", {"session_id": sitting.id, **action.message()},
+                              to=f"user:{sitting.learner_id}")
+            return
         from webapp.proctor.evidence import record_flag
         from webapp.proctor.standing import keep_standing
         from webapp.study import attest
@@ -191,6 +213,8 @@ def _browser_event(action) -> dict | None:
                 "steps_in_s": [round(max(0.0, s - now), 3) for s in (action.step_starts or (action.starts_at,))]}
     if isinstance(action, Finished):
         return {"state": "finished", "passed": action.passed}
+    if isinstance(action, CameraRate):
+        return action.message()
     if isinstance(action, Verdict) and action.kind in ("identity", "liveness"):
         return {"state": "verdict", "kind": action.kind, "passed": action.passed}
     return None

@@ -6,6 +6,8 @@ only ever signal for their own open, consented sitting. Answers are acks:
 """
 from __future__ import annotations
 
+import time
+
 from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -62,7 +64,13 @@ def _rtc_offer(data=None):
             return _rtc_error("not_enrolled", "Your face is not enrolled yet. Please ask your officer to enrol it.")
         return {"error": exc.code, "message": _("The camera connection could not be set up. "
                                                  "Reload the page and try again."), "detail": exc.message[:200]}
-    return {"ok": True, "sdp": answer, "type": "answer"}
+    # The browser starts at the baseline frame rate (the runner asks for more during a challenge).
+    from flask import current_app
+
+    from proctoring.camera_rate import camera_rate
+    from webapp.proctor.hub import camera_policy
+    camera = camera_rate(camera_policy(current_app.config), time.time()).message()
+    return {"ok": True, "sdp": answer, "type": "answer", "camera": camera}
 
 
 @socketio.on("rtc_ice")

@@ -27,10 +27,46 @@
     });
   }
 
-  // Modest capture: enough for face checks (the server samples 1/s, 6/s during a liveness
-  // challenge), cheap for home uplinks and for the server, which decodes every frame it gets.
+  // Modest capture: enough for face checks. What is *sent* is the server's to decide: it asks for
+  // a low frame rate (a frame a second by default) and raises it for a liveness challenge (the
+  // "camera" proctor event, proctoring/camera_rate.py), because it decodes every frame it gets.
+  // The capture runs at the challenge rate (CAMERA_CHALLENGE_FPS, 6 by default: a higher one
+  // needs a higher capture rate here); the encoder drops what the server does not ask for, and a
+  // page that could not apply the request sends what it did before, about 6 a second.
   const CONSTRAINTS = { audio: false, video: { width: { ideal: 320 }, height: { ideal: 240 },
                                                frameRate: { ideal: 6, max: 10 } } };
+
+  // The same bounds as proctoring/camera_rate.py: anything else from the wire is ignored.
+  function validRate(rate) {
+    return !!rate && typeof rate === "object" && typeof rate.fps === "number" && isFinite(rate.fps) &&
+      rate.fps >= 0.5 && rate.fps <= 30 && Number.isInteger(rate.height) && rate.height >= 60 &&
+      rate.height <= 1080;
+  }
+
+  // Applies the server's frame rate and height to the video sender (RTCRtpSender.setParameters),
+  // one change at a time; the latest request wins. Resolves with what was applied.
+  function rateControl(pc, track) {
+    const sender = pc.getSenders().find(function (s) { return s.track === track; });
+    let chain = Promise.resolve(null);
+    let wanted = null;
+    return function apply(rate) {
+      if (!validRate(rate)) return Promise.reject(new Error("invalid camera rate"));
+      if (!sender) return Promise.reject(new Error("no video sender"));
+      wanted = { fps: rate.fps, height: rate.height };
+      chain = chain.catch(function () { return null; }).then(function () {
+        const want = wanted;
+        const params = sender.getParameters();
+        if (!params.encodings || !params.encodings.length) throw new Error("no encodings to set");
+        const capture = (track.getSettings && track.getSettings().height) || want.height;
+        params.encodings[0].maxFramerate = want.fps;
+        params.encodings[0].scaleResolutionDownBy = Math.max(1, capture / want.height);
+        return sender.setParameters(params).then(function () {
+          return { fps: want.fps, height: want.height, scale: params.encodings[0].scaleResolutionDownBy };
+        });
+      });
+      return chain;
+    };
+  }
 
   function start(sessionId, iceServers, preview) {
     let pc = null;
@@ -48,14 +84,16 @@
     }).then(function () {
       return ask("rtc_offer", { session_id: sessionId, sdp: pc.localDescription.sdp, type: "offer" });
     }).then(function (answer) {
-      return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-    }).then(function () {
-      return { pc: pc, stream: stream, stop: function () {
-        stream.getTracks().forEach(function (t) { t.stop(); });
-        pc.close();
-      } };
+      return pc.setRemoteDescription({ type: "answer", sdp: answer.sdp }).then(function () { return answer; });
+    }).then(function (answer) {
+      const track = stream.getVideoTracks()[0];
+      return { pc: pc, stream: stream, rate: rateControl(pc, track), initialRate: answer.camera || null,
+               stop: function () {
+                 stream.getTracks().forEach(function (t) { t.stop(); });
+                 pc.close();
+               } };
     });
   }
 
-  window.StudyCamera = { start: start, ask: ask };
+  window.StudyCamera = { start: start, ask: ask, validRate: validRate };
 })();

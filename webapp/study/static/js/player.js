@@ -272,6 +272,7 @@
       if (ev.state === "hold") setHold(ev.reason);
       else if (ev.state === "ok") setHold(null);
       else if (ev.state === "challenge") showChallenge(ev);
+      else if (ev.state === "camera") cameraRate(ev);
       else if (ev.state === "verdict") root.dataset.lastVerdict = ev.kind + ":" + (ev.passed ? "pass" : "fail");
       else if (ev.state === "finished") {
         root.dataset.finished = ev.passed ? "pass" : "fail";
@@ -279,6 +280,16 @@
         window.location.href = "/learn/";
       }
     });
+  }
+
+  // The server's frame rate for the camera (the baseline, raised for a liveness challenge), applied
+  // to the sender; data-camera-rate shows what applied ("fps@height").
+  function cameraRate(rate) {
+    if (!window.StudyCamera.validRate(rate)) { root.dataset.cameraRate = "invalid"; return; }
+    if (!state.camera) return;
+    state.camera.rate(rate).then(function (applied) {
+      root.dataset.cameraRate = applied.fps + "@" + applied.height;
+    }).catch(function () { root.dataset.cameraRate = "failed"; });
   }
 
   els.recheck.addEventListener("click", function () {
@@ -328,6 +339,9 @@
         .then(function (cam) {
           state.camera = cam;
           cameraRetries = 0;
+          // A new connection starts at the rate its answer names (the server's checks of a new
+          // stream start from the baseline; it asks for more when a challenge starts).
+          if (cam.initialRate) cameraRate(cam.initialRate);
           root.dataset.camera = "connected";
           watchCamera(cam);
           if (state.hold === "camera") setHold("unverified");   // the new connection's check decides
