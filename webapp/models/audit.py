@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     String,
     Text,
 )
@@ -24,3 +25,8 @@ class AuditLog(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The unit whose subtree may read the row (issue 14): the unit of the person the action was
+    # about, else the actor's. NULL for rows from before it (the admin sees them).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_audit_log_unit_at", "unit_id", "at"), Index("ix_audit_log_at", "at"))

@@ -11,7 +11,9 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -70,10 +72,18 @@ class User(Base):
     # Bumped at logout, password change and an admin's reset or deactivation: a session carries the
     # version it was issued under (webapp.core.security) and is anonymous once the two differ.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Issue 14. The national ID number (身份证号), Fernet-encrypted (webapp.core.face_crypto's keys),
+    # and a keyed hash of it so an import finds duplicates without decrypting.
+    national_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    national_id_hmac: Mapped[str | None] = mapped_column(String(64))
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)     # for reminders (an SMS channel)
+    supervision_ended_at: Mapped[datetime | None] = mapped_column(DateTime)   # deactivated at the end
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime)           # retention ran
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     unit: Mapped[OrgUnit] = relationship()
     officer: Mapped["User | None"] = relationship(remote_side=[id])
+    __table_args__ = (Index("uq_app_user_national_id_hmac", "national_id_hmac", unique=True),)
 
     # Flask-Login protocol
     @property
