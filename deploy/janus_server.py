@@ -12,16 +12,20 @@ directory and starts ``janus -F <folder> -C <folder>/janus.jcfg`` as a subproces
 - ICE: host candidates only, unless ``ice_servers`` (the RTCPeerConnection form) name a
   STUN/TURN server; RTP/RTCP on ``rtp_port_range``.
 
-Tests start one per session inside their network namespace (tests/janus_fixture.py); a
-production stack starts it the same way with its own run directory.
+Tests start one per session inside their network namespace (tests/conftest.py: janus_server).
 
     server = JanusServer("/tmp/janus-run").start()
     server.url, server.api_secret, server.admin_key
     server.stop()
 
-As a command (a node of its own; the portal then gets the settings in RUN_DIR/janus.env, 0600):
+As a command (a node of its own; the portal then gets the settings in RUN_DIR/janus.env, 0600;
+JANUS_URL, JANUS_API_SECRET and JANUS_ADMIN_KEY from the environment, when set, are used):
 
     python -m deploy.janus_server RUN_DIR [--host 10.0.0.5] [--port 8088] [--public-ip 203.0.113.7]
+    python -m deploy.janus_server RUN_DIR --write-config   # only the config: systemd runs janus itself
+
+deploy/stack.py owns the process instead: it writes the config with :meth:`JanusServer.write_config`,
+runs :meth:`JanusServer.command` as one of its pieces and probes it with :meth:`JanusServer.ready`.
 """
 from __future__ import annotations
 
@@ -94,7 +98,8 @@ class JanusServer:
                  rtp_port_range: tuple[int, int] = (20000, 40000), ice_servers: list[dict] | None = None,
                  ice_enforce_list: str | None = None, public_ip: str | None = None,
                  debug_level: int = 3, binary: str = JANUS_BINARY,
-                 lib_dir: Path = LIB_DIR):
+                 lib_dir: Path = LIB_DIR, api_secret: str | None = None, admin_secret: str | None = None,
+                 admin_key: str | None = None):
         self.run_dir = Path(run_dir)
         self.host = host
         self.port = port
@@ -105,9 +110,10 @@ class JanusServer:
         self.debug_level = debug_level
         self.binary = binary
         self.lib_dir = Path(lib_dir)
-        self.api_secret = secrets.token_urlsafe(24)
-        self.admin_secret = secrets.token_urlsafe(24)
-        self.admin_key = secrets.token_urlsafe(24)
+        # given (kept by whoever runs it: deploy/stack.py's secrets.json, portal.env) or made now
+        self.api_secret = api_secret or secrets.token_urlsafe(24)
+        self.admin_secret = admin_secret or secrets.token_urlsafe(24)
+        self.admin_key = admin_key or secrets.token_urlsafe(24)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -219,14 +225,27 @@ general: {{
 }}
 """
 
-    # ----- process
+    # ----- process (start/stop here, or by whoever owns it: deploy/stack.py, systemd)
+    def command(self) -> list[str]:
+        """The janus command line for the written config (its process logs to stdout)."""
+        folder = self.config_dir
+        return [shutil.which(self.binary) or self.binary, "-F", str(folder), "-C", str(folder / "janus.jcfg"),
+                "--disable-colors"]
+
+    def ready(self) -> bool:
+        """The HTTP API answers ``info`` with the API secret."""
+        try:
+            return self.info().get("janus") == "server_info"
+        except (OSError, ValueError):
+            return False
+
     def start(self, timeout: float = 20.0) -> JanusServer:
-        folder = self.write_config()
+        self.write_config()
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [self.binary, "-F", str(folder), "-C", str(folder / "janus.jcfg"), "--disable-colors"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
         finally:
             log.close()
         try:
@@ -241,11 +260,8 @@ general: {{
         while True:
             if self.proc.poll() is not None:
                 raise JanusError(f"janus exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if self.info().get("janus") == "server_info":
-                    return
-            except (OSError, ValueError):
-                pass
+            if self.ready():
+                return
             if time.monotonic() > deadline:
                 raise JanusError(f"janus did not answer on {self.url}/info within {timeout} s:\n{self.log_tail()}")
             time.sleep(0.1)
@@ -254,6 +270,26 @@ general: {{
         query = urllib.parse.urlencode({"apisecret": self.api_secret})
         with urllib.request.urlopen(f"{self.url}/info?{query}", timeout=2) as response:
             return json.loads(response.read())
+
+    def list_rooms(self) -> list[dict]:
+        """The VideoRoom rooms (private ones too: asked with the admin key), for operators and tests."""
+        session = self._api("", {"janus": "create"})["data"]["id"]
+        try:
+            handle = self._api(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.videoroom"})["data"]["id"]
+            reply = self._api(f"/{session}/{handle}", {"janus": "message",
+                                                        "body": {"request": "list", "admin_key": self.admin_key}})
+            return reply["plugindata"]["data"].get("list", [])
+        finally:
+            self._api(f"/{session}", {"janus": "destroy"})
+
+    def _api(self, path: str, body: dict) -> dict:
+        data = json.dumps({**body, "transaction": secrets.token_hex(6), "apisecret": self.api_secret}).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            reply = json.loads(response.read())
+        if reply.get("janus") == "error":
+            raise JanusError(f"janus: {reply.get('error')}")
+        return reply
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -282,27 +318,46 @@ general: {{
         self.stop()
 
 
-def env_lines(server: JanusServer) -> str:
+def portal_settings(server: JanusServer) -> dict[str, str]:
     """The portal's settings for this Janus (webapp/config.py: CONFERENCE_MEDIA_BACKEND=janus)."""
-    return (f"CONFERENCE_MEDIA_BACKEND=janus\nJANUS_URL={server.url}\nJANUS_API_SECRET={server.api_secret}\n"
-            f"JANUS_ADMIN_KEY={server.admin_key}\nJANUS_RTP_HOST={server.host}\n")
+    return {"CONFERENCE_MEDIA_BACKEND": "janus", "JANUS_URL": server.url, "JANUS_API_SECRET": server.api_secret,
+            "JANUS_ADMIN_KEY": server.admin_key, "JANUS_RTP_HOST": server.host}
+
+
+def env_lines(server: JanusServer) -> str:
+    return "".join(f"{k}={v}\n" for k, v in portal_settings(server).items())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.janus_server", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir")
-    parser.add_argument("--host", default="127.0.0.1", help="address of the HTTP API and of relayed RTP")
-    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--host", default=None,
+                        help="address of the HTTP API and of relayed RTP (default: JANUS_URL's host, or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="HTTP API port (default: JANUS_URL's port, or free)")
     parser.add_argument("--rtp-ports", default="20000-40000")
     parser.add_argument("--public-ip", default=None, help="1:1 NAT public address (nat_1_1_mapping)")
     parser.add_argument("--ice-servers", default="[]", help="JSON, as ICE_SERVERS: the first STUN and TURN")
+    parser.add_argument("--write-config", action="store_true",
+                        help="only write the config (and janus.env) and print the janus command: for a "
+                             "supervisor that runs janus itself (deploy/systemd/portal-janus.service)")
     args = parser.parse_args(argv)
+    # The portal's own settings (systemd: EnvironmentFile=/etc/portal/portal.env), when set, are
+    # what this Janus must match: the same secrets and address at every start.
+    configured = urllib.parse.urlsplit(os.environ.get("JANUS_URL", ""))
     low, high = (int(p) for p in args.rtp_ports.split("-", 1))
-    server = JanusServer(args.run_dir, host=args.host, port=args.port, rtp_port_range=(low, high),
-                         ice_servers=json.loads(args.ice_servers), public_ip=args.public_ip).start()
+    server = JanusServer(args.run_dir, host=args.host or configured.hostname or "127.0.0.1",
+                         port=args.port or configured.port, rtp_port_range=(low, high),
+                         ice_servers=json.loads(args.ice_servers), public_ip=args.public_ip,
+                         api_secret=os.environ.get("JANUS_API_SECRET") or None,
+                         admin_key=os.environ.get("JANUS_ADMIN_KEY") or None)
     env_file = server.run_dir / "janus.env"
-    env_file.write_text(env_lines(server))
-    os.chmod(env_file, 0o600)
+    if args.write_config:
+        server.write_config()
+        _write_env(env_file, server)
+        print(" ".join(server.command()), flush=True)
+        return 0
+    server.start()
+    _write_env(env_file, server)
     print(f"janus running at {server.url} (pid {server.proc.pid}); portal settings in {env_file}", flush=True)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -314,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     code = 0 if server.running() else 1
     server.stop()
     return code
+
+
+def _write_env(path: Path, server: JanusServer) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(env_lines(server))
+    os.chmod(path, 0o600)
 
 
 if __name__ == "__main__":

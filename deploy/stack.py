@@ -14,6 +14,9 @@ own configuration and files under the run folder (--dir):
   the first start only, the demo data (`flask demo load`);
 * coturn (Debian `turnserver`): TURN with time-limited credentials the portal signs
   (webapp/core/turn.py), plain and over TLS, config from deploy/turnserver.conf.template;
+* Janus (Debian `janus`), unless conference_backend="aiortc": the conferences' media rooms
+  (VideoRoom), a private config written by deploy/janus_server.py (API secret, VideoRoom admin key),
+  its HTTP API on 127.0.0.1 for the media workers only, RTP on its own port range;
 * N media workers (`python -m webapp.media --worker <i>`, pieces media0, media1, ...; default one per
   core), sittings and conferences sharded across them by id (webapp.media.workers), and the one
   scheduler process (`python -m webapp.scheduler`);
@@ -22,7 +25,7 @@ own configuration and files under the run folder (--dir):
 * nginx (Debian nginx-light): TLS in front of them (a self-signed certificate made with openssl
   unless --cert/--key are given), HTTP redirected to HTTPS, signed media served directly.
 
-Every process logs to <dir>/logs/<name>.log. The secrets are generated once into
+Every process logs to <dir>/logs/<name>.log. The secrets (Janus's too) are generated once into
 <dir>/secrets.json (mode 600), and <dir>/portal.env holds the shared environment (systemd's
 EnvironmentFile format) for running `flask` commands against this stack.
 
@@ -33,6 +36,7 @@ Also a library (tests and benchmarks):
     stack.url            # https://127.0.0.1:<port> (nginx)
     stack.kill("web0"); stack.restart("web0")
     stack.kill("media1")  # "media" names media0 when there is one media worker
+    stack.kill("janus"); stack.restart("janus")   # Stack(conference_backend="aiortc"): no janus piece
     stack.stop()
 """
 from __future__ import annotations
@@ -69,11 +73,14 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+JANUS = shutil.which("janus") or "/usr/bin/janus"
 
 # Ports of the documented command. They avoid the ports of Debian's own services (PostgreSQL
 # 5432, Redis 6379, coturn 3478/5349), which installing the packages may start.
 DEFAULT_PORTS = {"https": 8443, "http": 8080, "web": 5101, "postgres": 5439, "redis": 6389,
-                 "turn": 3480, "turn_tls": 5350, "relay": (49160, 49259)}
+                 "turn": 3480, "turn_tls": 5350, "relay": (49160, 49259), "janus": 7088,
+                 "janus_rtp": (20000, 29999)}
+CONFERENCE_BACKENDS = ("janus", "aiortc")
 DB_NAME = DB_USER = "portal"
 PG_SUPERUSER = "postgres"
 SAMPLES = ROOT / "content" / "samples"
@@ -95,6 +102,8 @@ class Ports:
     turn: int
     turn_tls: int
     relay: tuple[int, int]
+    janus: int = DEFAULT_PORTS["janus"]                         # Janus's HTTP API (127.0.0.1)
+    janus_rtp: tuple[int, int] = DEFAULT_PORTS["janus_rtp"]     # its ICE/RTP ports (UDP)
 
     @classmethod
     def default(cls, web: int, **override) -> Ports:
@@ -104,12 +113,14 @@ class Ports:
 
     @classmethod
     def auto(cls, web: int, host: str = "127.0.0.1") -> Ports:
-        """Free ports (TCP; the TURN ports free for UDP too) and a random relay range."""
-        tcp = free_ports(host, 4 + web)
+        """Free ports (TCP; the TURN ports free for UDP too), a random relay range and a random
+        Janus RTP range apart from it (and from tests/conftest.py's Janus, 30000-34000)."""
+        tcp = free_ports(host, 5 + web)
         turn = free_ports(host, 2, udp_too=True)
         low = random.randrange(20000, 60000, 100)
-        return cls(https=tcp[0], http=tcp[1], postgres=tcp[2], redis=tcp[3], web=tcp[4:], turn=turn[0],
-                   turn_tls=turn[1], relay=(low, low + 99))
+        rtp = random.choice([n for n in range(35000, 60000, 1000) if not n <= low < n + 1000])
+        return cls(https=tcp[0], http=tcp[1], postgres=tcp[2], redis=tcp[3], janus=tcp[4], web=tcp[5:],
+                   turn=turn[0], turn_tls=turn[1], relay=(low, low + 99), janus_rtp=(rtp, rtp + 999))
 
 
 def free_ports(host: str, count: int, udp_too: bool = False) -> list[int]:
@@ -156,7 +167,7 @@ class Stack:
                  listen: str = "127.0.0.1", public_host: str | None = None, env: dict | None = None,
                  samples: bool = True, demo: bool = True, media: int | bool | None = None, scheduler: bool = True,
                  cert: str | Path | None = None, key: str | Path | None = None, pg_dir: str | Path | None = None,
-                 web_threads: int | None = None, python: str = sys.executable,
+                 web_threads: int | None = None, python: str = sys.executable, conference_backend: str = "janus",
                  log: Callable[[str], None] | None = None):
         if web < 1:
             raise ValueError("web: at least one web process")
@@ -174,6 +185,12 @@ class Stack:
             raise ValueError(f"ports={ports!r}: 'default', 'auto', a dict of overrides or a Ports")
         if len(self.ports.web) != web:
             raise ValueError(f"{web} web processes but {len(self.ports.web)} web ports")
+        if _overlap(self.ports.relay, self.ports.janus_rtp):
+            raise ValueError(f"Janus's RTP ports {self.ports.janus_rtp} overlap coturn's relay ports {self.ports.relay}")
+        if conference_backend not in CONFERENCE_BACKENDS:
+            raise ValueError(f"conference_backend={conference_backend!r}: one of {', '.join(CONFERENCE_BACKENDS)}")
+        self.conference_backend = conference_backend
+        self._janus_server = None
         self.listen = listen
         self.host = public_host or ("127.0.0.1" if listen in ("0.0.0.0", "127.0.0.1", "::") else listen)
         self.extra_env = {k: str(v) for k, v in (env or {}).items()}
@@ -274,8 +291,30 @@ class Stack:
             "TURN_SECRET": s["turn_secret"],
             "TURN_URLS": self.turn_urls,
         }
+        if self.conference_backend == "janus":
+            from deploy.janus_server import portal_settings
+            values.update(portal_settings(self.janus_server))
         values.update(self.extra_env)
         return values
+
+    @property
+    def janus_server(self):
+        """deploy.janus_server.JanusServer of the `janus` piece: its config, secrets, URL and
+        probe (the stack runs its process). None with conference_backend="aiortc"."""
+        if self.conference_backend != "janus":
+            return None
+        if self._janus_server is None:
+            from deploy.janus_server import JanusServer
+            s = self.secrets
+            # ICE host candidates on nginx's address when that is one address, else on every
+            # interface (nginx on 0.0.0.0, or on 127.0.0.1 for a local try-out). Browsers behind
+            # NAT reach them through the stack's coturn (TURN_URLS): Janus needs no TURN of its own.
+            specific = self.listen not in ("0.0.0.0", "::", "127.0.0.1", "localhost")
+            self._janus_server = JanusServer(
+                self.run_dir / "janus", host="127.0.0.1", port=self.ports.janus, rtp_port_range=self.ports.janus_rtp,
+                ice_enforce_list=self.listen if specific else None, api_secret=s["janus_api_secret"],
+                admin_secret=s["janus_admin_secret"], admin_key=s["janus_admin_key"])
+        return self._janus_server
 
     def proc(self, name: str) -> subprocess.Popen | None:
         return self._piece(name).proc
@@ -294,8 +333,9 @@ class Stack:
                     self._start_piece(name)
                 self._setup_database()
                 self._setup_content()
-                if "coturn" in self._pieces:
-                    self._start_piece("coturn")
+                for name in ("coturn", "janus"):
+                    if name in self._pieces:
+                        self._start_piece(name)
                 backs = [n for n in (*self.media_names, "scheduler") if n in self._pieces]
                 for name in backs:
                     self._start_piece(name, wait=False)
@@ -312,11 +352,11 @@ class Stack:
         return self
 
     def stop(self, purge: bool = False) -> None:
-        """Stop everything, in order: nginx, the web processes, media and scheduler, coturn,
+        """Stop everything, in order: nginx, the web processes, media and scheduler, Janus, coturn,
         Redis, PostgreSQL. `purge`: then delete the run folder and the database cluster."""
         with self._lock:
             self._stopping = True
-            groups = [["nginx"], [f"web{i}" for i in range(self.web)], [*self.media_names, "scheduler"], ["coturn"],
+            groups = [["nginx"], [f"web{i}" for i in range(self.web)], [*self.media_names, "scheduler"], ["janus"], ["coturn"],
                       ["redis"], ["postgres"]]
             for group in groups:
                 pieces = [self._pieces[n] for n in group if n in self._pieces]
@@ -402,6 +442,9 @@ class Stack:
                                        self._redis_ready, prepare=self._prepare_redis)
         self._pieces["coturn"] = _Piece("coturn", [TURNSERVER, "-c", str(self.run_dir / "coturn" / "turnserver.conf")],
                                         self._turn_ready, stop_timeout=10, prepare=self._prepare_coturn)
+        if self.conference_backend == "janus":
+            self._pieces["janus"] = _Piece("janus", [], lambda: self.janus_server.ready(), stop_timeout=15,
+                                           ready_timeout=30, prepare=self._prepare_janus)
         for i, name in enumerate(self.media_names):
             self._pieces[name] = _Piece(name, [py, "-m", "webapp.media", "--worker", str(i)],
                                         lambda name=name, i=i: self._media_ready(name, str(i)),
@@ -563,7 +606,8 @@ class Stack:
         wanted = {"secret_key": lambda: secrets.token_hex(32), "media_signing_key": lambda: secrets.token_urlsafe(32),
                   "face_data_key": _fernet_key, "turn_secret": lambda: secrets.token_hex(24),
                   "db_password": lambda: secrets.token_hex(24), "pg_superuser_password": lambda: secrets.token_hex(24),
-                  "redis_password": lambda: secrets.token_hex(24)}
+                  "redis_password": lambda: secrets.token_hex(24), "janus_api_secret": lambda: secrets.token_hex(24),
+                  "janus_admin_secret": lambda: secrets.token_hex(24), "janus_admin_key": lambda: secrets.token_hex(24)}
         missing = {k: make() for k, make in wanted.items() if k not in stored}
         if missing:
             stored.update(missing)
@@ -755,6 +799,12 @@ class Stack:
     def _turn_ready(self) -> bool:
         return stun_binding(("127.0.0.1", self.ports.turn)) is not None
 
+    def _prepare_janus(self) -> None:
+        """deploy/janus_server.py's config (0600 under <dir>/janus/etc); the stack runs its command."""
+        server = self.janus_server
+        server.write_config()
+        self._pieces["janus"].argv = server.command()
+
     def _prepare_nginx(self) -> None:
         from webapp.deploy import nginx_config
         folder = self.run_dir / "nginx"
@@ -801,6 +851,10 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -879,10 +933,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--key", type=Path, help="its private key")
     up.add_argument("--no-samples", action="store_true", help="do not build or import the sample courses")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo organisation")
+    up.add_argument("--conference-backend", choices=CONFERENCE_BACKENDS, default="janus",
+                    help="conference media: a Janus of the stack's own (default), or aiortc in the media workers")
     args = parser.parse_args(argv)
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
-    for tool in (NGINX, REDIS_SERVER, TURNSERVER, OPENSSL):
+    tools = (NGINX, REDIS_SERVER, TURNSERVER, OPENSSL) + ((JANUS,) if args.conference_backend == "janus" else ())
+    for tool in tools:
         if not Path(tool).exists():
             print(f"error: {tool} is missing: scripts/install-system-deps.sh --production", file=sys.stderr)
             return 2
@@ -895,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--media: at least one media worker")
     stack = Stack(args.dir, web=args.web, media=args.media, ports={"https": args.https_port, "http": args.http_port},
                   listen=args.listen, public_host=args.public_host, cert=args.cert, key=args.key,
-                  samples=not args.no_samples, demo=not args.no_demo)
+                  samples=not args.no_samples, demo=not args.no_demo, conference_backend=args.conference_backend)
 
     def _stop(_signum, _frame):
         raise KeyboardInterrupt

@@ -197,6 +197,13 @@ class MediaRoom(abc.ABC):
     def shutdown(self) -> None:
         """Close everything. Idempotent."""
 
+    def healthy(self) -> bool:
+        """False once the media server lost the room under it (a Janus restarted: its
+        sessions and rooms are gone; every source has ended). Such a room answers
+        not_running; its owner shuts it down and makes a new one. In-process rooms
+        (aiortc) live and die with their process: always True while they run."""
+        return True
+
 
 @dataclass(frozen=True)
 class RoomConfig:

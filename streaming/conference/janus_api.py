@@ -6,6 +6,10 @@ in the POST's response; asynchronous ones (join, configure, start...) are acknow
 result arrives on the session's long-poll, matched by transaction. Every other event (webrtcup,
 media, hangup, detached, VideoRoom events without a transaction) goes to ``on_event(handle_id,
 event)``, called on the long-poll thread (keep it short). Every request carries the API secret.
+
+A Janus that restarts forgets its sessions: once it answers "no such session" (458) to the
+long-poll, the keepalive or a request, the session is *lost* (``lost`` is set, its threads
+stop, ``on_lost()`` is called once, on the thread that noticed); nothing of it can be used again.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import requests
 logger = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
+NO_SUCH_SESSION = 458
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,11 @@ class _Pending:
 
 class JanusSession:
     def __init__(self, endpoint: JanusEndpoint, on_event: Callable[[int, dict], None] | None = None,
-                 timeout: float = 15.0):
+                 timeout: float = 15.0, on_lost: Callable[[], None] | None = None):
         self.endpoint = endpoint
         self.on_event = on_event
+        self.on_lost = on_lost
+        self.lost = threading.Event()
         self.timeout = timeout
         self.http = requests.Session()
         self._poll_http = requests.Session()    # the long-poll holds its connection for up to 30 s
@@ -78,8 +85,27 @@ class JanusSession:
         reply = response.json()
         if reply.get("janus") == "error":
             error = reply.get("error", {})
+            if error.get("code") == NO_SUCH_SESSION and self.id is not None and path.startswith(f"/{self.id}"):
+                self._lose()
             raise JanusApiError(error.get("code", 0), error.get("reason", "unknown"))
         return reply
+
+    def _lose(self) -> None:
+        """Janus does not know this session any more (it restarted): stop, tell the owner once."""
+        with self._lock:
+            if self.lost.is_set():
+                return
+            self.lost.set()
+            pending = list(self._pending.values())
+        logger.warning("janus session %s: gone (janus restarted?)", self.id)
+        self._stop.set()
+        for waiting in pending:
+            waiting.done.set()
+        if self.on_lost is not None:
+            try:
+                self.on_lost()
+            except Exception:
+                logger.exception("janus session %s: on_lost failed", self.id)
 
     def start(self) -> JanusSession:
         self.id = self._post("", {"janus": "create"})["data"]["id"]
@@ -90,13 +116,14 @@ class JanusSession:
         return self
 
     def close(self) -> None:
-        if self.id is None or self._stop.is_set():
+        if self.id is None or (self._stop.is_set() and not self.lost.is_set()):
             return
         self._stop.set()
-        try:
-            self._post(f"/{self.id}", {"janus": "destroy"}, timeout=5)
-        except (requests.RequestException, JanusApiError):
-            pass
+        if not self.lost.is_set():
+            try:
+                self._post(f"/{self.id}", {"janus": "destroy"}, timeout=5)
+            except (requests.RequestException, JanusApiError):
+                pass
         if self._poller is not None:
             self._poller.join(timeout=5)
         self.http.close()
@@ -110,18 +137,32 @@ class JanusSession:
             try:
                 self._post(f"/{self.id}", {"janus": "keepalive"}, timeout=5)
             except (requests.RequestException, JanusApiError):
-                logger.warning("janus session %s: keepalive failed", self.id)
+                if not self.lost.is_set():
+                    logger.warning("janus session %s: keepalive failed", self.id)
 
     def _poll(self) -> None:
         url = f"{self.endpoint.url}/{self.id}"
+        pause = 0.5
         while not self._stop.is_set():
             try:
                 response = self._poll_http.get(url, params={"maxev": 10, "rid": int(time.time() * 1000),
                                                       "apisecret": self.endpoint.api_secret}, timeout=40)
+                if response.status_code == 404:     # Janus's answer to a poll of a session it does not know
+                    self._post(f"/{self.id}", {"janus": "keepalive"}, timeout=5)   # 458 -> lost
                 events = response.json()
-            except (requests.RequestException, ValueError):
-                if not self._stop.wait(0.5):
+            except (requests.RequestException, ValueError, JanusApiError):
+                if self.lost.is_set():
+                    return
+                if not self._stop.wait(pause):    # Janus away: ask again, a little less often
                     logger.warning("janus session %s: long-poll failed", self.id)
+                pause = min(pause * 2, 2.0)
+                continue
+            pause = 0.5
+            if isinstance(events, dict) and events.get("janus") == "error":
+                if events.get("error", {}).get("code") == NO_SUCH_SESSION:
+                    self._lose()
+                    return
+                self._stop.wait(0.5)
                 continue
             for event in events if isinstance(events, list) else [events]:
                 self._dispatch(event)
@@ -149,6 +190,8 @@ class JanusSession:
         return self._post(f"/{self.id}", {"janus": "attach", "plugin": VIDEOROOM})["data"]["id"]
 
     def detach(self, handle_id: int) -> None:
+        if self.lost.is_set():
+            return
         try:
             self._post(f"/{self.id}/{handle_id}", {"janus": "detach"}, timeout=5)
         except JanusApiError as exc:
@@ -156,10 +199,12 @@ class JanusSession:
                 raise
 
     def hangup(self, handle_id: int) -> None:
+        if self.lost.is_set():
+            return
         try:
             self._post(f"/{self.id}/{handle_id}", {"janus": "hangup"}, timeout=5)
-        except JanusApiError:
-            pass
+        except (JanusApiError, requests.RequestException):
+            pass      # gone already, or Janus away (then its peer connection went with it)
 
     def request(self, handle_id: int, body: dict) -> dict:
         """A synchronous VideoRoom request: its plugin data (raises JanusApiError on error)."""
@@ -184,6 +229,8 @@ class JanusSession:
                 raise TimeoutError(f"janus did not answer {body.get('request')!r} in time")
             event = pending.event
             if event is None:
+                if self.lost.is_set():
+                    raise JanusApiError(NO_SUCH_SESSION, "session lost (janus restarted)")
                 raise JanusApiError(0, "session closed")
             if event.get("janus") == "error":
                 error = event.get("error", {})

@@ -24,7 +24,10 @@ session, and the room is destroyed on :meth:`shutdown`. Janus forwards RTP and n
 - tap: one extra receive-only subscription of our own (:class:`.janus_tap.FrameTapper`, an
   aiortc peer in this process) whose decoded frames are sampled at the tap's rate;
 - events: ``webrtcup`` of a publisher handle -> source_connected; its ``hangup``/``detached``
-  (or close/unpublish/shutdown/relay end) -> source_ended.
+  (or close/unpublish/shutdown/relay end) -> source_ended;
+- Janus restarted (its sessions and rooms are gone; :class:`.janus_api.JanusSession` notices
+  "no such session"): every source ends (source_ended), :meth:`healthy` turns False and every
+  call answers not_running; the owner (webapp.conferences.live) makes a new room.
 """
 from __future__ import annotations
 
@@ -126,6 +129,7 @@ class JanusRoom(MediaRoom):
         self._tap_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._tapper: FrameTapper | None = None
         self._running = False
+        self._lost = False
 
     # ----- lifecycle
     def start(self) -> JanusRoom:
@@ -134,7 +138,8 @@ class JanusRoom(MediaRoom):
         self._tap_pool = concurrent.futures.ThreadPoolExecutor(self.config.tap_workers,
                                                                thread_name_prefix=f"tap-{self.name}"[:15])
         try:
-            self._session = JanusSession(self.janus, self._on_janus_event, self.config.call_timeout_s).start()
+            self._session = JanusSession(self.janus, self._on_janus_event, self.config.call_timeout_s,
+                                         on_lost=self._on_session_lost).start()
             self._control = self._session.attach()
             self._session.request(self._control, {
                 "request": "create", "room": self.room_id, "admin_key": self.janus.admin_key,
@@ -160,14 +165,37 @@ class JanusRoom(MediaRoom):
             self._end_sub(key)
         for source_id in list(self._sources):
             self._end_source(source_id)
-        try:
-            self._session.request(self._control, {"request": "destroy", "room": self.room_id,
-                                                  "secret": self._secret, "permanent": False})
-        except (requests.RequestException, JanusApiError) as exc:
-            logger.warning("room %s: destroying the Janus room failed: %s", self.name, exc)
+        if not self._lost:
+            try:
+                self._session.request(self._control, {"request": "destroy", "room": self.room_id,
+                                                      "secret": self._secret, "permanent": False})
+            except (requests.RequestException, JanusApiError) as exc:
+                logger.warning("room %s: destroying the Janus room failed: %s", self.name, exc)
         self._session.close()
         self._tapper.shutdown(timeout)
         self._teardown_threads()
+
+    def healthy(self) -> bool:
+        return self._running and not self._lost
+
+    def _on_session_lost(self) -> None:
+        """Janus forgot our session (it restarted): its room, handles and peer connections are
+        gone. End every subscription and source here (source_ended for each), then refuse."""
+        with self._lock:
+            if self._lost:
+                return
+            self._lost = True
+        logger.warning("room %s: janus lost the session (restarted?); its sources end", self.name)
+        try:
+            self._work.submit(self._end_everything)
+        except RuntimeError:
+            pass      # shutting down anyway
+
+    def _end_everything(self) -> None:
+        for key in list(self._subs):
+            self._end_sub(key)
+        for source_id in list(self._sources):
+            self._end_source(source_id)
 
     def _teardown_threads(self) -> None:
         if self._session is not None:
@@ -181,12 +209,16 @@ class JanusRoom(MediaRoom):
     def _check_running(self) -> None:
         if not self._running:
             raise SignallingError("not_running", f"room {self.name} is not running")
+        if self._lost:
+            raise SignallingError("not_running", f"room {self.name} is gone: janus restarted")
 
     def _janus(self, call, *args, code: str = "bad_sdp"):
         """Run one Janus API call; its failures become SignallingError(code)."""
         try:
             return call(*args)
         except JanusApiError as exc:
+            if self._session is not None and self._session.lost.is_set():
+                raise SignallingError("not_running", f"room {self.name} is gone: janus restarted") from None
             raise SignallingError(code, f"janus refused: {exc.reason}") from None
         except TimeoutError:
             raise SignallingError("timeout", "janus did not answer in time") from None

@@ -1,8 +1,9 @@
 """Production mode as `python -m deploy.stack up` runs it (deploy/stack.py): PostgreSQL, Redis,
-coturn, the media process, the scheduler process, two gunicorn web processes and nginx with TLS,
-each a real process with its own config. Checked from outside, through nginx: HTTPS serves the
+coturn, Janus, the media process, the scheduler process, two gunicorn web processes and nginx with
+TLS, each a real process with its own config. Checked from outside, through nginx: HTTPS serves the
 portal, HTTP redirects to it, a login works with a Secure cookie, nginx spreads requests over both
-web processes and survives one of them being killed, a Socket.IO websocket connects through it.
+web processes and survives one of them being killed, a Socket.IO websocket connects through it, a
+conference that goes live gets its room on the stack's Janus.
 
 Runs inside scripts/in-netns.sh (its own ports: ports="auto"). About 30 s on two cores.
 """
@@ -135,7 +136,8 @@ def test_socketio_websocket_through_nginx(stack):
 
 def test_scheduler_media_and_services_are_running(stack):
     assert stack.media_names == [f"media{i}" for i in range(os.cpu_count() or 1)]   # one per core by default
-    for name in ("postgres", "redis", "coturn", *stack.media_names, "scheduler", "web0", "web1", "nginx"):
+    assert stack.names.index("janus") < stack.names.index("media0")   # started before the media workers
+    for name in ("postgres", "redis", "coturn", "janus", *stack.media_names, "scheduler", "web0", "web1", "nginx"):
         assert stack.proc(name) is not None and stack.proc(name).poll() is None, (name, stack.log_tail(name))
     assert stack.env["MEDIA_MODE"] == "remote" and stack.env["SCHEDULER_ENABLED"] == "0"
     assert stack.database_url.startswith("postgresql+psycopg://portal:")
@@ -147,3 +149,61 @@ def test_scheduler_media_and_services_are_running(stack):
     with pytest.raises(redis.exceptions.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=stack.ports.redis, retry=None).ping()    # no password: refused
     client.close()
+
+
+def test_conferences_go_through_the_stacks_janus(stack):
+    """The janus piece: its own config and secrets (kept in secrets.json, 0600), its API refuses
+    who lacks the API secret, and a conference that goes live on the stack has its VideoRoom there."""
+    import json
+    from datetime import datetime, timezone
+
+    import psycopg
+    import socketio
+
+    janus = stack.janus_server
+    assert stack.conference_backend == "janus"
+    assert stack.env["CONFERENCE_MEDIA_BACKEND"] == "janus" and stack.env["JANUS_URL"] == janus.url
+    kept = json.loads((stack.run_dir / "secrets.json").read_text())
+    assert kept["janus_api_secret"] == janus.api_secret == stack.env["JANUS_API_SECRET"]
+    assert kept["janus_admin_key"] == janus.admin_key == stack.env["JANUS_ADMIN_KEY"]
+    assert f"JANUS_API_SECRET={janus.api_secret}" in (stack.run_dir / "portal.env").read_text()
+    for private in (stack.run_dir / "secrets.json", janus.config_dir / "janus.jcfg"):
+        assert private.stat().st_mode & 0o077 == 0, private
+    lo, hi = stack.ports.janus_rtp
+    assert f'rtp_port_range = "{lo}-{hi}"' in (janus.config_dir / "janus.jcfg").read_text()
+    assert hi < stack.ports.relay[0] or lo > stack.ports.relay[1]     # apart from coturn's relays
+    refused = requests.post(janus.url, json={"janus": "create", "transaction": "t"}, timeout=5).json()
+    assert refused["janus"] == "error" and refused["error"]["code"] == 403
+
+    url = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with psycopg.connect(url) as conn:
+        unit_id, officer_id = conn.execute("SELECT unit_id, id FROM app_user WHERE username = 'officer_bs'").fetchone()
+        conference_id = conn.execute(
+            "INSERT INTO conference (host_unit_id, host_officer_id, title, starts_at, duration_min, levels, "
+            "include_supervisees, status, created_at) VALUES (%s, %s, 'janus', %s, 60, '', true, 'live', %s) "
+            "RETURNING id", (unit_id, officer_id, now, now)).fetchone()[0]
+    s, answer = login(stack, "officer_bs")
+    assert answer.status_code == 302
+    client = socketio.Client(ssl_verify=False, reconnection=False)
+    client.connect(stack.url, headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in s.cookies),
+                                       "User-Agent": UA}, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = client.call("conf_enter", {"conference_id": conference_id}, timeout=30)
+        assert ack.get("ok"), ack
+        rooms = [room["room"] for room in janus.list_rooms()]
+        assert any(str(room).startswith(f"c{conference_id}-") for room in rooms), rooms
+    finally:
+        client.disconnect()
+
+
+def test_the_conference_backend_is_a_choice(tmp_path):
+    """Stack(conference_backend="aiortc"): no janus piece, the media workers' own rooms; an RTP
+    range that overlaps coturn's relays is refused."""
+    plain = Stack(tmp_path / "a", web=1, media=1, conference_backend="aiortc")
+    assert "janus" not in plain.names and plain.janus_server is None
+    assert "CONFERENCE_MEDIA_BACKEND" not in plain.env and "JANUS_URL" not in plain.env
+    with pytest.raises(ValueError):
+        Stack(tmp_path / "b", web=1, media=1, ports={"relay": (20000, 20099)})
+    with pytest.raises(ValueError):
+        Stack(tmp_path / "c", web=1, media=1, conference_backend="mcu")

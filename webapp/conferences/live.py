@@ -13,7 +13,10 @@ sources of that room only, with the server-offer flow every backend has (`subscr
 below): aiortc rooms in this process, whose transport between levels is
 `CONFERENCE_RELAY_TRANSPORT` ("inprocess" hands packets between loops, "webrtc" makes each hop a
 real WebRTC subscription, as between nodes), or Janus VideoRoom rooms (`JANUS_*` settings), which
-cascade by Janus's own RTP forwarding.
+cascade by Janus's own RTP forwarding. A room its media server lost (Janus restarted:
+`MediaRoom.healthy()` is False, its sources have ended) is replaced by a new one at the next
+enter, publish or subscribe of someone in the conference (`_revive`); the participants publish
+again into it, and the host's relays are set up again as the host's camera comes back.
 
 The roll call: `webapp.conferences.rollcall_driver` on the called people's frames (the rooms' taps); each
 outcome is written at once by `_RollCallSink` (attendance row, flag with its evidence frame).
@@ -107,6 +110,7 @@ class LiveConference:
     # --- people --------------------------------------------------------------------------
     def enter(self, user_id: int, name: str, unit_name: str, chain: Sequence[str]) -> dict:
         """`chain`: the rooms from the host's down to the user's (conference_rules.room_chain)."""
+        self._revive()
         with self.lock:
             if self.closed:
                 raise LiveError("not_live", "the conference has ended")
@@ -138,11 +142,18 @@ class LiveConference:
         self.broadcast_floor()
 
     def publish(self, user_id: int, offer_sdp: str) -> str:
-        room = self._member_media(user_id)
-        source = source_of(user_id)
-        if source in room.sources():
-            room.unpublish(source)   # a new camera replaces the old one (device change)
-        return room.publish(source, offer_sdp)
+        for attempt in (1, 2):
+            room = self._member_media(user_id)
+            source = source_of(user_id)
+            try:
+                if source in room.sources():
+                    room.unpublish(source)   # a new camera replaces the old one (device change)
+                return room.publish(source, offer_sdp)
+            except SignallingError:
+                if attempt == 2 or room.healthy():
+                    raise
+                # the media server lost the room during this call (Janus restarted): a new room, once
+        raise AssertionError("unreachable")
 
     def subscribe(self, user_id: int, source_id: object, offer_sdp: str) -> str:
         """Client offer (backends with "client_offer" in `subscribe_modes`; Janus: unsupported)."""
@@ -356,6 +367,7 @@ class LiveConference:
             raise LiveError(exc.code, exc.message) from None
 
     def _member_media(self, user_id: int) -> MediaRoom:
+        self._revive()
         with self.lock:
             if not self.floor.present(user_id):
                 raise LiveError("not_found", "enter the conference first")
@@ -374,17 +386,49 @@ class LiveConference:
         parent = None
         for path in chain:
             if path not in self.rooms:
-                name = f"c{self.id}-{path.strip('/').replace('/', '.')}"
-                backend = media_backend(self.app.config["CONFERENCE_MEDIA_BACKEND"])
-                self.rooms[path] = backend(name, self.room_config, listener=self._listener(path),
-                                           **backend_options(self.app.config)).start()
+                self.rooms[path] = self._new_room(path)
                 self.parent[path] = parent
             parent = path
         self._ensure_host_relays()
         return chain[-1]
 
-    def _listener(self, path: str):
+    def _new_room(self, path: str) -> MediaRoom:
+        name = f"c{self.id}-{path.strip('/').replace('/', '.')}"
+        backend = media_backend(self.app.config["CONFERENCE_MEDIA_BACKEND"])
+        made: list[MediaRoom] = []
+        room = backend(name, self.room_config, listener=self._listener(path, made),
+                       **backend_options(self.app.config))
+        made.append(room)
+        return room.start()
+
+    def _revive(self) -> None:
+        """Replace the rooms the media server lost (a Janus restart), top down. Who published in
+        one has stopped publishing (the roll call sees them disconnected until they publish
+        again); relays come back as the sources do. When the media server is still away, the new
+        room cannot start: SignallingError("not_running"), and the lost room stays for the next try."""
+        with self.lock:
+            lost = [path for path in sorted(self.rooms, key=len) if not self.rooms[path].healthy()]
+            if not lost:
+                return
+            log.warning("conference %s: the media server lost rooms %s; making new ones", self.id, lost)
+            old = {path: self.rooms[path] for path in lost}
+            for path in lost:
+                self.rooms[path] = self._new_room(path)
+            self.speaker_rooms = [path for path in self.speaker_rooms if path not in old]
+            publishing = [uid for uid, path in self.member_room.items() if path in old
+                          and uid in self.floor.members and self.floor.members[uid].publishing]
+        for room in old.values():
+            try:
+                room.shutdown()
+            except Exception:
+                log.exception("conference %s: shutting down a lost room", self.id)
+        for uid in publishing:   # their source_ended may not have come through the lost room yet
+            self.on_source_event(self.member_room.get(uid, ""), "source_ended", source_of(uid))
+
+    def _listener(self, path: str, made: list[MediaRoom]):
         def listener(event: str, source_id: str) -> None:
+            if made and self.rooms.get(path) is not made[0]:
+                return      # a room replaced by _revive: what it says is over
             try:
                 self.on_source_event(path, event, source_id)
             except Exception:

@@ -124,8 +124,9 @@ def _call(step):
     except LiveError as exc:
         return _error(exc.code if exc.code in MESSAGES else "bad_field", exc.message)
     except SignallingError as exc:
+        # not_running: the media server is away or restarting (a Janus restart; webapp.conferences.live)
         code = {"too_many_streams": "too_many_streams", "unknown_source": "unknown_source",
-                "unknown_stream": "not_found"}.get(exc.code, "media")
+                "unknown_stream": "not_found", "not_running": "media_unavailable"}.get(exc.code, "media")
         return _error(code, f"{exc.code}: {exc.message}")
 
 

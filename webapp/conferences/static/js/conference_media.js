@@ -57,11 +57,28 @@ function localMedia() {
   });
 }
 
+// The media server restarting (a Janus restart ends every peer connection, and answers
+// "media_unavailable" while it is away): publish again by ourselves, with a growing pause.
+let republishPause = 1000;
+
+function republishLater(gen) {
+  if (state.publishPc) { state.publishPc.close(); state.publishPc = null; }
+  delete root.dataset.published;
+  const pause = republishPause;
+  republishPause = Math.min(republishPause * 2, 15000);
+  setTimeout(function () { if (gen === state.gen && !state.publishPc) publish(gen); }, pause);
+}
+
 export function publish(gen) {
   localMedia().then(function (stream) {
     if (gen !== state.gen) return null;
     const pc = new RTCPeerConnection({ iceServers: iceServers });
     state.publishPc = pc;
+    pc.addEventListener("connectionstatechange", function () {
+      if (state.publishPc !== pc || gen !== state.gen) return;
+      if (pc.connectionState === "connected") republishPause = 1000;
+      else if (pc.connectionState === "failed") republishLater(gen);
+    });
     stream.getTracks().forEach(function (track) { pc.addTrack(track, stream); });
     return pc.createOffer().then(function (offer) {
       return pc.setLocalDescription(offer);
@@ -78,6 +95,7 @@ export function publish(gen) {
     });
   }).catch(function (err) {
     if (gen !== state.gen || (err && err.message === "closed")) return;
+    if (err && err.error === "media_unavailable") { if (republishPause === 1000) toastError(err); republishLater(gen); return; }
     root.dataset.published = "error";
     if (err && err.error) toastError(err); else toast(cfg.msgMediaFailed);
   });
