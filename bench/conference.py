@@ -7,9 +7,14 @@ Prints key=value lines:
 
 - ``fanout_cost_ratio_100_vs_1``: CPU of the room's process (from /proc) per
   second with one published stream and 100 subscribers / with 1 subscriber. The
-  room runs in its own process; the viewers in other processes; the publisher in
-  this one. Encode once: the 100-subscriber cost is 1 decode + 1 encode plus 100
-  packetize/SRTP/send paths, not 100 encodes.
+  room runs in its own process (``--backend janus``: the Janus process); the
+  viewers in other processes; the publisher in this one. Encode once: the
+  100-subscriber cost is 1 decode + 1 encode plus 100 packetize/SRTP/send paths,
+  not 100 encodes (Janus: no decode or encode at all).
+- ``conference_participants_per_core``: the most viewers of one conference at which
+  95% of them get >= 90% of the frames, the server pinned to one core and the load
+  generators to the others (bench/conference_load.py); ``resolution=``, ``fps=``
+  and ``loadavg=`` beside it, ``profile_*`` where a goal is missed (bench/profiling.py).
 - ``hop_latency_ms``: added latency per cascade hop (province -> city ->
   township) over the WebRTC relay transport: each room in its own process, each
   hop a real peer connection over the namespace's network (UDP, DTLS-SRTP), the
@@ -20,6 +25,9 @@ Prints key=value lines:
   one process, packets handed between room loops: no network, no transcoding).
 - ``rollcall_cpu_pct``: CPU of one roll call with 1 host and 100 participants, as a
   share of a 2-core machine (bench/conference_rollcall.py explains the set-up).
+
+``--backend aiortc|janus|both`` (default aiortc; both: each in turn, keys suffixed). 320x240 at
+6 fps by default (what conference.js asks the camera for).
 
 Runs itself inside a private network namespace (scripts/in-netns.sh). ``--smoke``: every part
 once at tiny size (3 subscribers, 2 roll-call participants, windows of 1-2 s), for the test suite.
@@ -233,7 +241,8 @@ def view_offered(room, participant_id: str, source_id: str, client_loop: ClientL
 ROOT = Path(__file__).resolve().parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
 # --smoke: every part once at tiny size, about 30 s (tests/bench/test_bench_smoke.py)
-SMOKE = {"subscribers": 3, "viewer_procs": 1, "settle_s": 1.0, "window_s": 2.0, "latency_s": 2.0,
+SMOKE = {"subscribers": 3, "steps": "3", "search_budget_s": 20.0, "viewer_procs": 1, "settle_s": 1.0,
+         "window_s": 2.0, "latency_s": 2.0, "profile_s": 1.0,
          "rollcall_participants": 2, "rollcall_idle_s": 2.0, "rollcall_settle_s": 1.0}
 
 
@@ -258,11 +267,13 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
-def _room_process(conn, bitrate: int, name: str = "bench") -> None:
+def _room_process(conn, bitrate: int, name: str = "bench", cores: set[int] | None = None) -> None:
     """The room under test, alone in its process; driven over a pipe. For
     ``("relay_over_webrtc", as_source_id)`` the room's subscribe callable asks the
     driver for the parent's answer over the same pipe (the driver forwards the
     offer to the parent room's process), as a network call to another node would."""
+    if cores:
+        os.sched_setaffinity(0, cores)    # before any thread: the whole process
     from streaming.conference import AiortcRoom, RoomConfig
     from streaming.rtc import SignallingError
 
@@ -291,31 +302,11 @@ def _room_process(conn, bitrate: int, name: str = "bench") -> None:
         conn.send(("ok", None))
 
 
-def _viewer_process(conn, count: int) -> None:
-    """``count`` viewers in one process; offers out, answers in, frame counts on request."""
-    client = ClientLoop()
-    viewers = [Viewer(client) for _ in range(count)]
-    conn.send([v.offer() for v in viewers])
-    for viewer, answer in zip(viewers, conn.recv()):
-        viewer.accept(answer)
-    while True:
-        op = conn.recv()
-        if op == "frames":
-            conn.send([v.frames for v in viewers])
-        else:
-            break
-    for viewer in viewers:
-        viewer.close()
-    client.stop()
-    conn.send("done")
-
-
 class _Rig:
-    def __init__(self, ctx, bitrate, name: str = "bench"):
+    def __init__(self, ctx, bitrate, name: str = "bench", cores: set[int] | None = None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_room_process, args=(child, bitrate, name), daemon=True)
+        self.proc = ctx.Process(target=_room_process, args=(child, bitrate, name, cores), daemon=True)
         self.proc.start()
-        self.viewers: list[tuple] = []   # (process, conn)
 
     def call(self, *msg, on_request: Callable[[str], str] | None = None):
         self.conn.send(msg)
@@ -341,90 +332,6 @@ class _Rig:
         self.conn.send(("stop",))
         self.conn.recv()
         self.proc.join(10)
-
-    def add_viewers(self, ctx, count: int, first: int) -> None:
-        conn, child = ctx.Pipe()
-        proc = ctx.Process(target=_viewer_process, args=(child, count), daemon=True)
-        proc.start()
-        offers = conn.recv()
-        conn.send([self.call("subscribe", f"v{first + i}", "host", offer) for i, offer in enumerate(offers)])
-        self.viewers.append((proc, conn))
-
-    def frames(self) -> list[int]:
-        out = []
-        for _, conn in self.viewers:
-            conn.send("frames")
-            out += conn.recv()
-        return out
-
-    def stop(self) -> None:
-        for proc, conn in self.viewers:
-            conn.send("stop")
-            conn.recv()
-            proc.join(10)
-        self.stop_room()
-
-
-def _window(rig: _Rig, seconds: float) -> tuple[float, float]:
-    """Room CPU seconds per second, and mean viewer frame rate, over a window."""
-    frames0, cpu0, t0 = rig.frames(), proc_cpu(rig.proc.pid), time.monotonic()
-    time.sleep(seconds)
-    frames1, cpu1, t1 = rig.frames(), proc_cpu(rig.proc.pid), time.monotonic()
-    rates = [(b - a) / (t1 - t0) for a, b in zip(frames0, frames1)]
-    return (cpu1 - cpu0) / (t1 - t0), statistics.mean(rates), min(rates)
-
-
-def fanout(args) -> dict:
-    from tests.rtc_peers import Publisher, photo_frames
-
-    ctx = mp.get_context("spawn")
-    rig = _Rig(ctx, args.bitrate)
-    client = ClientLoop()
-    base = photo_frames(args.width, args.height, count=8)
-    out: dict = {}
-    try:
-        publisher = Publisher(client, MarkerTrack(base, fps=args.fps))
-        publisher.accept(rig.call("publish", "host", publisher.offer()))
-        publisher.wait_connected()
-        rig.add_viewers(ctx, 1, 0)
-        time.sleep(args.settle_s)
-        cpu1, fps1, _ = _window(rig, args.window_s)
-        joined = 1
-        per_proc = -(-(args.subscribers - 1) // args.viewer_procs)
-        while joined < args.subscribers:
-            n = min(per_proc, args.subscribers - joined)
-            rig.add_viewers(ctx, n, joined)
-            joined += n
-        deadline = time.monotonic() + 60
-        while min(rig.frames()) < 5 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(args.settle_s)
-        cpuN, fpsN, fps_min = _window(rig, args.window_s)
-        stats = rig.call("stats")
-        source = stats["sources"]["host"]
-        subs = stats["subscriptions"].values()
-        out.update({
-            "stream": f"{args.width}x{args.height}@{args.fps:g}fps VP8 {args.bitrate} bps",
-            "room_cpu_s_per_s_1": round(cpu1, 4),
-            f"room_cpu_s_per_s_{args.subscribers}": round(cpuN, 4),
-            f"fanout_cost_ratio_{args.subscribers}_vs_1": round(cpuN / cpu1, 2) if cpu1 else "nan",
-            "room_cpu_ms_per_subscriber_s": round((cpuN - cpu1) / (args.subscribers - 1) * 1000, 3),
-            "viewer_fps_1": round(fps1, 2),
-            f"viewer_fps_mean_{args.subscribers}": round(fpsN, 2),
-            f"viewer_fps_min_{args.subscribers}": round(fps_min, 2),
-            "room_encoders": stats["encoders"],
-            "room_encodes": source["encodes"],
-            "room_frames_in": source["frames_in"],
-            "room_keyframes": source["keyframes"],
-            "packets_sent_per_subscriber_min": min(s["packets_sent"] for s in subs),
-            "packets_dropped_total": sum(s["dropped"] for s in subs),
-        })
-        publisher.close()
-    finally:
-        rig.stop()
-        client.stop()
-    return out
-
 
 LEVELS = ("province", "city", "township")
 
@@ -477,12 +384,12 @@ def hop_latency_inprocess(args) -> dict:
     return out
 
 
-def hop_latency_webrtc(args) -> dict:
+def hop_latency_webrtc(args, cores: set[int] | None = None) -> dict:
     """Three rooms in three processes, chained by WebRTC relays; the publisher and one
     viewer per level in this process. Also the CPU of the relaying rooms (decode +
     encode of one stream, plus their two peer connections)."""
     ctx = mp.get_context("spawn")
-    rigs = [_Rig(ctx, args.bitrate, name) for name in LEVELS]
+    rigs = [_Rig(ctx, args.bitrate, name, cores) for name in LEVELS]
     client = ClientLoop()
     out: dict = {}
     try:
@@ -520,18 +427,85 @@ def hop_latency_webrtc(args) -> dict:
     return out
 
 
+def run_backend(backend: str, args, ctx, cores, work: Path, emit) -> None:
+    """Every part of the bench for one media backend; `emit(key, value)` prints a figure."""
+    from bench.conference_load import (AiortcSide, JanusSide, figures, janus_hop_latency, pin_self, search,
+                                       start_janus)
+    from bench.profiling import native_profile, python_profile
+
+    server_cores, load_cores = cores
+    emit("resolution", f"{args.width}x{args.height}")
+    emit("fps", f"{args.fps:g} (conference.js asks for 6, at most 10)")
+    emit("pinning", f"server cores {sorted(server_cores)}, load generators cores {sorted(load_cores)}")
+    janus = None
+
+    def profile(n, r, one):
+        """Where a goal is missed: the fan-out ratio at n = --subscribers, or a step that broke."""
+        ratio = r["server_cores"] / one["server_cores"] if one["server_cores"] else float("inf")
+        if r["ok"] and not (n == args.subscribers and ratio >= 2):
+            return
+        why = "step broke" if not r["ok"] else f"fanout ratio {ratio:.1f} >= 2"
+        lines = native_profile(side.pid, args.profile_s) if side.native else python_profile(side.pid, args.profile_s)
+        emit(f"profile_n{n}", f"server process {side.pid} ({backend}), {why}, under the step's load:")
+        for i, line in enumerate(lines):
+            emit(f"profile_n{n}_{i}", line)
+    try:
+        if backend == "aiortc":
+            for key, value in hop_latency_webrtc(args, server_cores).items():
+                emit(key, value)
+            for key, value in hop_latency_inprocess(args).items():
+                emit(key, value)
+            side = AiortcSide(ctx, args, server_cores)
+        else:
+            janus = start_janus(work / "janus", server_cores, args.nice)
+            emit("janus_pid_cores", f"{janus.proc.pid} {sorted(os.sched_getaffinity(janus.proc.pid))}")
+            for key, value in janus_hop_latency(janus, args).items():
+                emit(key, value)
+            side = JanusSide(args, server_cores, work, server=janus)
+        try:
+            found = search(side, ctx, args, cores, log=lambda line: emit(*line.split("=", 1)), profile=profile)
+        finally:
+            side.stop()
+        for key, value in figures(found, args, backend).items():
+            emit(key, value)
+    finally:
+        if janus is not None:
+            janus.stop()
+    if not args.skip_rollcall:
+        from bench.conference_rollcall import rollcall
+        pin_self(server_cores | load_cores)     # the roll call is measured unpinned (all cores), as before
+        emit("rollcall_pinning", "none (server, identity worker and senders share the machine)")
+        result = rollcall(args.rollcall_participants, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
+                          settle_s=args.rollcall_settle_s, backend=backend, work=work)
+        for key, value in result.items():
+            emit(key, value)
+        if result["rollcall_sources_ended"] and args.rollcall_participants > 50:
+            # Publishers dropped (the room's loop saturates; see conference_rollcall's docstring):
+            # the figure above is not a full roll call, so measure the size that holds here too.
+            for key, value in rollcall(50, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
+                                       settle_s=args.rollcall_settle_s, backend=backend, work=work).items():
+                emit(f"{key}_n50", value)
+        pin_self(load_cores)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description="conference media benchmark")
-    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--backend", choices=("aiortc", "janus", "both"), default="aiortc",
+                        help="the conference media backend; both: each in turn, keys suffixed _aiortc/_janus")
+    parser.add_argument("--subscribers", type=int, default=100, help="the fan-out ratio's size (vs 1)")
+    parser.add_argument("--steps", default="50,150,200,300,400,500,600",
+                        help="viewer counts of the participants-per-core search (1 and --subscribers added)")
+    parser.add_argument("--search-budget-s", type=float, default=170.0, help="time for the search's steps")
     parser.add_argument("--viewer-procs", type=int, default=4)
-    parser.add_argument("--width", type=int, default=160)
-    parser.add_argument("--height", type=int, default=120)
-    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=float, default=6.0, help="conference.js asks the camera for 6 (max 10)")
     parser.add_argument("--bitrate", type=int, default=200_000)
     parser.add_argument("--settle-s", type=float, default=3.0)
-    parser.add_argument("--window-s", type=float, default=10.0)
+    parser.add_argument("--window-s", type=float, default=8.0)
     parser.add_argument("--latency-s", type=float, default=8.0)
+    parser.add_argument("--profile-s", type=float, default=5.0, help="profile of the server where a goal is missed")
     parser.add_argument("--rollcall-participants", type=int, default=100)
     parser.add_argument("--rollcall-fps", type=float, default=5.0)
     parser.add_argument("--rollcall-idle-s", type=float, default=10.0,
@@ -539,32 +513,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollcall-settle-s", type=float, default=5.0,
                         help="after the host's viewers joined, before that window")
     parser.add_argument("--skip-rollcall", action="store_true")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="scheduling priority of the server and the load generators (negative needs root): on a "
+                             "machine shared with other jobs, -10 keeps them their cores")
     args = parse_args(parser, argv, SMOKE)
     ensure_netns(argv)
+    from bench.conference_load import loadavg, pin_self, split_cores
+
     print("bench=conference")
     if args.smoke:
         print("smoke=1")
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
-    print(f"machine_cpus={os.cpu_count()}", flush=True)
+    print(f"machine_cpus={os.cpu_count()}")
+    print(f"loadavg={loadavg()} (start)", flush=True)
+    cores = split_cores()
+    pin_self(cores[1], args.nice)     # this process (publisher, signalling) is a load generator
+    print(f"nice={args.nice}")
+    backends = ["aiortc", "janus"] if args.backend == "both" else [args.backend]
     began = time.monotonic()
-    for key, value in hop_latency_webrtc(args).items():
-        print(f"{key}={value}", flush=True)
-    for key, value in hop_latency_inprocess(args).items():
-        print(f"{key}={value}", flush=True)
-    for key, value in fanout(args).items():
-        print(f"{key}={value}", flush=True)
-    if not args.skip_rollcall:
-        from bench.conference_rollcall import rollcall
-        result = rollcall(args.rollcall_participants, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
-                          settle_s=args.rollcall_settle_s)
-        for key, value in result.items():
-            print(f"{key}={value}", flush=True)
-        if result["rollcall_sources_ended"] and args.rollcall_participants > 50:
-            # Publishers dropped (the room's loop saturates; see conference_rollcall's docstring):
-            # the figure above is not a full roll call, so measure the size that holds here too.
-            for key, value in rollcall(50, args.rollcall_fps, idle_window_s=args.rollcall_idle_s,
-                                       settle_s=args.rollcall_settle_s).items():
-                print(f"{key}_n50={value}", flush=True)
+    seen: dict = {}
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="bench-conference-") as tmp:
+        for backend in backends:
+            def emit(key, value, backend=backend):
+                key = f"{key}_{backend}" if args.backend == "both" else key
+                seen[key] = value
+                print(f"{key}={value}", flush=True)
+            emit("backend", backend)
+            run_backend(backend, args, mp.get_context("spawn"), cores, Path(tmp) / backend, emit)
+    if args.backend == "both":
+        for key in ("hop_latency_ms", f"fanout_cost_ratio_{args.subscribers}_vs_1", "rollcall_cpu_pct",
+                    "conference_participants_per_core"):
+            try:
+                a, j = (float(str(seen[f"{key}_{b}"]).split()[0]) for b in backends)
+                print(f"{key}_ratio_janus_vs_aiortc={j / a:.3f}" if a else f"{key}_ratio_janus_vs_aiortc=nan")
+            except (KeyError, ValueError):
+                pass
+    print(f"loadavg={loadavg()} (end)")
     print(f"bench_seconds={time.monotonic() - began:.0f}")
     return 0
 

@@ -88,9 +88,16 @@ def server_main(conn, opts: dict) -> None:
         else:
             connected.discard(sid)
             ended.append((time.time(), sid))
-    room = AiortcRoom("bench-rollcall", RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5, low_latency_receive=opts.get("low_latency", True),
-                                                   max_subscriptions=4 * opts["n"] + 20),
-                      listener=lambda event, sid: on_source(event, sid)).start()
+    room_config = RoomConfig(ice_servers=[], max_publishers=opts["n"] + 5, low_latency_receive=opts.get("low_latency", True),
+                             max_subscriptions=4 * opts["n"] + 20)
+    if opts.get("janus"):
+        # Janus forwards; the roll call's taps are aiortc subscriptions of this process (janus_tap)
+        from streaming.conference import JanusRoom
+        from streaming.conference.janus_api import JanusEndpoint
+        room = JanusRoom("bench-rollcall", room_config, listener=lambda event, sid: on_source(event, sid),
+                         janus=JanusEndpoint(*opts["janus"])).start()
+    else:
+        room = AiortcRoom("bench-rollcall", room_config, listener=lambda event, sid: on_source(event, sid)).start()
     lag = {"max": 0.0, "busy_max": 0.0}
     # How much of each second the room's loop spends outside select(): at ~100% it is saturated.
     # The lag probe alone cannot show that: asyncio reads one datagram per ready socket per loop
@@ -98,7 +105,9 @@ def server_main(conn, opts: dict) -> None:
     # ~0.1-0.6 s, while each publisher's socket is drained at only ~11 datagrams/s (it receives
     # ~17): its kernel queue grows by seconds, and aioice's consent checks (one STUN request, 0.5 s
     # timeout, no retransmission, closed after 6 failures) wait behind it.
-    selector = room._loop._selector
+    # Janus: the loop probed is the frame tapper's (its aiortc subscriptions), not the media's
+    probed_loop = room._loop if hasattr(room, "_loop") else room._tapper._loop
+    selector = probed_loop._selector
     in_select = {"s": 0.0}
     select = selector.select
 
@@ -123,7 +132,7 @@ def server_main(conn, opts: dict) -> None:
                 lag["busy_max"] = max(lag["busy_max"], busy)
                 window_start, window_select = now, in_select["s"]
     import asyncio as _asyncio
-    _asyncio.run_coroutine_threadsafe(lag_probe(), room._loop)   # the room's loop (bench only)
+    _asyncio.run_coroutine_threadsafe(lag_probe(), probed_loop)   # the room's loop (bench only)
     state = {"driver": None, "records": [], "first_call": None, "last_record": None, "done": False}
 
     def identify(rgb, refs):
@@ -171,8 +180,8 @@ def server_main(conn, opts: dict) -> None:
         pool.shutdown(wait=True, cancel_futures=True)   # else the spawned worker outlives us
 
     conn.send(("ok", {"pid": os.getpid()}))
-    _serve(conn, {"publish": room.publish, "subscribe": room.subscribe, "start": start, "status": status,
-                  "quit": quit_})
+    _serve(conn, {"publish": room.publish, "subscribe": room.subscribe, "subscribe_offer": room.subscribe_offer,
+                  "subscribe_answer": room.subscribe_answer, "start": start, "status": status, "quit": quit_})
 
 
 def _viewer_main(conn, opts: dict) -> None:
@@ -192,6 +201,11 @@ def _viewer_main(conn, opts: dict) -> None:
     def accept(i, answer):
         viewers[i].accept(answer)
 
+    def answer(offer):     # the server-offer flow (Janus)
+        viewer = Viewer(loop)
+        viewers.append(viewer)
+        return viewer.answer(offer)
+
     def frames():
         return [v.frames for v in viewers]
 
@@ -202,7 +216,7 @@ def _viewer_main(conn, opts: dict) -> None:
         loop.stop()
 
     conn.send(("ok", {"pid": os.getpid()}))
-    _serve(conn, {"offer": offer, "accept": accept, "frames": frames, "quit": quit_})
+    _serve(conn, {"offer": offer, "accept": accept, "answer": answer, "frames": frames, "quit": quit_})
 
 
 def _udp_backlog_kb(pid: int) -> float:
@@ -227,12 +241,34 @@ def _udp_backlog_kb(pid: int) -> float:
 
 
 def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float = 20.0,
-             idle_window_s: float = 10.0, settle_s: float = 5.0, log=print) -> dict:
+             idle_window_s: float = 10.0, settle_s: float = 5.0, log=print, backend: str = "aiortc",
+             work=None) -> dict:
+    """`backend` janus: a private Janus (the media, its CPU counted in `rollcall_cpu_pct` and
+    shown as `rollcall_janus_cpu_pct`) and the server process with a JanusRoom whose taps are
+    aiortc subscriptions (what a media worker runs)."""
     from bench.proctoring import Proc
 
     ctx = mp.get_context("spawn")
-    server = Proc(ctx, server_main, {"n": n, "parallel": parallel, "answer_s": answer_s,
-                                     "low_latency": os.environ.get("BENCH_LOW_LATENCY", "1") == "1"}, "rollcall-server")
+    janus = None
+    opts = {"n": n, "parallel": parallel, "answer_s": answer_s,
+            "low_latency": os.environ.get("BENCH_LOW_LATENCY", "1") == "1"}
+    if backend == "janus":
+        import tempfile
+        from pathlib import Path
+
+        from deploy.janus_server import JanusServer
+        janus = JanusServer(Path(work or tempfile.mkdtemp(prefix="bench-rollcall-")) / "janus-rollcall",
+                            rtp_port_range=(40001, 50000)).start()
+        opts["janus"] = (janus.url, janus.api_secret, janus.admin_key)
+
+    def media_cpu() -> float:
+        return _tree_cpu(server.pid) + (_tree_cpu(janus.proc.pid) if janus else 0.0)
+    try:
+        server = Proc(ctx, server_main, opts, "rollcall-server")
+    except BaseException:
+        if janus is not None:
+            janus.stop()
+        raise
     senders = [Proc(ctx, client_main, {"fps": fps, "bitrate": 150_000}, f"senders{i}") for i in range(2)]
     viewers = [Proc(ctx, _viewer_main, {}, f"viewers{i}") for i in range(2)]
     procs = [server, *senders, *viewers]
@@ -265,8 +301,12 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
         refused = 0
         for i, sid in enumerate(ids):
             viewer = viewers[i % len(viewers)]
-            offer = viewer.call("offer")
             try:
+                if janus is not None:
+                    offer = server.call("subscribe_offer", sid, "host", False)
+                    server.call("subscribe_answer", sid, "host", viewer.call("answer", offer))
+                    continue
+                offer = viewer.call("offer")
                 answer = server.call("subscribe", sid, "host", offer)
             except Exception as exc:   # the host's camera dropped: counted, reported below
                 refused += 1
@@ -277,14 +317,15 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
                 poll()
                 time.sleep(0.5)
         time.sleep(settle_s)
-        cpu0, t0 = _tree_cpu(server.pid), time.time()
+        cpu0, t0 = media_cpu(), time.time()
         time.sleep(idle_window_s)
-        idle = (_tree_cpu(server.pid) - cpu0) / (time.time() - t0)
+        idle = (media_cpu() - cpu0) / (time.time() - t0)
         idle_status = poll()
         connected = idle_status["connected"]
         log(f"# rollcall: {connected}/{n + 1} publishers connected; idle room {idle:.2f} CPU-s/s")
         ended_before = poll()["ended"]    # also resets the loop-lag maximum
-        cpu0, t0 = _tree_cpu(server.pid), time.time()
+        cpu0, t0 = media_cpu(), time.time()
+        janus0 = _tree_cpu(janus.proc.pid) if janus else 0.0
         server.call("start", ids)
         deadline = time.time() + max(300.0, n * answer_s / parallel + 60)
         status = poll()
@@ -292,13 +333,16 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
             time.sleep(0.5)
             status = poll()
         wall = time.time() - t0
-        cpu = _tree_cpu(server.pid) - cpu0
+        cpu = media_cpu() - cpu0
+        janus_cpu = (_tree_cpu(janus.proc.pid) - janus0) if janus else 0.0
         frames = [f for v in viewers for f in v.call("frames")]
         counts: dict[str, int] = {}
         for outcome in status["records"]:
             counts[outcome] = counts.get(outcome, 0) + 1
         ms = status["identity_ms"]
         return {"rollcall_cpu_pct": round(100 * cpu / wall / CORES, 1),
+                "rollcall_backend": backend,
+                "rollcall_janus_cpu_pct": round(100 * janus_cpu / wall / CORES, 1),
                 "rollcall_idle_cpu_pct": round(100 * idle / CORES, 1),
                 "rollcall_participants": n, "rollcall_connected": connected - (1 if idle_status["host"] else 0),
                 "rollcall_wall_s": round(wall, 1), "rollcall_done": status["done"],
@@ -316,3 +360,5 @@ def rollcall(n: int = 100, fps: float = 5.0, parallel: int = 4, answer_s: float 
     finally:
         for proc in reversed(procs):
             proc.stop()
+        if janus is not None:
+            janus.stop()

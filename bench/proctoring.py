@@ -215,16 +215,22 @@ class Rig:
         from bench.proctoring_procs import client_main, server_main
         # One pipe per client process, from the server: the challenges of that client's streams.
         pipes = [ctx.Pipe(duplex=False) for _ in range(args.clients)]
+        cores = getattr(args, "cores", None)     # (server, load) in the policy mode: pinned
+        self.server_ncpu = len(cores[0]) if cores else (os.cpu_count() or 1)
+        self.policy = args.mode == "policy"
         self.server = Proc(ctx, server_main, {"mode": mode, "instance_dir": str(work / f"instance-{mode}"),
                                               "config": config, "max_streams": max_streams,
-                                              "nice": args.server_nice, "challenges": [w for _, w in pipes]},
+                                              "nice": args.server_nice, "challenges": [w for _, w in pipes],
+                                              "cores": cores[0] if cores else None},
                            f"server-{mode}")
         self.clients: list[Proc] = []
         try:
             footage = footage_of()     # made once per run, while the server loads its models
             for i, (r, _) in enumerate(pipes):
                 self.clients.append(Proc(ctx, client_main, {"fps": FPS, "bitrate": BITRATE, "footage": footage,
-                                                            "challenges": r}, f"client{i}"))
+                                                            "challenges": r, "cores": cores[1] if cores else None,
+                                                            "nice": args.server_nice if cores else 0},
+                                         f"client{i}"))
             for r, w in pipes:         # the processes hold their ends now
                 r.close()
                 w.close()
@@ -325,7 +331,7 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
     b = rig.snapshot()
     status_b = rig.client_status()
     span = b["mono"] - a["mono"]
-    ncpu = os.cpu_count() or 1
+    ncpu = rig.server_ncpu
     live = [sid for sid in rig.opened if sid in a["per_stream"] and sid not in status_b["failed"]]
     expected = span * rig.info["sample_fps"]
     got = sum(min(b["per_stream"].get(sid, 0) - a["per_stream"].get(sid, 0), expected) for sid in live)
@@ -335,7 +341,9 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
     dropped = (eng_b["samples_dropped"] - eng_a["samples_dropped"]) / taken if taken else 0.0
     sent = status_b["sent"] - sent_a
     frames_ok = (eng_b["frames_received"] - eng_a["frames_received"]) / sent if sent else 0.0
-    send_ok = sent / ((b["mono"] - a["mono"]) * FPS * max(1, len(rig.opened)))
+    send_fps = sent / ((b["mono"] - a["mono"]) * max(1, len(rig.opened)))
+    # the policy's clients send 1-6 fps by their check state: no fixed rate to compare with
+    send_ok = float("nan") if rig.policy else send_fps / FPS
     server_cores = (b["server_cpu"] - a["server_cpu"]) / span
     client_cores = (b["client_cpu"] - a["client_cpu"]) / span
     machine_cores = (b["machine"] - a["machine"]) / span
@@ -412,7 +420,7 @@ def measure_step(rig: Rig, n: int, args, step_start_wall: float, join_rate: floa
         "keyframes_asked": status_b["keyframes_asked"] - rig.last_told.get("keyframes_asked", 0),
         "load": loadavg(), "span": span,
         "sample_errors": eng_b["sample_errors"], "join_ms": rig.last_join_ms, "send_ok": send_ok,
-        "runq_wait": waited / span, "lost_later": len(set(status_b["failed"]) & set(rig.opened)),
+        "runq_wait": waited / span, "send_fps": send_fps, "lost_later": len(set(status_b["failed"]) & set(rig.opened)),
         "server_connected": eng_b["connected"],
     }
     failed = []
@@ -488,7 +496,7 @@ def step_line(r: dict) -> str:
             f"keyframes_asked={r['keyframes_asked']} rechecks={r['rechecks']} "
             f"holds={kinds(r['step_holds'])} flags={kinds(r['step_flags'])} held_now={kinds(r['held_now'])} "
             f"samples_ok={r['samples_ok']:.3f} dropped={r['dropped']:.3f} frames_ok={r['frames_ok']:.3f} "
-            f"send_ok={r['send_ok']:.3f} connected={r['server_connected']} lost={r['lost_later']} "
+            f"send_ok={r['send_ok']:.3f} send_fps={r['send_fps']:.2f} connected={r['server_connected']} lost={r['lost_later']} "
             f"sample_lag_p95_s={r['sample_lag_p95_s']:.2f} loop_lag_max_s={r['loop_lag_max_s']:.2f} "
             f"client_loop_lag_max_s={r['client_loop_lag_max_s']:.2f} "
             f"connect_p95_s={r['connect_p95_s']:.2f} join_rate={r['join_rate']:.1f} "
@@ -567,6 +575,11 @@ def run(argv: list[str], work: Path) -> int:
     parser.add_argument("--server-nice", type=int, default=0,
                         help="scheduling priority of the server process (negative needs root): on a shared, "
                              "overloaded machine, -10 approximates a server that has the node to itself")
+    parser.add_argument("--mode", choices=("policy", "ceiling"), default="policy",
+                        help="policy: the server pinned to one core and the clients to the others, the clients "
+                             "sending as proctoring.camera_rate asks (1 fps, 6 fps during a challenge); streams_per_core. "
+                             "ceiling: unpinned, 6 fps all the time (the runs before 2026-12)")
+    parser.add_argument("--profile-s", type=float, default=5.0, help="py-spy of the server at the step that broke")
     parser.add_argument("--no-baseline", action="store_true", help="skip the engine-only baseline")
     parser.add_argument("--budget-s", type=float, default=450.0, help="stop adding steps to end within this")
     parser.add_argument("--footage-s", type=float, default=None,
@@ -577,7 +590,14 @@ def run(argv: list[str], work: Path) -> int:
     began = time.monotonic()
     deadline = began + args.budget_s
     steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
-    ncpu = os.cpu_count() or 1
+    from bench.proctoring_policy import add_base_footage, pin_self, split_cores
+    args.cores = split_cores() if args.mode == "policy" else None
+    if args.cores:
+        pin_self(args.cores[1])    # the orchestrator is load: the clients' core
+        if args.server_nice:       # the policy mode renices the clients too (--server-nice)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, args.server_nice)
+    ncpu = len(args.cores[0]) if args.cores else (os.cpu_count() or 1)
     config: dict = {"LIVENESS_ACTIONS": LIVENESS_ACTIONS}
     if args.identity_mean_s:
         config.update(IDENTITY_MEAN_S=args.identity_mean_s, IDENTITY_MIN_S=min(20.0, args.identity_mean_s / 4))
@@ -585,7 +605,18 @@ def run(argv: list[str], work: Path) -> int:
     if args.smoke:
         print("smoke=1")
     print(f"network=private namespace {os.environ['IN_NETNS']} (scripts/in-netns.sh)")
-    print(f"machine_cpus={ncpu}")
+    print(f"machine_cpus={os.cpu_count()}")
+    base_fps, challenge_fps = camera_rates()
+    if args.cores:
+        print(f"mode=policy server_cores={sorted(args.cores[0])} load_cores={sorted(args.cores[1])} (the server and "
+              f"its identity worker pinned to the first, clients and this orchestrator to the others)")
+        print(f"camera=320x240 {base_fps:g} fps, {challenge_fps:g} fps from a challenge to the end of its last window "
+              "(proctoring.camera_rate, as the page sends it)")
+    else:
+        print(f"mode=ceiling (unpinned; clients send {FPS:g} fps all the time)")
+    print("server=webapp.proctor.check_runner.CheckRunner built as webapp.proctor.hub.runner builds it in the media "
+          "worker (IDENTITY_PROCESSES identity worker, FEED_CHECK), alone in its own process; not `python -m "
+          "webapp.media` itself: that needs Redis, PostgreSQL and the Flask app, and its RPC only carries signalling")
     print(f"load_avg_start={loadavg()}")
     print(f"server_nice={args.server_nice}", flush=True)
 
@@ -600,8 +631,11 @@ def run(argv: list[str], work: Path) -> int:
         repeats (the feed monitor would rightly flag a loop)."""
         if "footage" not in made:
             from bench.proctoring_procs import make_footage
-            made["footage"] = make_footage(ctx, args.footage_s or args.budget_s + 30, FPS, BITRATE,
-                                           processes=min(2, ncpu))
+            seconds = args.footage_s or args.budget_s + 30
+            made["footage"] = make_footage(ctx, seconds, FPS, BITRATE, processes=min(2, os.cpu_count() or 1))
+            if args.mode == "policy":
+                base = make_footage(ctx, seconds, camera_rates()[0], BITRATE, processes=min(2, os.cpu_count() or 1))
+                made["footage"] = add_base_footage(made["footage"], base)
         return made["footage"]
     totals: dict = {}
     try:
@@ -626,6 +660,9 @@ def run(argv: list[str], work: Path) -> int:
               f"{len(next(iter(fo['actions'].values())))} clips of {ACTION_CLIP_S:g} s, keyframe every "
               f"{fo['keyframe_every']} frames, {fo['kbps']:.0f} kbit/s; encoded once in {fo['made_s']:.1f} s "
               f"({fo['processes']} processes), every peer only packetizes; client_processes={args.clients}")
+        if "neutral_base" in fo:
+            print(f"footage_base=320x240 {fo['base_fps']:g} fps VP8 neutral, keyframe every {fo['base_keyframe_every']} "
+                  f"frames, {fo['base_kbps']:.0f} kbit/s (the baseline; the clients switch rate at keyframes)")
         decode_lines(args)
         print(f"identity_check_ms_idle={statistics.median(info['identity_ms_idle']):.0f} "
               "(median of 6, server process before any stream)")
@@ -651,6 +688,12 @@ def run(argv: list[str], work: Path) -> int:
                 print(f"  n={n} challenge_failures: " + "; ".join(f"{k} x{v}" for k, v in r["fail_reasons"].items()))
             if r["failed"]:
                 stopped = f"goals broke at n={n}: {','.join(r['failed'])}"
+                if args.cores and n < 150:   # streams_per_core's goal missed: what bounds it
+                    from bench.profiling import python_profile
+                    print(f"profile_n{n}=server process {rig.server.pid} (py-spy, all threads) under the step's load, "
+                          f"goals broke: {','.join(r['failed'])}")
+                    for i, line in enumerate(python_profile(rig.server.pid, args.profile_s)):
+                        print(f"profile_n{n}_{i}={line}", flush=True)
                 break
         for failure in rig.join_failures[:5]:
             print(f"# join failure: {failure}", file=sys.stderr)
@@ -668,7 +711,13 @@ def run(argv: list[str], work: Path) -> int:
           f"analysed per stream), dropped <= {GOAL_DROPPED:g}, frames_ok >= {GOAL_FRAMES_OK:g}, every join "
           f"connected and none lost, server CPU < {GOAL_CPU_SHARE:g} x {ncpu} cores, liveness challenges "
           f"decided in the step passed >= {GOAL_CHALLENGES_OK:g}")
-    print(f"streams_per_node={best['n'] if best else 0}")
+    print(f"streams_per_node={best['n'] if best else 0}" + (f" (the server pinned to {ncpu} core(s))" if args.cores else ""))
+    if args.cores:
+        per_core = (best["n"] if best else 0) / ncpu
+        print(f"streams_per_core={per_core:g} resolution=320x240 fps={base_fps:g} (baseline), {challenge_fps:g} "
+              f"(challenge) server_cores={ncpu} (goal >= 150; a node is cores x this)")
+        print("resolution=320x240")
+        print(f"fps={base_fps:g} baseline, {challenge_fps:g} during a challenge")
     ref = best or (results[0] if results else None)
     if ref is None:
         print("error=no step completed", file=sys.stderr)
@@ -748,6 +797,7 @@ def run(argv: list[str], work: Path) -> int:
             if base_rig is not None:
                 base_rig.stop()
     print(f"load_avg_end={loadavg()}")
+    print(f"loadavg={loadavg().replace(' ', '/')} (end; machine_cpus={os.cpu_count()})")
     print(f"elapsed_s={time.monotonic() - began:.0f}")
     return 0
 

@@ -135,6 +135,8 @@ def _gil_block_ms(work, calls: int = 3) -> float:
 
 
 def server_main(conn, opts: dict) -> None:
+    from bench.proctoring_policy import pin_self
+    pin_self(opts.get("cores"))     # before any thread: the whole process (and its identity worker)
     if opts.get("nice"):
         # Before any thread exists: every thread of the server inherits it.
         os.setpriority(os.PRIO_PROCESS, 0, opts["nice"])
@@ -247,7 +249,9 @@ def server_main(conn, opts: dict) -> None:
     if opts["mode"] == "full":
         # Frozen/looped feed detection as production runs it (FEED_CHECK, on by default).
         feed = FeedPolicy() if cfg["FEED_CHECK"] else None
-        runner = CheckRunner(rtc, policy, cfg["SECRET_KEY"].encode(), sink, threshold=threshold, feed=feed)
+        # as webapp.proctor.hub.runner builds it (the media worker's runner)
+        runner = CheckRunner(rtc, policy, cfg["SECRET_KEY"].encode(), sink, threshold=threshold, feed=feed,
+                             identity_processes=cfg["IDENTITY_PROCESSES"])
         for key in list(runner.cpu_ms):
             runner.cpu_ms[key] = Tally(maxlen=2000)
         engine = runner.engine
@@ -651,13 +655,24 @@ def client_main(conn, opts: dict) -> None:
     """Client peers. With `opts["footage"]` (make_footage) each peer is a ChallengeTrack, and the
     challenges of its stream arrive on `opts["challenges"]` (a pipe from the server); without,
     every peer replays the 3 s clip of make_clip (bench.conference's senders)."""
+    from bench.proctoring_policy import pin_self, policy_track_class
+    pin_self(opts.get("cores"))
+    if opts.get("nice"):
+        os.setpriority(os.PRIO_PROCESS, 0, opts["nice"])
     _quiet_logs()
     import asyncio
 
     from tests.rtc_peers import ClientLoop, PacketTrack, Publisher
 
     footage = opts.get("footage")
-    if footage is not None:
+    if footage is not None and "neutral_base" in footage:
+        # the camera rate policy: 1 fps, 6 fps from a challenge to the end of its last window
+        track_class = policy_track_class()
+        kbps = footage["kbps"]
+
+        def new_track(sid):
+            return track_class(footage, opts["fps"], seed=len(publishers), window_s=opts.get("window_s", 4.0))
+    elif footage is not None:
         track_class = challenge_track_class()
         kbps = footage["kbps"]
 

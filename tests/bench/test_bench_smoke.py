@@ -35,6 +35,9 @@ HELPERS = {
     "sio_client": "bench.media's Socket.IO load generator (a JSON job on stdin)",
     "proctoring_procs": "the server and client processes of bench.proctoring",
     "conference_rollcall": "the roll-call part of bench.conference",
+    "conference_load": "bench.conference's fan-out and participants-per-core parts (both backends)",
+    "profiling": "py-spy/perf profiles of a bench's server process",
+    "proctoring_policy": "bench.proctoring's camera-rate policy clients and core pinning",
 }
 
 
@@ -127,6 +130,12 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "decode_ratio_challenge_vs_base": positive,
         "decode_machine_load": load_figures,
         "elapsed_s": positive,
+        # the default (policy) mode: server pinned to one core, clients at 1 fps / 6 fps in a challenge
+        "streams_per_core": non_negative,
+        "resolution": equals("320x240"),
+        "fps": number,
+        "verdict_p95_scheduled_s": lambda v: v.split()[0] == "nan" or _number(v) >= 0,
+        "loadavg": load_figures,
     },
     "conference": {
         "machine_cpus": positive,
@@ -143,12 +152,25 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "rollcall_participants": positive,
         "rollcall_identity_ms_median": positive,
         "bench_seconds": positive,
+        "conference_participants_per_core": non_negative,
+        "resolution": equals("320x240"),
+        "fps": positive,
+        "loadavg": load_figures,
+        "viewer_frame_sizes": equals("320x240"),
     },
     "vr": {
         r"fps_[a-z]+(_stereo)?": positive,
         r"fps_min_[a-z]+(_stereo)?": positive,
         r"load_s_[a-z]+": positive,
         r"drawcalls_[a-z]+": positive,
+    },
+    "officer": {
+        r"page_p95_ms_(ministry|province|city|district|township|search|page2)_(sqlite|postgresql)": positive,
+        r"page_kb_\w+": positive,
+        r"(seed_s|refresh_s)_(sqlite|postgresql)": non_negative,
+        "supervisees": positive,
+        "machine_cores": positive,
+        "load_1m_before": non_negative,
     },
     "fuzz": {
         "cases_(http|socketio|total)": positive,
@@ -166,6 +188,20 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
 }
 
 
+# bench.conference --backend janus: the same keys where they apply (one Janus process: no
+# per-level room CPU, no in-process cascade, no encoder)
+EXPECTED_CONFERENCE_JANUS = {
+    **{k: v for k, v in EXPECTED["conference"].items()
+       if k not in ("room_cpu_s_per_s_(province|city|township)", "room_encoders",
+                    "latency_ms_(province|city|township)(_inprocess)?", "hop_latency_inprocess_ms")},
+    "latency_ms_(province|city|township)": positive,
+    "room_cpu_s_per_s_janus": positive,
+    "rollcall_backend": equals("janus"),
+    "rollcall_janus_cpu_pct": non_negative,
+    "janus_pid_cores": lambda v: v.split()[0].isdigit(),
+}
+
+
 def _marked_processes(marker: str) -> list[int]:
     """Live processes whose environment carries `marker` (everything a bench started inherits it)."""
     found = []
@@ -179,14 +215,14 @@ def _marked_processes(marker: str) -> list[int]:
     return found
 
 
-def run_smoke(name: str, tmp_path: Path) -> tuple[int, str, str, float]:
+def run_smoke(name: str, tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[int, str, str, float]:
     marker = f"BENCH_SMOKE_RUN={uuid.uuid4().hex}"
     env = {**os.environ, "BENCH_SMOKE_RUN": marker.split("=", 1)[1]}
     out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
     began = time.monotonic()
     # Output into files, not pipes: a process a bench leaves behind cannot hold up this test.
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", f"bench.{name}", "--smoke"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", f"bench.{name}", "--smoke", *extra], cwd=ROOT, env=env,
                                 stdout=out, stderr=err, start_new_session=True)
         try:
             code = proc.wait(TIMEOUT_S)
@@ -246,13 +282,23 @@ def test_helper_list_is_current():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", bench_names())
 def test_bench_smoke(name, tmp_path):
-    code, stdout, stderr, took = run_smoke(name, tmp_path)
-    print(f"bench.{name} --smoke: {took:.1f} s")
+    check_smoke(name, tmp_path, EXPECTED.get(name))
+
+
+@pytest.mark.slow
+def test_bench_conference_janus_smoke(tmp_path):
+    """bench.conference on the Janus backend (a private Janus; the Debian package janus, which
+    scripts/install-system-deps.sh --test installs: without it this fails, as the Janus tests do)."""
+    check_smoke("conference", tmp_path, EXPECTED_CONFERENCE_JANUS, ("--backend", "janus"))
+
+
+def check_smoke(name: str, tmp_path: Path, expected: dict | None, extra: tuple[str, ...] = ()) -> None:
+    code, stdout, stderr, took = run_smoke(name, tmp_path, extra)
+    print(f"bench.{name} --smoke {' '.join(extra)}: {took:.1f} s")
     assert code == 0, f"bench.{name} --smoke exited {code}\n{_tail(stdout, stderr)}"
     keys = parse_keys(stdout)
     assert keys.get("smoke") == "1", f"bench.{name} ignored --smoke (no smoke=1 line)\n{_tail(stdout, stderr)}"
     problems = []
-    expected = EXPECTED.get(name)
     if expected is None:
         numeric = []
         for key, value in keys.items():
