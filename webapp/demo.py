@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from webapp.compliance import refresh_month
 from webapp.core import db
 from webapp.models import Assignment, Course, OrgUnit, Role, User
 from webapp.core.security import hash_password
+from webapp.study import current_month
 
 DEMO_PASSWORD = "Demo-Pass-2026"
 
@@ -73,6 +75,8 @@ def load_demo(password: str = DEMO_PASSWORD) -> list[str]:
                                                           Assignment.course_id == course.id)) is None:
                 session.add(Assignment(learner_id=user.id, course_id=course.id,
                                        assigned_by_id=user.officer_id))
+    session.flush()
+    refresh_month(session, current_month())       # the unit pages' rows of this month
     session.commit()
     lines = [f"demo password for every account: {password}"]
     for username, name, role, unit_key, _officer in PEOPLE:

@@ -168,6 +168,7 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         r"page_p95_ms_(ministry|province|city|district|township|search|page2)_(sqlite|postgresql)": positive,
         r"page_kb_\w+": positive,
         r"(seed_s|refresh_s)_(sqlite|postgresql)": non_negative,
+        r"export_s_(xlsx|csv)_(sqlite|postgresql)": non_negative,
         "supervisees": positive,
         "machine_cores": positive,
         "load_1m_before": non_negative,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, select
 
 from conferencing.rules import in_subtree as _path_in_subtree
-from webapp.models import OrgUnit, Role, User
+from webapp.models import LearnerMonth, OrgUnit, Role, User
 
 
 def _path(root: OrgUnit | str) -> str:
@@ -38,3 +38,16 @@ def users_within(root: OrgUnit | str, *columns, role: Role | None = None) -> Sel
 def supervisee_ids_within(root: OrgUnit | str) -> Select:
     """A subquery of supervisee ids of the subtree, for `learner_id.in_(...)`."""
     return users_within(root, User.id, role=Role.SUPERVISEE)
+
+
+def _depth(root: OrgUnit | str) -> int:
+    return len([part for part in _path(root).strip("/").split("/") if part])
+
+
+def month_rows_within(root: OrgUnit) -> ColumnElement[bool]:
+    """SQL condition on LearnerMonth: the people counted in `root`'s subtree in the row's month,
+    by the unit they belonged to in that month (its ancestry l1..l5), not their unit today."""
+    depth = _depth(root)
+    if not 1 <= depth <= 5:
+        raise ValueError(f"not a unit path: {_path(root)!r}")
+    return getattr(LearnerMonth, f"l{depth}") == root.id

@@ -16,10 +16,12 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, FloatField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from webapp.compliance import move_current_month, refresh_month
 from webapp.core import db, jurisdiction
 from webapp.core.access import allow, unit_or_404, user_or_404
 from webapp.core.audit import audit
 from webapp.courses import CourseImportError, import_into_db
+from webapp.study import current_month
 from webapp.models import Level, OrgUnit, Role, User
 from webapp.core.security import end_sessions, hash_password, password_problem
 
@@ -179,6 +181,9 @@ def new_user():
                     officer_id=form.officer_id.data if role == Role.SUPERVISEE else None,
                     active=form.active.data, failed_logins=0)
         db.session().add(user)
+        if role == Role.SUPERVISEE:        # on the unit pages from now on, not from the next refresh
+            db.session().flush()
+            refresh_month(db.session(), current_month(), [user.id])
         db.session().commit()
         audit("user_created", target=f"user:{user.id}", detail=f"role={role.value}")
         flash(_("Account created."), "success")
@@ -201,7 +206,11 @@ def edit_user(user_id: int):
             return redirect(url_for("admin.edit_user", user_id=user.id)), 303
         deactivated = user.active and not form.active.data
         user.username, user.display_name = form.username.data, form.display_name.data.strip()
+        moved = user.unit_id != form.unit_id.data
         user.role, user.unit_id, user.active = Role(form.role.data), form.unit_id.data, form.active.data
+        if moved and user.role == Role.SUPERVISEE:    # a transfer: this month's row follows, past ones stay
+            db.session().flush()
+            move_current_month(db.session(), user, current_month())
         user.officer_id = form.officer_id.data if user.role == Role.SUPERVISEE else None
         if form.password.data:
             user.password_hash = hash_password(form.password.data)

@@ -22,6 +22,7 @@ from streaming.intervals import IntervalSet
 from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, admit, apply_heartbeat, credit,
                               is_complete, settle)
 
+from webapp.compliance import add_credit
 from webapp.models import (Attestation, Course, CourseQuestion, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit,
                      PendingSegment, ProctorCheck, StudySession, User, WatchProgress, utcnow)
 
@@ -407,6 +408,7 @@ def _credit(db: Session, study: StudySession, progress: WatchProgress, segments,
                            kind="course", media_start=seg.media_start, media_end=seg.media_end,
                            wall_start=seg.wall_start, wall_end=seg.wall_end, unique_s=c.unique_s,
                            credited_s=c.credited_s, presence_source=source, month=month_of(seg.wall_end)))
+        add_credit(db, study.learner_id, month_of(seg.wall_end), c.credited_s)   # the unit pages' month
         progress.credited_s += c.credited_s
     progress.coverage_json = json.dumps(coverage.as_list())
     progress.covered_s = coverage.measure()

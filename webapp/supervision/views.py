@@ -9,14 +9,15 @@ from sqlalchemy import func, select
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
-from webapp.core import db, jurisdiction
+from webapp.compliance import unit_page
+from webapp.core import db
 from webapp.core.access import STAFF, allow, unit_or_404, user_or_404
 from webapp.conferences import records_of
 from webapp.core.audit import audit
-from webapp.models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, OrgUnit, Role,
-                     StudySession, User, WatchProgress)
+from webapp.models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, Role, StudySession,
+                     WatchProgress)
 from webapp.proctor import standing_context
-from webapp.study import credited_by_learner, current_month, required_hours
+from webapp.study import current_month, required_hours
 from webapp.vr import record_context as vr_record
 
 bp = Blueprint("officer", __name__, url_prefix="/officer", template_folder="templates")
@@ -26,39 +27,27 @@ class AssignForm(FlaskForm):
     course_id = SelectField(coerce=int, validators=[DataRequired()])
 
 
-def _subtree_supervisees(unit: OrgUnit):
-    return (select(User).join(OrgUnit, OrgUnit.id == User.unit_id)
-            .where(User.role == Role.SUPERVISEE, jurisdiction.unit_within(unit))
-            .order_by(OrgUnit.path, User.display_name))
-
-
 @bp.route("/")
 @allow(*STAFF)
 def dashboard():
-    session = db.session()
+    """The compliance page of the officer's unit, or of `?unit=` within their jurisdiction
+    (webapp.compliance: figures per unit below, trend, flags, people; `?month=`, `?q=`, `?page=`)."""
     unit = current_user.unit
     if request.args.get("unit"):
         try:
             unit = unit_or_404(int(request.args["unit"]))
         except ValueError:
             abort(400)
-    learners = session.scalars(_subtree_supervisees(unit)).all()
-    month = current_month()
-    credited = credited_by_learner(session, [u.id for u in learners], month)
-    rows = []
-    for learner in learners:
-        needed = required_hours(session, learner.unit)
-        hours = credited.get(learner.id, 0.0) / 3600
-        rows.append({"user": learner, "hours": hours, "needed": needed, "ok": hours >= needed})
-    children = session.scalars(select(OrgUnit).where(OrgUnit.parent_id == unit.id).order_by(OrgUnit.name)).all()
-    return render_template("officer/dashboard.html", unit=unit, rows=rows, month=month, children=children)
+    return unit_page(unit)
 
 
 @bp.route("/supervisee/<int:user_id>")
 @allow(*STAFF)
 def supervisee(user_id: int):
+    from webapp.people import lifecycle_context   # the record's lifecycle section (issue 14)
     session = db.session()
     learner = user_or_404(user_id, Role.SUPERVISEE)
+    audit("supervisee_viewed", target=f"user:{learner.id}")     # opening a record is audited
     progress = session.execute(
         select(Assignment, Course, WatchProgress).join(Course, Course.id == Assignment.course_id)
         .outerjoin(WatchProgress, (WatchProgress.course_id == Course.id) &
@@ -84,7 +73,8 @@ def supervisee(user_id: int):
                            titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
                            rejections=rejections, dropped_s=float(dropped_s or 0), form=form,
-                           attendance=records_of(learner.id), **vr_record(learner), **standing_context(learner))
+                           attendance=records_of(learner.id), **vr_record(learner), **standing_context(learner),
+                           **lifecycle_context(learner))
 
 
 @bp.route("/supervisee/<int:user_id>/assign", methods=["POST"])

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from proctoring.liveness import Action, LivenessPolicy, PoseSample, draw_challenge, draw_leads, verify
 from streaming import vr_credit
 
+from webapp.compliance import add_credit
 from webapp.core import db, jurisdiction
 from webapp.core.access import json_error
 from webapp.core.inputs import bounded_int, finite_number
@@ -724,6 +725,7 @@ def post_session():
                                         media_start=0.0, media_end=credited, wall_start=float(started),
                                         wall_end=float(ended), unique_s=credited, credited_s=credited,
                                         presence_source=f"vr_{verdict.checkin.method}", month=month))
+                add_credit(session, learner.id, month, credited)     # the unit pages' month
             audit("vr_session_posted", target=f"user:{learner.id}",
                   detail=f"station:{station.id} vr_session:{row.id} scene:{scene} credited_s:{credited:.1f} "
                          f"reason:{reason} verified_by:"
