@@ -33,8 +33,17 @@
   // The capture runs at the challenge rate (CAMERA_CHALLENGE_FPS, 6 by default: a higher one
   // needs a higher capture rate here); the encoder drops what the server does not ask for, and a
   // page that could not apply the request sends what it did before, about 6 a second.
-  const CONSTRAINTS = { audio: false, video: { width: { ideal: 320 }, height: { ideal: 240 },
-                                               frameRate: { ideal: 6, max: 10 } } };
+  // Phones (issue 14): the front camera (`ideal`, so a laptop's only camera still answers), and
+  // only `ideal` sizes, never exact ones: a phone held upright delivers the same picture turned
+  // (240 x 320, portrait), which these constraints accept as they are.
+  const CONSTRAINTS = { audio: false, video: { facingMode: { ideal: "user" }, width: { ideal: 320 },
+                                               height: { ideal: 240 }, frameRate: { ideal: 6, max: 10 } } };
+
+  // The camera needs a secure context (HTTPS, or the machine itself): elsewhere browsers have no
+  // navigator.mediaDevices at all, or refuse it (iOS Safari, WeChat's browser). The page says so.
+  function available() {
+    return window.isSecureContext !== false && !!navigator.mediaDevices && !!navigator.mediaDevices.getUserMedia;
+  }
 
   // The same bounds as proctoring/camera_rate.py: anything else from the wire is ignored.
   function validRate(rate) {
@@ -57,7 +66,11 @@
         const want = wanted;
         const params = sender.getParameters();
         if (!params.encodings || !params.encodings.length) throw new Error("no encodings to set");
-        const capture = (track.getSettings && track.getSettings().height) || want.height;
+        // The server's "height" is the picture's short side: a portrait capture (240 x 320) is
+        // scaled by its width, as a landscape one by its height.
+        const settings = (track.getSettings && track.getSettings()) || {};
+        const short = Math.min(settings.width || Infinity, settings.height || Infinity);
+        const capture = isFinite(short) ? short : want.height;
         params.encodings[0].maxFramerate = want.fps;
         params.encodings[0].scaleResolutionDownBy = Math.max(1, capture / want.height);
         return sender.setParameters(params).then(function () {
@@ -71,9 +84,16 @@
   function start(sessionId, iceServers, preview) {
     let pc = null;
     let stream = null;
+    if (!available()) return Promise.reject(Object.assign(new Error("insecure"), { error: "insecure" }));
     return navigator.mediaDevices.getUserMedia(CONSTRAINTS).then(function (s) {
       stream = s;
-      if (preview) { preview.srcObject = s; preview.play().catch(function () {}); }
+      if (preview) {
+        // Muted and inline, so every browser plays it without a tap (iOS Safari, WeChat).
+        preview.muted = true;
+        preview.setAttribute("playsinline", "");
+        preview.srcObject = s;
+        preview.play().catch(function () {});
+      }
       pc = new RTCPeerConnection({ iceServers: iceServers || [] });
       s.getVideoTracks().forEach(function (track) { pc.addTrack(track, s); });
       return pc.createOffer();
@@ -95,5 +115,6 @@
     });
   }
 
-  window.StudyCamera = { start: start, ask: ask, validRate: validRate };
+  window.StudyCamera = { start: start, ask: ask, validRate: validRate, available: available,
+                         constraints: CONSTRAINTS };
 })();

@@ -29,11 +29,15 @@
     challenge: document.getElementById("challenge"),
     challengeText: document.getElementById("challenge-text"),
     preview: document.getElementById("camera-preview"),
+    resume: document.getElementById("resume"),
+    resumeText: document.getElementById("resume-text"),
+    resumeAt: document.getElementById("resume-at"),
+    insecure: document.getElementById("insecure"),
   };
   const proctored = cfg.proctored === "1";
   const state = { session: null, seq: 0, frontier: 0, inFlight: false, again: false, prompt: null,
                   closed: false, timer: null, countdown: null, resumeAt: 0, hold: proctored ? "unverified" : null,
-                  camera: null };
+                  camera: null, away: false, beatMs: 0 };
 
   function post(url, body) {
     return fetch(url, {
@@ -96,8 +100,9 @@
     if (state.inFlight) { state.again = true; return; }
     state.inFlight = true;
     state.seq += 1;
-    const body = { seq: state.seq, position: video.currentTime || 0, playing: !video.paused && !video.ended,
-                   rate: video.playbackRate || 1 };
+    // A page in the background never reports playing (it pauses, and stops its timer).
+    const body = { seq: state.seq, position: video.currentTime || 0,
+                   playing: !video.paused && !video.ended && !state.away, rate: video.playbackRate || 1 };
     sendBeat(body).then(function (res) {
       const d = res.data;
       if (res.status === 409) { closed(); return; }
@@ -206,6 +211,7 @@
   });
 
   window.addEventListener("pagehide", function () {
+    video.pause();
     if (!state.session || state.closed) return;
     const form = new FormData();
     form.append("csrf_token", csrf);
@@ -215,7 +221,67 @@
   ["play", "pause", "seeked", "ratechange", "ended"].forEach(function (ev) { video.addEventListener(ev, beat); });
 
   // --- camera proctoring: the server holds playback until it has verified the learner ------
-  function play() { if (!state.hold) video.play().catch(function () {}); }
+  // Playback starts only from the learner's tap or after one (no autoplay with sound): a browser
+  // that refuses a start without a fresh tap (iOS Safari, WeChat, autoplay rules) gets a button.
+  function play() {
+    if (state.hold || state.prompt || state.away || state.closed || !els.resume.hidden) return;
+    video.play().catch(function (err) {
+      if (err && err.name === "NotAllowedError") askTap(cfg.msgTapPlay);
+    });
+  }
+
+  function askTap(text) {
+    els.resumeText.textContent = text;
+    els.resumeAt.textContent = video.currentTime > 0 ? "(" + fmt(video.currentTime) + ")" : "";
+    els.resume.hidden = false;
+    root.dataset.resume = "1";
+  }
+
+  document.getElementById("resume-play").addEventListener("click", function () {
+    els.resume.hidden = true;
+    root.dataset.resume = "";
+    play();
+  });
+
+  // --- a phone's screen turning off, another app or tab in front (issue 14) --------------------
+  // Hidden (or frozen by the browser): pause, report it (the pause beat says playing: false) and
+  // stop the heartbeats. The server credits only media time advanced between two playing beats,
+  // so a hidden span earns nothing. Back in front: beats again, and playback continues from
+  // where it stopped after a tap (断点续播).
+  function away(why) {
+    if (!state.session || state.closed || state.away) return;
+    state.away = true;
+    root.dataset.away = why;
+    clearInterval(state.timer);
+    state.timer = null;
+    video.pause();
+    beat();
+  }
+
+  function back() {
+    if (!state.away) return;
+    state.away = false;
+    root.dataset.away = "";
+    if (state.closed) return;
+    state.timer = setInterval(beat, state.beatMs);
+    beat();
+    // A camera the browser stopped in the background (iOS ends the track) connects again.
+    const cam = state.camera;
+    if (cam && cam.stream.getVideoTracks().some(function (t) { return t.readyState === "ended"; })) {
+      state.camera = null;
+      cam.stop();
+      cameraLost();
+    }
+    if (!state.hold && !state.prompt && els.expired.hidden) askTap(cfg.msgAway);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") away("hidden"); else back();
+  });
+  document.addEventListener("freeze", function () { away("frozen"); });
+  document.addEventListener("resume", function () { if (document.visibilityState !== "hidden") back(); });
+  // Back from the browser's page cache after "pagehide" closed the sitting: start a fresh one.
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) window.location.reload(); });
 
   function setHold(reason) {
     state.hold = reason;
@@ -246,7 +312,8 @@
     });
   });
 
-  video.addEventListener("play", function () { if (state.hold) video.pause(); });
+  // Held, or in the background (a lock screen's media controls): no playback.
+  video.addEventListener("play", function () { if (state.hold || state.away) video.pause(); });
 
   function showChallenge(ev) {
     const at = Date.now();
@@ -353,8 +420,8 @@
         .catch(function (err) {
           const code = (err && (err.error || err.message)) || "";
           if (CAMERA_RETRY.indexOf(code) >= 0 && state.session) { cameraLost(); return; }
-          root.dataset.camera = "failed";
-          notice((err && err.message) || cfg.msgCamera);
+          root.dataset.camera = code === "insecure" ? "insecure" : "failed";
+          notice(code === "insecure" ? cfg.msgInsecure : ((err && err.message) || cfg.msgCamera));
         });
     };
     if (!socket) { root.dataset.camera = "failed"; notice(cfg.msgCamera); return; }
@@ -391,13 +458,18 @@
       showProgress(d);
       attachMedia();
       if (d.proctored) { setHold("unverified"); startCamera(); }
-      state.timer = setInterval(beat, Math.max(1, d.heartbeat_interval) * 1000);
+      state.beatMs = Math.max(1, d.heartbeat_interval) * 1000;
+      if (!state.away) state.timer = setInterval(beat, state.beatMs);
     });
   }
 
   if (proctored) {
     const consent = document.getElementById("consent");
+    // No camera outside a secure context (plain http:// from another machine): say so at once.
+    const insecure = !window.StudyCamera.available();
+    if (insecure && els.insecure) { els.insecure.hidden = false; root.dataset.camera = "insecure"; }
     document.getElementById("consent-start").addEventListener("click", function () {
+      if (insecure) { notice(cfg.msgInsecure); return; }
       if (!document.getElementById("consent-box").checked) { notice(cfg.msgConsent); return; }
       consent.hidden = true;
       notice("");
