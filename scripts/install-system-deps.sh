@@ -13,6 +13,8 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
 # (fonts-noto-cjk above also carries the VR scenes' Chinese subtitles: vr_scenes/fonts.py)
+# a TrueType CJK font for the monthly PDF report (reportlab embeds TrueType, not Noto's CFF outlines)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 # Panda3D's software renderer (p3tinydisplay: VR scene tests, gallery, bench.vr) links libX11 even offscreen
 ldconfig -p | grep -q 'libX11.so.6 ' || need+=(libx11-6)
 # opencv-contrib-python (mediapipe's OpenCV) links libGL and glib even when no window is shown

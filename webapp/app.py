@@ -40,8 +40,8 @@ JSON_SCAN_BYTES = 1024 * 1024
 # Responses that may be cached (no personal data): static assets and course media.
 CACHEABLE_ENDPOINTS = {"static", "media.course_file"}
 
-# Face photos: up to 5 photos of 5 MB each, plus form overhead.
-SMALL_UPLOAD_ENDPOINTS = {"proctor.enrol_upload", "proctor.enrol_capture"}
+# Face photos: up to 5 photos of 5 MB each, plus form overhead; a people-import file (IMPORT_MAX_BYTES).
+SMALL_UPLOAD_ENDPOINTS = {"proctor.enrol_upload", "proctor.enrol_capture", "people.import_page"}
 SMALL_UPLOAD_BYTES = 26 * 1024 * 1024
 
 
@@ -76,6 +76,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["UPLOAD_MAX_BYTES"]
     _check_conference_config(app.config)
     _check_limits_config(app.config)
+    from webapp.people import check_retention_config
+    check_retention_config(app.config)
     app.json = BoundedJSONProvider(app)
     app.json.max_depth = SocketJSON.max_depth = app.config["JSON_MAX_DEPTH"]
 
@@ -149,6 +151,8 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.study.views import bp as learn_bp
     from webapp.courses.media_views import bp as media_bp
     from webapp.supervision.views import bp as officer_bp
+    from webapp.compliance.views import bp as compliance_bp
+    from webapp.compliance.report_views import bp as reports_bp
     from webapp.org.admin_views import bp as admin_bp
     from webapp.proctor.views import bp as proctor_bp
     from webapp.proctor.standing_views import bp as proctor_standing_bp
@@ -157,9 +161,14 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.vr.views import bp as vr_bp
     from webapp.vr.api import bp as vr_api_bp
     from webapp.core.openapi import bp as openapi_bp
+    from webapp.people.import_views import bp as people_bp
+    from webapp.people.lifecycle_views import bp as lifecycle_bp
+    from webapp.people.audit_views import bp as audit_bp
+    from webapp.attention.views import bp as attention_bp
     from webapp.cli import register as register_cli
     for bp in (auth_bp, learn_bp, media_bp, officer_bp, admin_bp, proctor_bp, proctor_standing_bp, conferences_bp,
-               attendance_bp, vr_bp, vr_api_bp, openapi_bp):
+               attendance_bp, vr_bp, vr_api_bp, openapi_bp, compliance_bp,
+               people_bp, lifecycle_bp, audit_bp, attention_bp, reports_bp):
         app.register_blueprint(bp)
     register_cli(app)
 

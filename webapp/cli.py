@@ -169,6 +169,25 @@ def register(app: Flask) -> None:
             text = f"{value:.4f}" if isinstance(value, float) else str(value).lower()
             click.echo(f"{key}={text}")
 
+    compliance_cli = AppGroup("compliance", help="The unit pages' monthly figures.")
+
+    @compliance_cli.command("refresh")
+    @click.option("--month", help="YYYY-MM (default: this month); a past month keeps its people's units")
+    def compliance_refresh(month):
+        """Build or refresh the supervisees' rows of a month from credit, flags and roll calls."""
+        from webapp.compliance import refresh_month
+        from webapp.core import db
+        from webapp.study import current_month
+        month = month or current_month()
+        with db.write_transaction() as session:
+            try:
+                done = refresh_month(session, month)
+            except ValueError as exc:
+                raise click.UsageError(f"--month {month}: not a month up to this one") from exc
+            session.commit()
+        click.echo(f"{month}: {done} supervisee month(s) refreshed")
+
+    app.cli.add_command(compliance_cli)
     app.cli.add_command(proctor_cli)
     app.cli.add_command(deploy_cli)
     app.cli.add_command(db_cli)

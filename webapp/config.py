@@ -124,6 +124,19 @@ def from_env(**overrides) -> dict:
         "PROCTORING_REQUIRED": _bool("PROCTORING_REQUIRED", True),
         "FACE_DATA_KEYS": os.environ.get("FACE_DATA_KEYS", ""),   # Fernet keys, comma-separated, first encrypts
         "EVIDENCE_RETENTION_DAYS": _float("EVIDENCE_RETENTION_DAYS", 30.0),
+        # The monthly PDF report's CJK TrueType font (webapp/compliance/report_pdf.py; Debian
+        # fonts-wqy-microhei, which scripts/install-system-deps.sh installs)
+        "REPORT_FONT": os.environ.get("REPORT_FONT", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+        # People (issue 14, webapp.people): personal data (name, username, ID number, phone, face
+        # enrolment) of people whose supervision ended is anonymised this many days after its end;
+        # audit rows are kept AUDIT_RETENTION_DAYS (at least 183: six months, Cybersecurity Law Art. 21).
+        # NATIONAL_ID_HMAC_KEY: the key of the ID numbers' keyed hash (empty: generated into instance/).
+        # A bulk import file has at most IMPORT_MAX_ROWS rows and IMPORT_MAX_BYTES bytes.
+        "PERSONAL_DATA_RETENTION_DAYS": _float("PERSONAL_DATA_RETENTION_DAYS", 1095.0),
+        "AUDIT_RETENTION_DAYS": _float("AUDIT_RETENTION_DAYS", 365.0),
+        "NATIONAL_ID_HMAC_KEY": os.environ.get("NATIONAL_ID_HMAC_KEY", ""),
+        "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", 500)),
+        "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", 5 * 1024 * 1024)),
         "PRESENCE_GRACE_S": _float("PRESENCE_GRACE_S", 10.0),
         "PRESENCE_ATTEST_EVERY_S": _float("PRESENCE_ATTEST_EVERY_S", 30.0),
         "IDENTITY_MEAN_S": _float("IDENTITY_MEAN_S", 180.0),
@@ -199,6 +212,22 @@ def from_env(**overrides) -> dict:
         "VR_CHECKIN_WINDOW_S": _float("VR_CHECKIN_WINDOW_S", 1800.0),
         "VR_CHALLENGE_TTL_S": _float("VR_CHALLENGE_TTL_S", 120.0),
         "VR_CHALLENGE_FPS": _float("VR_CHALLENGE_FPS", 5.0),
+        # What needs attention (issue 14, webapp.attention): behind means below the month's pace
+        # by more than ATTENTION_TOLERANCE_H, or more missing than ATTENTION_MAX_HOURS_PER_DAY x
+        # the days left; conferences of the next ATTENTION_CONFERENCE_DAYS. Study reminders go
+        # through REMINDER_CHANNEL ("" off, "sms": the HTTP gateway SMS_GATEWAY_URL with
+        # SMS_GATEWAY_KEY and SMS_SIGN), daily at REMINDER_HOUR (TIMEZONE), at most one per
+        # person per REMINDER_MIN_DAYS_BETWEEN days.
+        "ATTENTION_TOLERANCE_H": _float("ATTENTION_TOLERANCE_H", 1.0),
+        "ATTENTION_MAX_HOURS_PER_DAY": _float("ATTENTION_MAX_HOURS_PER_DAY", 4.0),
+        "ATTENTION_CONFERENCE_DAYS": int(os.environ.get("ATTENTION_CONFERENCE_DAYS", 7)),
+        "REMINDER_CHANNEL": os.environ.get("REMINDER_CHANNEL", ""),
+        "REMINDER_HOUR": int(os.environ.get("REMINDER_HOUR", 19)),
+        "REMINDER_MIN_DAYS_BETWEEN": _float("REMINDER_MIN_DAYS_BETWEEN", 3.0),
+        "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL", ""),
+        "SMS_GATEWAY_KEY": os.environ.get("SMS_GATEWAY_KEY", ""),
+        "SMS_SIGN": os.environ.get("SMS_SIGN", ""),
+        "SMS_GATEWAY_TIMEOUT_S": _float("SMS_GATEWAY_TIMEOUT_S", 10.0),
     }
     cfg.update(overrides)
     from webapp.core.face_crypto import load_keys

@@ -60,6 +60,48 @@ def end_overdue_conferences() -> int:
         return len(end_overdue(_app, session, utcnow()))
 
 
+def compliance_refresh() -> int:
+    """The unit pages' months (webapp.compliance.rollup): this month's rows created at the start
+    of a month and refreshed from the raw tables (flags, roll calls, credit), last month's once more
+    after its end."""
+    from webapp.compliance import scheduled_refresh
+    with _app.app_context():
+        return scheduled_refresh(db.write_transaction)
+
+
+def anonymise_expired_people() -> int:
+    """Retention (webapp.people.retention): personal data of people whose supervision ended more
+    than PERSONAL_DATA_RETENTION_DAYS ago is anonymised; their figures stay."""
+    from webapp.models import utcnow
+    from webapp.people import anonymise_expired
+    with _app.app_context(), db.write_transaction() as session:
+        done = anonymise_expired(session, utcnow(), _app.config["PERSONAL_DATA_RETENTION_DAYS"])
+        session.commit()
+        return len(done)
+
+
+def purge_old_audit() -> int:
+    """Retention: audit rows older than AUDIT_RETENTION_DAYS (at least six months) are deleted."""
+    from webapp.models import utcnow
+    from webapp.people import purge_old_audit as purge
+    with _app.app_context(), db.write_transaction() as session:
+        done = purge(session, utcnow(), _app.config["AUDIT_RETENTION_DAYS"])
+        session.commit()
+        return done
+
+
+def study_reminders() -> int:
+    """Remind the supervisees behind this month through REMINDER_CHANNEL (webapp.attention.reminders;
+    off by default). Never raises: a failed send is a row, anything else is logged."""
+    from webapp.attention import send_study_reminders
+    try:
+        with _app.app_context():
+            return sum(send_study_reminders().values())
+    except Exception:
+        log.exception("study reminders")
+        return 0
+
+
 def start(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
@@ -72,6 +114,14 @@ def start(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(conference_reminders, "interval", minutes=1, id="conference_reminders",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(end_overdue_conferences, "interval", minutes=1, id="end_overdue_conferences",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(compliance_refresh, "interval", minutes=app.config.get("COMPLIANCE_REFRESH_MIN", 10),
+                      id="compliance_refresh", replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(anonymise_expired_people, "interval", hours=24, id="anonymise_expired_people",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(purge_old_audit, "interval", hours=24, id="purge_old_audit",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(study_reminders, "cron", hour=app.config.get("REMINDER_HOUR", 19), id="study_reminders",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.start()
     log.info("scheduler started")

@@ -77,6 +77,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "officer.supervisee": STAFF,
     "officer.assign": STAFF,
     "officer.courses": STAFF,
+    # what needs attention (issue 14): the people behind, open flags, conferences, VR and reminders
+    # of the officer's subtree
+    "attention.page": STAFF,
+    # a unit's monthly compliance as XLSX, CSV or PDF (issue 14): staff, of their own subtree
+    "reports.monthly": STAFF,
     # face enrolment by the officer, review of proctoring flags and their evidence
     "proctor.enrolment": STAFF,
     "proctor.enrol_upload": STAFF,
@@ -119,6 +124,18 @@ EXPECTED: dict[str, frozenset[str]] = {
     "vr.assign": STAFF,
     "vr.confirm_present": STAFF,
     "vr.cancel_assignment": STAFF,
+    # people at scale (issue 14): staff import people into their subtree (the rows' checks decide
+    # who may import whom), end a supervision, transfer and reset a supervisee's password, and read
+    # and export the audit rows of their subtree
+    "people.import_page": STAFF,
+    "people.template_csv": STAFF,
+    "people.template_xlsx": STAFF,
+    "lifecycle.end_supervision": STAFF,
+    "lifecycle.transfer": STAFF,
+    "lifecycle.reset_password": STAFF,
+    "audit.index": STAFF,
+    "audit.export_csv": STAFF,
+    "audit.export_xlsx": STAFF,
 }
 
 # Routes without a login, and why.
@@ -345,7 +362,7 @@ def world(app):
     def flag_set(person):
         return {"flag_id": flags[person], "evidence_id": evidence[person]}
 
-    fixed = {"relpath": "source.mp4", "course_id": assigned, "session_id": sessions["zhangsan"]}
+    fixed = {"relpath": "source.mp4", "course_id": assigned, "session_id": sessions["zhangsan"], "fmt": "xlsx"}
     # Per actor: the values of every route argument for its own objects (inside), and the objects
     # outside its jurisdiction (each dict one consistent object: a conference with its roll call
     # and a record of it; a flag with its evidence).
@@ -412,6 +429,14 @@ def expected_content(world, actor, endpoint, values) -> tuple[list[str], list[st
         return sorted(inside), sorted(outside)
     if endpoint in ("officer.supervisee", "proctor.enrolment"):
         return [one(display, id=values["user_id"])], []
+    if endpoint == "attention.page":      # open flags of the subtree's people listed; no one from outside
+        inside, outside = world.supervisees(actor)
+        flagged = {n for (n,) in world.sql("SELECT u.display_name FROM proctor_flag f JOIN app_user u "
+                                           "ON u.id = f.learner_id WHERE f.status = 'open'")}
+        return sorted(inside & flagged), sorted(outside)
+    if endpoint == "reports.monthly":      # the XLSX's people sheet: the subtree's supervisees, no one else
+        inside, outside = world.supervisees(actor)
+        return sorted(inside), sorted(outside)
     if endpoint == "officer.courses":
         return [t for (t,) in world.sql("SELECT title FROM course")], []
     if endpoint == "proctor.flags":
@@ -446,6 +471,17 @@ def expected_content(world, actor, endpoint, values) -> tuple[list[str], list[st
         return ['name="title"', 'name="starts_at"'], []
     if endpoint.startswith("attendance."):
         return rollcall_names(world, actor, values["conference_id"], values["rollcall_id"])
+    if endpoint == "people.import_page":
+        return ['name="file"', "身份证号"], []
+    if endpoint == "people.template_csv":
+        return ["姓名,用户名,身份证号,手机号,所属单位,角色"], []
+    if endpoint == "people.template_xlsx":      # the template lists the units of the actor's subtree
+        inside, outside = names_of_units_under(world, actor)
+        return ["身份证号"] + sorted(inside), sorted(outside)
+    if endpoint == "audit.index":
+        return ['id="audit-filters"', 'name="supervisee"'], []
+    if endpoint in ("audit.export_csv", "audit.export_xlsx"):
+        return ["操作人", "操作人用户名"], []
     if endpoint == "vr.stations":
         path = world.unit_path(actor)
         rows = world.sql("SELECT s.name, substr(o.path, 1, length(:p)) = :p FROM vr_station s "
@@ -469,12 +505,17 @@ def rollcall_names(world, actor, conference_id, rollcall_id) -> tuple[list[str],
     return [n for n, i in rows if i], [n for n, i in rows if not i]
 
 
+XLSX_BODIES = {"attendance.export_xlsx", "audit.export_xlsx", "people.template_xlsx", "reports.monthly"}
+CSV_BODIES = {"attendance.export_csv", "audit.export_csv", "people.template_csv"}
+
+
 def body_text(endpoint, response) -> str:
-    if endpoint == "attendance.export_xlsx":
+    if endpoint in XLSX_BODIES:
         from openpyxl import load_workbook
         book = load_workbook(io.BytesIO(response.get_data()))
-        return "\n".join(str(cell) for row in book.active.iter_rows(values_only=True) for cell in row)
-    if endpoint == "attendance.export_csv":
+        return "\n".join(str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+                         for cell in row)
+    if endpoint in CSV_BODIES:
         return response.get_data().decode("utf-8-sig")
     return response.get_data(as_text=True)
 
@@ -734,6 +775,37 @@ def test_ids_in_forms_and_query_strings_stay_in_the_subtree(app, world):
     assert world.one("SELECT o.name FROM app_user u JOIN org_unit o ON o.id = u.unit_id WHERE u.username = 'lisi'") \
         == "北山街道司法所"
     assert world.one("SELECT count(*) FROM app_user WHERE username = 'newbie1'") == 0
+
+
+def test_audit_rows_imports_and_transfers_stay_in_the_subtree(app, world):
+    """Audit rows of 北山, 灵隐, 梅园 and of no unit, and who reads which (written by hand: a
+    township its own, the district both of its townships, an admin of a subunit its subtree, the
+    top-level admin everything). An import into, or a transfer to, a unit outside the officer's
+    subtree changes nothing."""
+    markers = {"bs": "审计标记-北山", "ly": "审计标记-灵隐", "my": "审计标记-梅园", None: "审计标记-无单位"}
+    with world.engine.begin() as conn:
+        for key, marker in markers.items():
+            conn.execute(text("INSERT INTO audit_log (action, target, detail, ip, at, unit_id) "
+                              "VALUES ('matrix_marker', '', :d, '', :t, :u)"),
+                         {"d": marker, "t": datetime.now(UTC).replace(tzinfo=None),
+                          "u": world.uid[key] if key else None})
+    sees = {"admin": {"bs", "ly", "my", None}, "admin_xh": {"bs", "ly"}, "officer_xh": {"bs", "ly"},
+            "officer_bs": {"bs"}, "officer_ly": {"ly"}}
+    for actor, keys in sees.items():
+        for path in ("/officer/audit?action=matrix_marker", "/officer/audit/export.csv?action=matrix_marker"):
+            page = world.client(actor).c.get(path).get_data().decode("utf-8-sig")
+            assert {k for k, marker in markers.items() if marker in page} == keys, (actor, path)
+    bs = world.client("officer_bs")
+    rows = ("姓名,用户名,身份证号,手机号,所属单位,角色,负责工作人员,初始密码\n"
+            f"越权,intruder2,11010519491231002X,,{world.uid['ly']},矫正对象,,\n")
+    answer = bs.c.post("/officer/people/import", content_type="multipart/form-data",
+                       data={"csrf_token": bs.token, "file": (io.BytesIO(rows.encode()), "people.csv")})
+    assert answer.status_code == 400
+    assert world.one("SELECT count(*) FROM app_user WHERE username = 'intruder2'") == 0
+    bs.c.post(f"/officer/supervisee/{world.ids['zhangsan']}/transfer",
+              data={"csrf_token": bs.token, "unit_id": world.uid["ly"]})
+    assert world.one("SELECT unit_id FROM app_user WHERE username = 'zhangsan'") == world.uid["bs"]
+    assert world.one("SELECT count(*) FROM unit_transfer") == 0
 
 
 def test_station_api_refuses_logins(app, world):

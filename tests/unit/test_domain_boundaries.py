@@ -5,7 +5,8 @@ import importlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAINS = ("org", "courses", "study", "proctor", "conferences", "vr", "supervision")
+DOMAINS = ("org", "courses", "study", "proctor", "conferences", "vr", "supervision", "compliance", "people",
+           "attention")
 PURE = ("streaming", "proctoring", "conferencing", "vr_scenes")
 
 

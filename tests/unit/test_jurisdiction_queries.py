@@ -18,14 +18,21 @@ NOT_JURISDICTION = {
     ("conferences/sockets.py", "_chain_of"): (1, "the ancestors of the user's own unit (the room chain upwards)"),
     ("conferences/views.py", "detail"): (1, "participants of one conference already checked by conference_or_404"),
     ("conferences/views.py", "index"): (1, "conferences of the user's own ancestors (visibility by conferencing.rules)"),
+    ("attention/reminders.py", "_batch"): (1, "the scheduled reminder job: every supervisee behind, no viewer"),
+    ("compliance/rollup.py", "_all_units"): (1, "upkeep of every supervisee's month: every unit, no viewer"),
+    ("compliance/rollup.py", "_insert_missing"): (2, "upkeep of every supervisee's month: every supervisee, no viewer"),
+    ("compliance/rollup.py", "_follow_current_units"): (1, "upkeep: rows whose person moved, no viewer"),
+    ("compliance/rollup.py", "_refresh_in_chunks"): (1, "the scheduled job: every supervisee, no viewer"),
     ("core/jurisdiction.py", "units_within"): (1, "the helper itself"),
     ("core/jurisdiction.py", "users_within"): (1, "the helper itself"),
     ("demo.py", "load_demo"): (2, "seeding the demo organisation"),
     ("org/admin_views.py", "_validate_people_rules"): (1, "username uniqueness is global"),
     ("org/admin_views.py", "delete_unit"): (2, "counts under one unit already checked by unit_or_404"),
     ("org/auth_views.py", "login"): (1, "login by username"),
+    ("people/import_views.py", "_context"): (2, "usernames and ID-number hashes are unique platform-wide: an "
+                                                 "import must not reuse one from any unit (only whether taken)"),
+    ("people/retention.py", "anonymise_expired"): (1, "the scheduled retention job: every ended supervision, no viewer"),
     ("proctor/views.py", "enrolment"): (1, "enrolments of one learner already checked by user_or_404"),
-    ("supervision/views.py", "dashboard"): (1, "direct children of a unit already checked by unit_or_404"),
     ("vr/api.py", "post_session"): (1, "a row lock on the learner already checked by _learner_or_404"),
 }
 

@@ -6,11 +6,9 @@ whose unit's subtree contains some of the people called sees only those rows. An
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,7 +20,7 @@ from wtforms.validators import Length, ValidationError
 
 from proctoring.rollcall import override_outcome
 
-from webapp.core import db, jurisdiction
+from webapp.core import db, jurisdiction, spreadsheets
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
 from webapp.conferences.views import to_local
@@ -168,51 +166,24 @@ def _export_rows(records: list[AttendanceRecord]) -> list[list[str]]:
     return out
 
 
-def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _safe_cell(value: str) -> str:
-    """No spreadsheet formulas from recorded text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
 @bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>/export.csv")
 @allow(*STAFF)
 def export_csv(conference_id: int, rollcall_id: int):
     conference, call, records, _host = _load(conference_id, rollcall_id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(_export_header())
-    for row in _export_rows(records):
-        writer.writerow([_safe_cell(v) for v in row])
+    body = spreadsheets.csv_bytes(_export_header(), _export_rows(records))
     audit("attendance_exported", target=f"rollcall:{call.id}",
           detail=f"conference:{conference.id} format:csv rows:{len(records)}")
-    return _attachment(buffer.getvalue().encode("utf-8-sig"), "text/csv; charset=utf-8",
-                       f"rollcall-{conference.id}-{call.id}.csv")
+    return spreadsheets.attachment(body, spreadsheets.CSV_MIMETYPE, f"rollcall-{conference.id}-{call.id}.csv")
 
 
 @bp.route("/<int:conference_id>/rollcalls/<int:rollcall_id>/export.xlsx")
 @allow(*STAFF)
 def export_xlsx(conference_id: int, rollcall_id: int):
-    from openpyxl import Workbook
     conference, call, records, _host = _load(conference_id, rollcall_id)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = f"rollcall-{call.id}"
-    sheet.append(_export_header())
-    for row in _export_rows(records):
-        sheet.append([_safe_cell(v) for v in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
+    body = spreadsheets.xlsx_bytes([(f"rollcall-{call.id}", _export_header(), _export_rows(records))])
     audit("attendance_exported", target=f"rollcall:{call.id}",
           detail=f"conference:{conference.id} format:xlsx rows:{len(records)}")
-    return _attachment(buffer.getvalue(),
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       f"rollcall-{conference.id}-{call.id}.xlsx")
+    return spreadsheets.attachment(body, spreadsheets.XLSX_MIMETYPE, f"rollcall-{conference.id}-{call.id}.xlsx")
 
 
 def records_of(user_id: int, limit: int = 200) -> list[dict]:
