@@ -1,4 +1,5 @@
-"""Phone screenshots of the portal's pages, in Chinese, for the README (docs/screenshots/).
+"""Screenshots of the portal's pages, in Chinese, for the README (docs/screenshots/): the
+supervisee's pages on a phone, the officers' on a desktop and on a phone.
 
     .venv/bin/python -m scripts.screenshots                 # every shot in SHOTS
     .venv/bin/python -m scripts.screenshots --only home player
@@ -10,6 +11,9 @@ SQLite database, the demo organisation and accounts (password Demo-Pass-2026), s
 127.0.0.1; then it drives Debian's Chromium (Playwright) in phone emulation with a fake camera
 (the enrolled sample face, portrait) and saves one PNG per shot, reduced to a palette so each
 stays small.
+
+The officers' compliance pages are shot on a tree seeded by scripts/seed_scale.py beside the demo
+data (SCALE_SUPERVISEES people, officers scale_l1 .. scale_l5), so their charts have numbers.
 
 Adding pages: append a `Shot` to SHOTS (an officer's page: `login="officer_bs"`). `path` may
 name `{course}` (the sample course's id); `config` sets the app's settings for that page
@@ -36,6 +40,8 @@ OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "Demo-Pass-2026"
 PHONE = (390, 844)
+DESKTOP = (1280, 1400)
+SCALE_SUPERVISEES = 3000
 MOBILE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/120.0.0.0 Mobile Safari/537.36")
 MAX_BYTES = 200_000
@@ -50,6 +56,8 @@ class Shot:
     config: dict = field(default_factory=dict)  # app settings while this page is shot
     prepare: Callable | None = None             # prepare(page, portal): the state to show
     mobile: bool = True                         # phone emulation (touch, mobile UA)
+    full_page: bool = False                     # the whole page, not only the viewport
+    password: str = PASSWORD
 
 
 # --- states of the player ------------------------------------------------------------------
@@ -109,6 +117,17 @@ def _background(page, portal):
     page.wait_for_selector("#resume", state="visible")
 
 
+def _charts_drawn(page, portal):
+    """ECharts animates its first drawing for about a second."""
+    time.sleep(1.5)
+
+
+def _officer_record(page, portal):
+    """A supervisee's record, reached the way an officer does: from the township's list."""
+    page.click("a[href*='/officer/supervisee/']")
+    page.wait_for_load_state()
+
+
 NOT_PROCTORED = {"PROCTORING_REQUIRED": False}
 SHOTS: list[Shot] = [
     Shot("phone-login", "/login", login=None),
@@ -123,6 +142,28 @@ SHOTS: list[Shot] = [
                  "BREAKPOINT_MAX_S": "{question_at}"}),
     Shot("phone-background", "/learn/course/{course}", config=NOT_PROCTORED, prepare=_background),
 ]
+
+
+def _officer_shots() -> list[Shot]:
+    from scripts.seed_scale import SEED_PASSWORD
+    scale = {"password": SEED_PASSWORD, "prepare": _charts_drawn}
+    pages = [
+        ("officer-ministry", "/officer/", "scale_l1", scale),
+        ("officer-city", "/officer/", "scale_l3", scale),
+        ("officer-township", "/officer/", "scale_l5", scale),
+        ("officer-record", "/officer/", "scale_l5", {**scale, "prepare": _officer_record}),
+        ("officer-attention", "/officer/attention", "scale_l3", scale),
+        ("officer-audit", "/officer/audit", "officer_hz", {}),
+        ("officer-import", "/officer/people/import", "officer_bs", {}),
+    ]
+    shots = [Shot(name, path, DESKTOP, login, mobile=False, **extra)
+             for name, path, login, extra in pages]
+    shots += [Shot("phone-" + name, path, PHONE, login, **extra) for name, path, login, extra in pages
+              if name in ("officer-ministry", "officer-township", "officer-attention")]
+    return shots
+
+
+SHOTS += _officer_shots()
 
 
 # --- the portal -----------------------------------------------------------------------------
@@ -165,6 +206,8 @@ class Portal:
             self._enrol(session, "zhangsan")
             self.course_id = course.id
             self.question_at = self._first_question(session, course.id)
+            from scripts.seed_scale import seed
+            seed(session, SCALE_SUPERVISEES)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -235,21 +278,22 @@ def shoot(shots: list[Shot], out: Path, work: Path) -> list[tuple[Path, int]]:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--lang=zh-CN",
                 "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_camera(work)}"])
             for shot in shots:
                 portal.configure(shot.config)
                 width, height = shot.viewport
                 context = browser.new_context(
-                    locale="zh-CN", viewport={"width": width, "height": height}, device_scale_factor=2,
+                    locale="zh-CN", viewport={"width": width, "height": height},
+                    device_scale_factor=2 if shot.mobile else 1,
                     is_mobile=shot.mobile, has_touch=shot.mobile, user_agent=MOBILE_UA if shot.mobile else None)
                 page = context.new_page()
                 page.set_default_timeout(30_000)
                 if shot.login:
                     page.goto(portal.url + "/login")
                     page.fill("input[name=username]", shot.login)
-                    page.fill("input[name=password]", PASSWORD)
+                    page.fill("input[name=password]", shot.password)
                     page.click("#login-submit")
                     page.wait_for_load_state()
                 page.goto(portal.url + shot.path.format(course=portal.course_id))
@@ -259,7 +303,7 @@ def shoot(shots: list[Shot], out: Path, work: Path) -> list[tuple[Path, int]]:
                 if wide[0] > wide[1]:
                     print(f"warning: {shot.name} scrolls sideways ({wide[0]} > {wide[1]} px)", file=sys.stderr)
                 path = out / f"{shot.name}.png"
-                path.write_bytes(small_png(page.screenshot()))
+                path.write_bytes(small_png(page.screenshot(full_page=shot.full_page)))
                 saved.append((path, path.stat().st_size))
                 print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size} bytes")
                 context.close()

@@ -7,4 +7,5 @@ scripts/install-system-deps.sh --test
 scripts/setup-venv.sh requirements-dev.txt
 # Tests run in a private network namespace (scripts/in-netns.sh): their traffic
 # stays on addresses the run itself created; the installs above need the network.
-exec scripts/in-netns.sh .venv/bin/python -m pytest "$@"
+# --durations: the slowest tests in every run's log, to keep the suite inside CI's 45 minutes.
+exec scripts/in-netns.sh .venv/bin/python -m pytest --durations=30 "$@"

@@ -189,6 +189,8 @@ def test_transfer_keeps_history_moves_this_month_and_stays_in_the_jurisdiction(a
                           "('2020-01', :l, :u, :u, 0, 3600, :t, 0, 0, 0, 0, '2020-02-01')"), {"l": zhangsan, "u": bs, "t": True})
     # a township officer cannot move anyone out of their subtree, nor touch another township's people
     township = client_for("officer_bs")
+    record = township.c.get(f"/officer/supervisee/{zhangsan}").get_data(as_text=True)
+    assert 'id="no-transfer"' in record and 'name="unit_id"' not in record   # no empty choice offered
     township.c.post(f"/officer/supervisee/{zhangsan}/transfer", data={"csrf_token": township.token, "unit_id": ly})
     assert one(app, "SELECT unit_id FROM app_user WHERE id = :i", i=zhangsan) == bs
     assert one(app, "SELECT count(*) FROM unit_transfer") == 0
