@@ -15,6 +15,8 @@ process (no network, no other load: what the server spends on a page). Prints, p
 * `page_cold_p95_ms_<page>` for the five levels: the same with nothing kept by the process
   (webapp.compliance.kept: levels 1-3 keep this month's figures a minute), i.e. every SQL
   aggregate run for the request; `goal_met` / `goal_met_cold`: every level's p95 under 300 ms;
+* `numbers_match`: the ministry's and the province's units tables equal the figures computed again
+  in plain SQL from the raw rows (bench/officer_check.py), at the bench's size;
 * `seed_s`, `refresh_s` (a full refresh of the month, as the scheduled job does), `supervisees`;
 * `export_s` (`export_kb`): a province officer's monthly XLSX (every person of the province), goal
   under 10 s (`export_goal_met`); `export_s_xlsx`, `export_s_csv` (`export_kb_*`): the ministry's
@@ -28,6 +30,7 @@ import argparse
 import os
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +76,26 @@ def timed(client, url: str, requests: int, cold: bool = False) -> tuple[list[flo
     return times, size
 
 
+def check_numbers(app, seeded, clients) -> str:
+    """The ministry's and the province's units tables against the raw rows (bench/officer_check.py):
+    "yes", or "no" with the differences on stderr."""
+    from bench.officer_check import mismatches
+    from webapp.compliance import months
+    from webapp.core import db
+    start, end = months.bounds(seeded.month, app.config["BABEL_DEFAULT_TIMEZONE"])
+    required = float(app.config["MONTHLY_REQUIRED_HOURS"]) * 3600
+    # the pages first, outside an app context: a request inside one would reuse its `g`, and
+    # with it the user Flask-Login loaded for the previous request
+    pages = [clients[level].get("/officer/").get_data(as_text=True) for level in (0, 1)]
+    wrong = []
+    with app.app_context():
+        for level, html in enumerate(pages):
+            wrong += mismatches(db.session(), html, seeded.chain[level], seeded.month, start, end, required)
+    for line in wrong[:20]:
+        print(f"numbers differ: {line}", file=sys.stderr)
+    return "no" if wrong else "yes"
+
+
 def run(database: str, url: str, folder: Path, args) -> dict[str, str]:
     from webapp import create_app, migrate
     from webapp.compliance import refresh_month
@@ -116,6 +139,7 @@ def run(database: str, url: str, folder: Path, args) -> dict[str, str]:
             out[key] = f"{time.perf_counter() - began:.2f}"
             out[key.replace("export_s", "export_kb")] = f"{len(answer.data) / 1024:.1f}"
         out["export_goal_met"] = "yes" if float(out["export_s"]) < EXPORT_GOAL_S else "no"
+    out["numbers_match"] = check_numbers(app, seeded, clients)
     worst = max(float(out[f"page_p95_ms_{page}"]) for page in PAGES)
     worst_cold = max(float(out[f"page_cold_p95_ms_{page}"]) for page in PAGES)
     out["goal_met"] = "yes" if worst < GOAL_MS else "no"

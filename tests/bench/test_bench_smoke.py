@@ -37,6 +37,7 @@ HELPERS = {
     "conference_rollcall": "the roll-call part of bench.conference",
     "conference_load": "bench.conference's fan-out and participants-per-core parts (both backends)",
     "profiling": "py-spy/perf profiles of a bench's server process",
+    "officer_check": "bench.officer's (and the compliance tests') figures from the raw rows",
     "proctoring_policy": "bench.proctoring's camera-rate policy clients and core pinning",
 }
 
@@ -170,6 +171,7 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         r"(seed_s|refresh_s)_(sqlite|postgresql)": non_negative,
         r"export_s(_xlsx|_csv)?_(sqlite|postgresql)": non_negative,
         r"export_goal_met_(sqlite|postgresql)": lambda v: v in ("yes", "no"),
+        r"numbers_match_(sqlite|postgresql)": equals("yes"),
         "supervisees": positive,
         "machine_cores": positive,
         "load_1m_before": non_negative,
