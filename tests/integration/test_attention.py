@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from calendar import monthrange
 from datetime import datetime, timedelta, timezone
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from bench.officer_check import Tables
 from tests.conftest import user
 from webapp.attention.channels import SendResult
 from webapp.compliance import months
@@ -48,39 +48,6 @@ PEOPLE = {
 }
 BS, LY, MY = "北山街道司法所", "灵隐街道司法所", "梅园新村街道司法所"
 RAISING_PHONE = "13800000004"
-
-
-class Tables(HTMLParser):
-    """{table id: [(row attributes, [cell texts])]}."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.tables: dict[str, list] = {}
-        self._table = self._row = self._cell = None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table" and attrs.get("id"):
-            self._table = self.tables.setdefault(attrs["id"], [])
-        elif tag == "tr" and self._table is not None:
-            self._row = (attrs, [])
-            self._table.append(self._row)
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self._row[1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-        elif tag == "tr":
-            self._row = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def data_rows(html: str, table: str, key: str) -> list[tuple[dict, list[str]]]:

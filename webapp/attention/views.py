@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -19,7 +19,8 @@ from conferencing.rules import ConferenceScope, levels_from_text, may_join
 from webapp.attention import queries
 from webapp.attention.behind import Severity
 from webapp.core import db
-from webapp.core.access import STAFF, allow, unit_or_404
+from webapp.core.access import STAFF, allow, requested_unit
+from webapp.proctor import KIND_LABELS
 from webapp.models import Role
 
 bp = Blueprint("attention", __name__, url_prefix="/officer", template_folder="templates")
@@ -33,14 +34,6 @@ SEVERITY_LABELS = {Severity.BEHIND: _l("Behind"), Severity.FAR_BEHIND: _l("Far b
 AGE_LABELS = {"lt1": _l("Under 1 day"), "d1_3": _l("1 to 3 days"), "d3_7": _l("3 to 7 days"),
               "gt7": _l("Over 7 days")}
 REMINDER_STATUS = {"sent": _l("Sent"), "failed": _l("Failed"), "no_contact": _l("No phone number")}
-FLAG_KINDS = {
-    "identity_mismatch": _l("Identity mismatch"),
-    "liveness_failed": _l("Liveness challenge failed"),
-    "multiple_faces": _l("Several faces in view"),
-    "frozen_feed": _l("Frozen camera picture"),
-    "looped_feed": _l("Looped camera picture"),
-    "review_requested": _l("Review requested by the supervisee"),
-}
 
 
 def _pages() -> dict[str, int] | None:
@@ -81,12 +74,7 @@ def _may_open(conference: queries.UpcomingConference) -> bool:
 @bp.route("/attention")
 @allow(*STAFF)
 def page():
-    unit = current_user.unit
-    if request.args.get("unit"):
-        try:
-            unit = unit_or_404(int(request.args["unit"]))
-        except ValueError:
-            abort(400)
+    unit = requested_unit()
     pages = _pages()
     if pages is None:
         return render_template("error.html", status=400, message=_(
@@ -105,6 +93,6 @@ def page():
         "attention/page.html", unit=unit, month=month, pace=pace, behind=behind, flags=flags,
         conferences=conferences, vr=vr, reminders=reminders, days=days, pages=pages, local=_local,
         may_open=_may_open, severity_labels=SEVERITY_LABELS, age_labels=AGE_LABELS,
-        age_buckets=queries.AGE_BUCKETS, reminder_status=REMINDER_STATUS, flag_kinds=FLAG_KINDS,
+        age_buckets=queries.AGE_BUCKETS, reminder_status=REMINDER_STATUS, flag_kinds=KIND_LABELS,
         channel=current_app.config.get("REMINDER_CHANNEL") or "",
         unit_arg=unit.id if unit.id != current_user.unit_id else None)

@@ -76,6 +76,17 @@ def unit_or_404(unit_id: int) -> OrgUnit:
     return unit
 
 
+def requested_unit() -> OrgUnit:
+    """The unit a page of units is asked for: `?unit=` within the viewer's jurisdiction (404
+    outside it, 400 when not a number), else the viewer's own."""
+    if not request.args.get("unit"):
+        return current_user.unit
+    try:
+        return unit_or_404(int(request.args["unit"]))
+    except ValueError:
+        abort(400)
+
+
 def user_or_404(user_id: int, role: Role | None = None) -> User:
     user = db.session().get(User, user_id) if bounded_int(user_id) is not None else None
     if user is None or not can_see_user(current_user, user) or (role and user.role != role):

@@ -11,6 +11,7 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "liveness_actions": "hub",
     "runner": "hub",
     "standing_context": "standing_views",
+    "KIND_LABELS": "views",
     "PhotoError": "views",
     "decode_photo": "views",
 })

@@ -1,7 +1,7 @@
 """Officers: study compliance of their jurisdiction, one supervisee's record, course assignment."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired
 
 from webapp.compliance import unit_page
 from webapp.core import db
-from webapp.core.access import STAFF, allow, unit_or_404, user_or_404
+from webapp.core.access import STAFF, allow, requested_unit, user_or_404
 from webapp.conferences import records_of
 from webapp.core.audit import audit
 from webapp.models import (Assignment, Course, CreditEntry, DroppedSegment, HeartbeatRejection, Role, StudySession,
@@ -32,12 +32,7 @@ class AssignForm(FlaskForm):
 def dashboard():
     """The compliance page of the officer's unit, or of `?unit=` within their jurisdiction
     (webapp.compliance: figures per unit below, trend, flags, people; `?month=`, `?q=`, `?page=`)."""
-    unit = current_user.unit
-    if request.args.get("unit"):
-        try:
-            unit = unit_or_404(int(request.args["unit"]))
-        except ValueError:
-            abort(400)
+    unit = requested_unit()
     return unit_page(unit)
 
 
