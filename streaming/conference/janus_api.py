@@ -124,8 +124,9 @@ class JanusSession:
                 self._post(f"/{self.id}", {"janus": "destroy"}, timeout=5)
             except (requests.RequestException, JanusApiError):
                 pass
-        if self._poller is not None:
-            self._poller.join(timeout=5)
+        # Not joined: Janus does not answer a pending long-poll when its session is destroyed, so
+        # the poller would hold close() for up to its 40 s timeout (5 s per room with the old
+        # join). It is a daemon thread that stops at its next answer and dispatches nothing more.
         self.http.close()
         self._poll_http.close()
         with self._lock:
@@ -165,6 +166,8 @@ class JanusSession:
                 self._stop.wait(0.5)
                 continue
             for event in events if isinstance(events, list) else [events]:
+                if self._stop.is_set():     # closed while this poll was out
+                    return
                 self._dispatch(event)
 
     def _dispatch(self, event: dict) -> None:
