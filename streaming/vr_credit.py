@@ -9,7 +9,10 @@ what it returns. Nothing here knows Flask or SQL. In the order they apply:
   confirmation, between `checkin_window_s` before the session's start and `clock_slack_s` after
   its end. A check-in by an officer's assignment only names the learner: it verifies nothing;
   neither does a face check-in that failed its liveness challenge;
-* complete: every stage of the scene reached and every quiz question answered ("incomplete");
+* stopped: a session the station's operator ended with the emergency stop (outcome "stopped", a
+  station speaking session payload version 2) earns nothing ("stopped"), whatever it reached;
+* complete: every stage of the scene reached and every quiz question answered, and (payload
+  version 2) the station reports the scene as completed ("incomplete");
 * overlap: a session overlapping one already credited to the same learner earns 0 s ("overlap");
 * cap: at most the scene's longest scripted run plus `credit_slack_s` (a learner idling in the
   headset earns nothing more);
@@ -35,6 +38,12 @@ MAX_AGE_S = 86400.0
 
 # The check-in methods that can verify a session (a face one only with liveness passed).
 FACE, OFFICER, ASSIGNMENT = "face", "officer", "assignment"
+
+# How a session ended (payload version 2; a version-1 post is taken as "completed" and judged on its
+# stages and quiz alone, as before): played to the end, ended by the operator's emergency stop, or
+# cut short otherwise (the window closed, a time limit).
+COMPLETED, STOPPED, UNFINISHED = "completed", "stopped", "unfinished"
+OUTCOMES = (COMPLETED, STOPPED, UNFINISHED)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Claim:
     stages_reached: frozenset[str]
     quiz_questions: int
     quiz_answers: int
+    outcome: str = COMPLETED      # COMPLETED | STOPPED | UNFINISHED
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,13 @@ class CheckIn:
 @dataclass(frozen=True)
 class Verdict:
     credited_s: float
-    reason: str                   # credited | unverified | incomplete | overlap | daily_cap
+    reason: str                   # credited | stopped | unverified | incomplete | overlap | daily_cap
     verified: bool
     checkin: CheckIn | None = None    # the check-in that verified the session
 
 
 def is_complete(spec: SceneSpec, claim: Claim) -> bool:
-    return spec.stages <= claim.stages_reached and claim.quiz_questions >= 1 \
+    return claim.outcome == COMPLETED and spec.stages <= claim.stages_reached and claim.quiz_questions >= 1 \
         and claim.quiz_answers == claim.quiz_questions
 
 
@@ -132,6 +142,8 @@ def decide(spec: SceneSpec, claim: Claim, checkins: Iterable[CheckIn], credited:
     `credited_today_s`: VR seconds already credited to the learner on the local day of `claim.ended`
     (`day_bounds`)."""
     checkin = verifying_checkin(claim, checkins, rules)
+    if claim.outcome == STOPPED:      # the emergency stop: never credited (verified or not, it is recorded)
+        return Verdict(0.0, "stopped", checkin is not None, checkin)
     if checkin is None:
         return Verdict(0.0, "unverified", False)
     if not is_complete(spec, claim):

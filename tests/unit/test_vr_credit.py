@@ -153,3 +153,19 @@ def test_sessions_older_than_max_age_are_too_old():
                                                       ("assignment", True, False)])
 def test_what_verifies(method, liveness, verified):
     assert is_verified(claim(), [CheckIn(station_id=7, method=method, at=T0, liveness=liveness)]) is verified
+
+
+# --- the emergency stop (issue 15) ---------------------------------------------------------------
+
+def test_an_emergency_stop_earns_nothing_even_verified_and_complete():
+    stopped = Claim(station_id=7, checkin="face", started=T0, ended=T0 + 200, stages_reached=frozenset("abc"),
+                    quiz_questions=3, quiz_answers=3, outcome="stopped")
+    verdict = decide(SPEC, stopped, [live()], [])
+    assert (verdict.credited_s, verdict.reason, verdict.verified, verdict.checkin) == (0.0, "stopped", True, live())
+    verdict = decide(SPEC, stopped, [], [])
+    assert (verdict.credited_s, verdict.reason, verdict.verified) == (0.0, "stopped", False)
+    # a version-1 post (no outcome): judged as before, 200 s
+    assert decide(SPEC, claim(), [live()], []).credited_s == 200.0
+    unfinished = Claim(station_id=7, checkin="face", started=T0, ended=T0 + 200, stages_reached=frozenset("abc"),
+                       quiz_questions=3, quiz_answers=3, outcome="unfinished")
+    assert decide(SPEC, unfinished, [live()], []).reason == "incomplete"
