@@ -896,3 +896,151 @@ def test_old_sessions_are_refused(app, db, officer, station):
     assert db.scalars(select(VrSession)).all() == [] and db.scalars(select(CreditEntry)).all() == []
     # within the age: accepted (and credited: the confirmation is recent)
     assert station.post("/sessions", session_body(zhangsan.id)).get_json()["credited_s"] > 0
+
+
+# --- session payload version 2: outcome, emergency stop, attitude questionnaire (issue 15) ------------
+
+DRUNK_BEFORE = {"drunk_risk": 3, "drunk_little_ok": 4, "drunk_refuse": 2, "drunk_intention": 3}   # 3+2+2+3 = 2.5
+DRUNK_AFTER = {"drunk_risk": 5, "drunk_little_ok": 1, "drunk_refuse": 4, "drunk_intention": 5}    # 5+5+4+5 = 4.75
+
+
+def drunk_v2(learner, before=DRUNK_BEFORE, after=DRUNK_AFTER, **over):
+    from webapp.vr.views import SCENES
+    now = time.time()
+    started = now - 600
+    body = session_body(learner, scene="drunk", started_at=started, ended_at=now - 10,
+                        stages=[{"id": k, "title": k, "started_at": started + 60 * i,
+                                 "ended_at": started + 60 * (i + 1), "completed": True}
+                                for i, k in enumerate(SCENES["drunk"]["stages"])],
+                        api_version=2, outcome="completed", progress=1.0,
+                        questionnaire={"before": before, "after": after})
+    body.update(over)
+    return body
+
+
+def effect_rows(html: str, table_id: str) -> list[list[str]]:
+    table = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+            if "<td>" in row]
+
+
+def test_v2_session_with_questionnaire_is_stored_credited_and_shown(app, db, officer, station):
+    zhangsan = user(db, "zhangsan")
+    assert confirm(officer, zhangsan.id, db.scalar(select(VrStation.id))).status_code == 303
+    body = drunk_v2(zhangsan.id)
+    response = station.post("/sessions", body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["credited_s"] == pytest.approx(590, abs=0.01)
+    db.expire_all()
+    row = db.scalar(select(VrSession))
+    assert (row.api_version, row.outcome, row.progress, row.credit_reason) == (2, "completed", 1.0, "credited")
+    assert (row.attitude_before, row.attitude_after) == (2.5, 4.75)
+    import json
+    assert json.loads(row.attitude_json) == {"before": DRUNK_BEFORE, "after": DRUNK_AFTER}
+    record = officer.c.get(f"/officer/supervisee/{zhangsan.id}").get_data(as_text=True)
+    assert "态度问卷：体验前 2.50，体验后 4.75，变化 +2.25" in record
+    assert effect_rows(record, "vr-effects") == [["醉驾警示", "1", "2.50", "4.75", "+2.25"]]
+    assert station.get("/ping").get_json()["session_versions"] == [1, 2]
+
+
+def test_v1_session_from_an_old_outbox_is_still_taken_and_credited(app, db, officer, station):
+    zhangsan = user(db, "zhangsan")
+    assert confirm(officer, zhangsan.id, db.scalar(select(VrStation.id))).status_code == 303
+    body = session_body(zhangsan.id)          # no api_version, outcome or questionnaire
+    assert "api_version" not in body
+    response = station.post("/sessions", body)
+    assert response.status_code == 201 and response.get_json()["credited_s"] == pytest.approx(390, abs=0.01)
+    db.expire_all()
+    row = db.scalar(select(VrSession))
+    assert (row.api_version, row.outcome, row.attitude_before, row.credit_reason) == (1, None, None, "credited")
+    # v1 with version-2 fields: they are not read (a v1 station never sent them)
+    again = session_body(user(db, "lisi").id, api_version=1, outcome="stopped", questionnaire="x")
+    assert station.post("/sessions", again).status_code == 201
+
+
+def test_emergency_stop_is_stored_shown_and_not_credited(app, db, officer, station):
+    zhangsan = user(db, "zhangsan")
+    officer.c.post(f"/officer/vr/supervisee/{zhangsan.id}/assign", data={"csrf_token": officer.token,
+                                                                        "scene": "drunk"})
+    assignment = db.scalar(select(VrAssignment))
+    assert confirm(officer, zhangsan.id, db.scalar(select(VrStation.id))).status_code == 303
+    body = drunk_v2(zhangsan.id, after=None, outcome="stopped", progress=0.42, assignment_id=assignment.id,
+                    quiz={"questions": 4, "correct": 0, "answers": []})
+    body["stages"] = body["stages"][:3]
+    response = station.post("/sessions", body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["credited_s"] == 0
+    db.expire_all()
+    row = db.scalar(select(VrSession))
+    assert (row.outcome, row.progress, row.credit_reason, row.checkin_verified) == ("stopped", 0.42, "stopped", True)
+    assert (row.attitude_before, row.attitude_after) == (2.5, None)
+    assert db.scalars(select(CreditEntry)).all() == []
+    assert db.get(VrAssignment, assignment.id).status == VrAssignmentStatus.PENDING
+    record = officer.c.get(f"/officer/supervisee/{zhangsan.id}").get_data(as_text=True)
+    table = record.split('id="vr-sessions"', 1)[1]
+    assert "紧急停止" in table and "进度 42%" in table and "未计学时：操作员紧急停止" in table
+    assert "尚无体验前后均已作答的问卷" in record.split('id="vr-effects"', 1)[1]
+
+
+def test_invalid_v2_sessions_are_refused_with_json_errors(app, db, station):
+    zhangsan = user(db, "zhangsan")
+    cases = [
+        ({"api_version": 3}, "api_version", {}),
+        ({"api_version": "2"}, "api_version", {}),
+        ({"outcome": "exploded"}, "outcome", {}),
+        ({"outcome": None}, "outcome", {}),
+        ({"progress": 1.5}, "progress", {}),
+        ({"progress": "half"}, "progress", {}),
+        ({"questionnaire": None}, "questionnaire", {"reason": "not_object"}),
+        ({"questionnaire": {"after": DRUNK_AFTER}}, "questionnaire", {"reason": "missing_half", "half": "before"}),
+        ({"questionnaire": {"before": DRUNK_BEFORE}}, "questionnaire", {"reason": "missing_half", "half": "after"}),
+        ({"questionnaire": {"before": DRUNK_BEFORE, "after": {**DRUNK_AFTER, "drunk_risk": 6}}}, "questionnaire",
+         {"reason": "out_of_range", "half": "after", "item": "drunk_risk"}),
+        ({"questionnaire": {"before": {**DRUNK_BEFORE, "drunk_risk": 0}, "after": DRUNK_AFTER}}, "questionnaire",
+         {"reason": "out_of_range", "half": "before", "item": "drunk_risk"}),
+        ({"questionnaire": {"before": {**DRUNK_BEFORE, "prison_freedom": 3}, "after": DRUNK_AFTER}},
+         "questionnaire", {"reason": "unknown_item", "half": "before", "item": "prison_freedom"}),
+        ({"questionnaire": {"before": DRUNK_BEFORE, "after": {"drunk_risk": 5}}}, "questionnaire",
+         {"reason": "missing_item", "half": "after", "item": "drunk_little_ok"}),
+        ({"questionnaire": {"before": DRUNK_BEFORE, "after": [5, 1, 4, 5]}}, "questionnaire",
+         {"reason": "not_object", "half": "after"}),
+    ]
+    for over, field, extra in cases:
+        response = station.post("/sessions", drunk_v2(zhangsan.id, **over))
+        out = response.get_json()
+        assert response.status_code == 400 and out["error"] == "bad_field" and out["field"] == field, (over, out)
+        assert CJK.search(out["message"]), out
+        assert {k: out.get(k) for k in extra} == extra, (over, out)
+    assert db.scalars(select(VrSession)).all() == []
+
+
+def test_unit_effect_is_the_mean_within_the_officers_jurisdiction(app, db, client_for, officer, station):
+    zhangsan, lisi, wangwu = user(db, "zhangsan"), user(db, "lisi"), user(db, "wangwu")
+    lisi_before = {"drunk_risk": 3, "drunk_little_ok": 3, "drunk_refuse": 3, "drunk_intention": 3}   # 3.0
+    lisi_after = {"drunk_risk": 4, "drunk_little_ok": 2, "drunk_refuse": 3, "drunk_intention": 4}    # 4+4+3+4 = 3.75
+    assert station.post("/sessions", drunk_v2(zhangsan.id)).status_code == 201               # 2.5 -> 4.75
+    assert station.post("/sessions", drunk_v2(lisi.id, lisi_before, lisi_after)).status_code == 201
+    stopped = drunk_v2(lisi.id, after=None, outcome="stopped", progress=0.1)                 # no after: left out
+    assert station.post("/sessions", stopped).status_code == 201
+    ly = client_for("officer_ly")
+    ly_station = Station(app, register(ly, name="灵隐所 VR 1"))
+    worst = {"drunk_risk": 1, "drunk_little_ok": 5, "drunk_refuse": 1, "drunk_intention": 1}     # 1.0
+    best = {"drunk_risk": 5, "drunk_little_ok": 1, "drunk_refuse": 5, "drunk_intention": 5}      # 5.0
+    assert ly_station.post("/sessions", drunk_v2(wangwu.id, worst, best)).status_code == 201
+    # 北山: (2.5 + 3.0) / 2 = 2.75 before, (4.75 + 3.75) / 2 = 4.25 after, +1.50, n = 2
+    page = officer.c.get("/officer/vr/stations").get_data(as_text=True)
+    assert effect_rows(page, "vr-unit-effects") == [["醉驾警示", "2", "2.75", "4.25", "+1.50"]]
+    # 灵隐 sees only wangwu: 1.00 -> 5.00
+    page = ly.c.get("/officer/vr/stations").get_data(as_text=True)
+    assert effect_rows(page, "vr-unit-effects") == [["醉驾警示", "1", "1.00", "5.00", "+4.00"]]
+    # the district: (2.5 + 3.0 + 1.0) / 3 = 2.1667, (4.75 + 3.75 + 5.0) / 3 = 4.5, change 2.3333
+    xh = client_for("officer_xh")
+    assert effect_rows(xh.c.get("/officer/vr/stations").get_data(as_text=True), "vr-unit-effects") == \
+        [["醉驾警示", "3", "2.17", "4.50", "+2.33"]]
+    bs_unit = db.scalar(select(VrStation.unit_id).where(VrStation.name == "北山所 VR 1"))
+    narrowed = xh.c.get(f"/officer/vr/stations?unit={bs_unit}").get_data(as_text=True)
+    assert effect_rows(narrowed, "vr-unit-effects") == [["醉驾警示", "2", "2.75", "4.25", "+1.50"]]
+    # another township's officer cannot ask for 北山's figures, nor see its supervisees' records
+    assert ly.c.get(f"/officer/vr/stations?unit={bs_unit}").status_code == 404
+    assert ly.c.get("/officer/vr/stations?unit=x").status_code == 400
+    assert ly.c.get(f"/officer/supervisee/{zhangsan.id}").status_code == 404

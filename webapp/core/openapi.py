@@ -354,6 +354,20 @@ PATHS.update({
                               "id": {"type": "string"}, "answer": {"type": "string", "maxLength": 500},
                               "correct": {"type": "boolean"}}, ("id", "answer", "correct"))}},
                          ("questions", "correct")),
+            "api_version": {"type": "integer", "enum": [1, 2], "default": 1,
+                            "description": "session payload version; 2 adds outcome, progress and questionnaire "
+                                           "(required then); a version-1 post is taken as before"},
+            "outcome": {"type": "string", "enum": ["completed", "stopped", "unfinished"],
+                        "description": "v2: stopped = the operator's emergency stop (never credited)"},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "v2: share of the scene played"},
+            "questionnaire": {"type": "object", "description": "v2: the attitude questionnaire's answers, 1..5 per "
+                              "item of the scene (streaming/vr_attitude.py); after is required when completed",
+                              "properties": {
+                                  "before": {"type": "object", "additionalProperties": {"type": "integer",
+                                                                                       "minimum": 1, "maximum": 5}},
+                                  "after": {"type": ["object", "null"], "additionalProperties": {
+                                      "type": "integer", "minimum": 1, "maximum": 5}}},
+                              "required": ["before"]},
         }, ("client_session_id", "learner_id", "scene", "checkin", "started_at", "ended_at", "stages", "attention",
             "quiz"))),
         "responses": _responses(

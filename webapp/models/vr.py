@@ -88,8 +88,19 @@ class VrSession(Base):
     quiz_json: Mapped[str] = mapped_column(Text, default="{}")
     quiz_questions: Mapped[int] = mapped_column(Integer, default=0)
     quiz_correct: Mapped[int] = mapped_column(Integer, default=0)
+    # Session payload version 2 (issue 15); NULL on rows stored before it. A version-1 post has no
+    # outcome, progress or questionnaire.
+    api_version: Mapped[int | None] = mapped_column(Integer)
+    # completed | stopped (the operator's emergency stop) | unfinished (streaming.vr_credit.OUTCOMES)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[float | None] = mapped_column(Float)           # share of the scene's time played, 0..1
+    # The attitude questionnaire (streaming.vr_attitude): raw answers {"before": {...}, "after": {...}|null}
+    # and the portal's scores of each half (1..5; after NULL when it was not asked)
+    attitude_json: Mapped[str | None] = mapped_column(Text)
+    attitude_before: Mapped[float | None] = mapped_column(Float)
+    attitude_after: Mapped[float | None] = mapped_column(Float)
     credited_s: Mapped[float] = mapped_column(Float, default=0.0)
-    # credited | unverified | incomplete | overlap | daily_cap (streaming.vr_credit.Verdict.reason)
+    # credited | stopped | unverified | incomplete | overlap | daily_cap (streaming.vr_credit.Verdict.reason)
     credit_reason: Mapped[str] = mapped_column(String(32), default="")
     month: Mapped[str] = mapped_column(String(7))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -33,7 +33,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from proctoring.liveness import Action, LivenessPolicy, PoseSample, draw_challenge, draw_leads, verify
-from streaming import vr_credit
+from streaming import vr_attitude, vr_credit
 
 from webapp.compliance import add_credit
 from webapp.core import db, jurisdiction
@@ -63,6 +63,10 @@ OFFSET_SLACK_S = 2.0                      # frames may run this far past the cha
 CLIENT_ID = re.compile(r"^[0-9a-f]{32}$")
 TEXT_KEY = re.compile(r"^[\w.:-]{1,64}$")
 NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# Session payload versions (the body's "api_version"; none: 1). Version 2 (issue 15) adds how the
+# session ended ("outcome", "progress") and the attitude questionnaire; a station's outbox may still
+# hold version-1 posts made before its update, and they are taken and credited as before.
+SESSION_VERSIONS = (1, 2)
 
 
 class ApiError(Exception):
@@ -234,6 +238,29 @@ def _quiz(value) -> dict:
     return {"questions": questions, "correct": correct, "answers": out}
 
 
+HALVES = {"before": _l("before the scene"), "after": _l("after the scene")}
+
+
+def _questionnaire(value, scene: str, outcome: str) -> vr_attitude.Answers:
+    """Version 2: the attitude questionnaire's raw answers, checked and scored by streaming.vr_attitude."""
+    try:
+        return vr_attitude.validate(scene, value, after_required=outcome == vr_credit.COMPLETED)
+    except vr_attitude.Invalid as exc:
+        half, item = str(HALVES.get(exc.half, "")), exc.item or ""
+        messages = {
+            "missing_half": _("The questionnaire's half %(half)s is missing: the half before the scene is always "
+                              "needed, the half after it when the scene was completed.", half=half),
+            "unknown_item": _("Unknown questionnaire item %(item)s for this scene (%(half)s).", item=item, half=half),
+            "missing_item": _("Questionnaire item %(item)s is not answered (%(half)s).", item=item, half=half),
+            "out_of_range": _("The answer to questionnaire item %(item)s (%(half)s) must be a whole number from 1 "
+                              "to 5.", item=item, half=half),
+        }
+        message = messages.get(exc.reason, _("The questionnaire must be an object with the answers before and "
+                                             "after the scene."))
+        extra = {k: v for k, v in (("half", exc.half), ("item", exc.item)) if v}
+        raise ApiError(400, "bad_field", message, field="questionnaire", reason=exc.reason, **extra) from None
+
+
 # --- lookups in the station's jurisdiction ----------------------------------------------------
 
 def _learner_or_404(learner_id: int) -> User:
@@ -292,7 +319,8 @@ def _verified_now(learner_id: int, now: float) -> bool:
 def ping():
     station = _station()
     return jsonify({"station": {"id": station.id, "name": station.name, "unit": station.unit.name},
-                    "scenes": list(SCENES), "server_time": time.time()})
+                    "scenes": list(SCENES), "session_versions": list(SESSION_VERSIONS),
+                    "server_time": time.time()})
 
 
 @bp.route("/assignments")
@@ -632,6 +660,10 @@ def post_session():
     repeat = _existing(client_id)
     if repeat is not None:
         return repeat
+    version = body.get("api_version", 1)
+    if not _is_int(version) or version not in SESSION_VERSIONS:
+        raise bad_field("api_version", _("Unknown session payload version (api_version): this portal takes "
+                                         "%(versions)s.", versions=", ".join(map(str, SESSION_VERSIONS))))
     learner = _learner_or_404(_int_field(body, "learner_id"))
     scene = body.get("scene")
     if not isinstance(scene, str) or scene not in SCENES:
@@ -665,6 +697,15 @@ def post_session():
     reactions = _reactions(body.get("reaction_times"))
     choices = _choices(body.get("choices"))
     quiz = _quiz(body.get("quiz"))
+    outcome = progress = attitude = None
+    if version >= 2:
+        outcome = body.get("outcome")
+        if outcome not in vr_credit.OUTCOMES:
+            raise bad_field("outcome", _("The outcome must be completed, stopped or unfinished."))
+        progress = body.get("progress")
+        if not _is_number(progress) or not 0 <= progress <= 1:
+            raise bad_field("progress", _("The progress must be a number from 0 to 1."))
+        attitude = _questionnaire(body.get("questionnaire"), scene, outcome)
     assignment = None
     if assignment_id is not None:
         assignment = _assignment_or_404(assignment_id)
@@ -681,7 +722,8 @@ def post_session():
     station = _station()
     claim = vr_credit.Claim(station_id=station.id, checkin=checkin_method, started=float(started),
                             ended=float(ended), stages_reached=frozenset(s["id"] for s in stages),
-                            quiz_questions=quiz["questions"], quiz_answers=len(quiz["answers"]))
+                            quiz_questions=quiz["questions"], quiz_answers=len(quiz["answers"]),
+                            outcome=outcome or vr_credit.COMPLETED)
     day_start, day_end = vr_credit.day_bounds(claim.ended, current_app.config["BABEL_DEFAULT_TIMEZONE"])
     month = month_of(ended)
     # One writer per learner from here to the commit: the overlap rule and the daily cap read what
@@ -712,10 +754,17 @@ def post_session():
                         attention_json=json.dumps(attention, ensure_ascii=False),
                         reactions_json=json.dumps(reactions), choices_json=json.dumps(choices, ensure_ascii=False),
                         quiz_json=json.dumps(quiz, ensure_ascii=False), quiz_questions=quiz["questions"],
-                        quiz_correct=quiz["correct"], credited_s=credited, credit_reason=reason, month=month)
+                        quiz_correct=quiz["correct"], credited_s=credited, credit_reason=reason, month=month,
+                        api_version=version, outcome=outcome,
+                        progress=None if progress is None else float(progress),
+                        attitude_json=None if attitude is None else json.dumps(
+                            {"before": attitude.before, "after": attitude.after}),
+                        attitude_before=None if attitude is None else attitude.before_score,
+                        attitude_after=None if attitude is None else attitude.after_score)
         session.add(row)
-        # An unverified session leaves the assignment pending: the learner can do it again, verified.
-        if assignment is not None and still_pending and verified:
+        # An unverified session leaves the assignment pending: the learner can do it again, verified;
+        # so does an emergency stop.
+        if assignment is not None and still_pending and verified and reason != "stopped":
             assignment.status = VrAssignmentStatus.DONE
             assignment.done_at = utcnow()
         try:
@@ -729,7 +778,8 @@ def post_session():
             audit("vr_session_posted", target=f"user:{learner.id}",
                   detail=f"station:{station.id} vr_session:{row.id} scene:{scene} credited_s:{credited:.1f} "
                          f"reason:{reason} verified_by:"
-                         f"{f'vr_checkin:{verdict.checkin.id}' if verdict.checkin else 'none'}")
+                         f"{f'vr_checkin:{verdict.checkin.id}' if verdict.checkin else 'none'} payload:v{version}"
+                         f"{f' outcome:{outcome}' if outcome else ''}")
         except IntegrityError:
             # The same client_session_id posted twice at once: the first one won.
             session.rollback()

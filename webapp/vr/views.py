@@ -11,19 +11,19 @@ import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from streaming import vr_credit
+from streaming import vr_attitude, vr_credit
 
 from webapp.core import db, jurisdiction
-from webapp.core.access import STAFF, allow, can_see_unit, user_or_404
+from webapp.core.access import STAFF, allow, can_see_unit, requested_unit, user_or_404
 from webapp.core.audit import audit
 from webapp.models import (OrgUnit, Role, User, VrAssignment, VrAssignmentStatus, VrCheckIn, VrSession, VrStation,
                            utcnow)
@@ -55,11 +55,19 @@ STATUS_LABELS = {
 }
 CREDIT_LABELS = {
     "credited": _l("Credited"),
+    "stopped": _l("Not credited: ended by the operator's emergency stop"),
     "unverified": _l("Not credited: no verified check-in (face with liveness, or an officer's on-site "
                      "confirmation) at this station"),
     "incomplete": _l("Not credited: not every stage reached or quiz not answered"),
     "overlap": _l("Not credited: overlaps another credited VR session"),
     "daily_cap": _l("Credited up to the daily VR limit only"),
+}
+
+
+OUTCOME_LABELS = {
+    vr_credit.COMPLETED: _l("Completed"),
+    vr_credit.STOPPED: _l("Emergency stop"),
+    vr_credit.UNFINISHED: _l("Unfinished"),
 }
 
 
@@ -129,13 +137,15 @@ def local_time(value: datetime | float | None) -> str:
 def _render_stations(form: StationForm, token: str | None = None, token_station: VrStation | None = None,
                      status: int = 200):
     units = _subtree_units(current_user.unit)
+    effect_unit = requested_unit()
     stations = db.session().scalars(
         select(VrStation).join(OrgUnit, OrgUnit.id == VrStation.unit_id)
         .where(jurisdiction.unit_within(current_user.unit)).order_by(VrStation.revoked_at.is_not(None), OrgUnit.path,
                                                        VrStation.name)).all()
     return render_template("vr/stations.html", stations=stations, form=form, units=units,
                            plain=PlainForm(), token=token, token_station=token_station,
-                           local_time=local_time), status
+                           local_time=local_time, effect_unit=effect_unit, effects=unit_effects(effect_unit),
+                           scene_title=scene_title), status
 
 
 def _station_form() -> StationForm:
@@ -274,6 +284,25 @@ def confirm_present(user_id: int):
     return back
 
 
+# --- the attitude questionnaire's effect (streaming.vr_attitude) ----------------------------------
+
+def unit_effects(unit: OrgUnit) -> list[vr_attitude.Effect]:
+    """Per scene, over the sessions with both questionnaire halves of the supervisees now in `unit`'s
+    subtree: n, mean before, mean after (sums grouped in SQL, the means by the pure rule)."""
+    rows = db.session().execute(
+        select(VrSession.scene, func.count(VrSession.id), func.sum(VrSession.attitude_before),
+               func.sum(VrSession.attitude_after))
+        .join(User, User.id == VrSession.learner_id).join(OrgUnit, OrgUnit.id == User.unit_id)
+        .where(jurisdiction.unit_within(unit), VrSession.attitude_before.is_not(None),
+               VrSession.attitude_after.is_not(None))
+        .group_by(VrSession.scene)).all()
+    return vr_attitude.effects_from_sums((scene, int(n), float(b), float(a)) for scene, n, b, a in rows)
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.2f}"
+
+
 # --- the supervisee's record (officer.supervisee renders it) ---------------------------------
 
 def _mean(values) -> float | None:
@@ -315,6 +344,12 @@ def session_view(row: VrSession) -> dict:
         "drunk": _mean(reactions.get("drunk", [])),
         "choices": sorted(json.loads(row.choices_json or "{}").items()),
         "quiz": f"{row.quiz_correct}/{row.quiz_questions}" if row.quiz_questions else "—",
+        "outcome": str(OUTCOME_LABELS.get(row.outcome, row.outcome)) if row.outcome else "",
+        "stopped": row.outcome == vr_credit.STOPPED,
+        "progress": None if row.progress is None else round(100 * row.progress),
+        "attitude_before": row.attitude_before, "attitude_after": row.attitude_after,
+        "attitude_change": None if row.attitude_before is None or row.attitude_after is None
+        else _signed(row.attitude_after - row.attitude_before),
     }
 
 
@@ -328,7 +363,11 @@ def record_context(learner: User) -> dict:
                                .order_by(VrCheckIn.at.desc()).limit(20)).all()
     form = SceneForm()
     form.scene.choices = [(k, scene_title(k)) for k in SCENES]
+    effects = vr_attitude.effects((s.scene, s.attitude_before, s.attitude_after) for s in session.execute(
+        select(VrSession.scene, VrSession.attitude_before, VrSession.attitude_after)
+        .where(VrSession.learner_id == learner.id)))
     return {"vr_sessions": [session_view(s) for s in sessions], "vr_assignments": assignments,
+            "vr_effects": effects, "vr_signed": _signed,
             "vr_form": form, "vr_plain": PlainForm(), "vr_status_labels": STATUS_LABELS,
             "vr_scene_title": scene_title, "vr_local_time": local_time,
             "vr_checkins": [{"station": c.station.name if c.station else "—", "label": checkin_label(c),
