@@ -6,7 +6,9 @@ or, while a vision effect is on, into a power-of-two texture buffer that the eye
 layered cards (blur and double vision are offset translucent copies, distortion a scale wobble,
 tremor a jitter of the image, never of the camera). Above it the overlay: colour flash, tunnel /
 comfort vignette, fade, subtitles. Stereo is two display regions with stereo channels on one lens with
-an interocular distance. No shaders are used, so the software renderer (p3tinydisplay) runs it all.
+an interocular distance. The 3D scene's light and material come from ``vr_scenes.look`` (PBR with
+shadows where the renderer runs shaders; the scenes' fixed-function lights on the software renderer,
+p3tinydisplay, which runs everything else here), and the learner's hands from ``vr_scenes.hands``.
 
 ShowBase exists once per process (``base()``): a Viewer adds its regions and nodes to it and
 ``close()`` removes them again, so one process can render several scenes.
@@ -35,27 +37,30 @@ _config: dict = {}
 
 
 def configure(size: tuple[int, int] = (1280, 720), backend: str = "tiny", offscreen: bool = True,
-              title: str = "VR") -> None:
-    """Panda3D settings; must run before the first ``base()`` of the process."""
+              title: str = "VR", sound: bool = False) -> None:
+    """Panda3D settings; must run before the first ``base()`` of the process. ``sound`` selects OpenAL
+    (vr_scenes.mixer); without it Panda3D's null audio is used and no sound device is touched."""
     if _base is not None:
         if (size, backend, offscreen) != (_config["size"], _config["backend"], _config["offscreen"]):
             raise RuntimeError("Panda3D is already open in this process with other settings")
         return
     from panda3d.core import load_prc_file_data
 
-    _config.update(size=size, backend=backend, offscreen=offscreen)
+    _config.update(size=size, backend=backend, offscreen=offscreen, sound=sound)
     load_prc_file_data("vr_scenes", "\n".join([
         f"load-display {BACKENDS[backend]}",
         "aux-display p3tinydisplay" if backend != "tiny" else "",
         f"window-type {'offscreen' if offscreen else 'onscreen'}",
         f"win-size {size[0]} {size[1]}",
         f"window-title {title}",
-        "audio-library-name null",
+        f"audio-library-name {'p3openal_audio' if sound else 'null'}",
         "sync-video false",
         "framebuffer-multisample false",
         "notify-level-device fatal",       # no /dev/input here: silence the joystick probe
         "notify-level-x11display fatal",   # offscreen: the X pipe is probed first and finds no display
-        "textures-power-2 down",
+        # the software renderer needs power-of-two textures; GL ones take any size (a padded eye buffer
+        # would show its image squeezed into the lower left of the effects card)
+        f"textures-power-2 {'down' if backend == 'tiny' else 'none'}",
         "default-directnotify-level warning",
         "show-frame-rate-meter false",
     ]))
@@ -100,7 +105,8 @@ class _Eye:
 
 class Viewer:
     def __init__(self, scene: Scene, stereo: bool = False, comfort: bool | None = None, ipd: float = 0.064,
-                 hfov: float | None = None, effects: bool = True, subtitles: bool = True):
+                 hfov: float | None = None, effects: bool = True, subtitles: bool = True, hands: bool = True,
+                 look: str | None = None):
         from panda3d.core import Camera, PerspectiveLens
 
         from .world import World
@@ -139,6 +145,17 @@ class Viewer:
         self._effects_on = False
         self._last_subtitle: tuple[str, str, str] | None = None
         self.frames = 0
+        from . import mixer as mixer_mod     # sound (vr_scenes.mixer): silent unless configure(sound=True)
+
+        self.mixer = mixer_mod.for_viewer(self)
+        # first-person hands (vr_scenes.hands), then the light and material look (vr_scenes.look): PBR
+        # where the renderer runs shaders, the scene's own fixed-function lights on the software renderer
+        from . import hands as hands_mod
+        from . import look as look_mod
+
+        self.hands = hands_mod.Hands(self) if hands else None
+        self._brake: float | None = None
+        self.look = look_mod.make_look(self, _config.get("backend", "tiny"), force=look)
 
     # --- set-up --------------------------------------------------------------------------------------
     def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
@@ -240,13 +257,16 @@ class Viewer:
                     vignette, fade, subtitle, goal, title)
 
     def scene_clear_color(self):
-        return getattr(self.scene, "sky", (0.05, 0.05, 0.06, 1))
+        look = getattr(self, "look", None)
+        sky = look.sky(self.scene) if look is not None else None
+        return sky or getattr(self.scene, "sky", (0.05, 0.05, 0.06, 1))
 
     # --- per frame -----------------------------------------------------------------------------------
     def update(self, dt: float, inputs: Inputs | None = None) -> None:
         """Advance the scene logic by dt and bring the view to it (the interactive loop then renders)."""
         if dt > 0:
             self.scene.step(dt, inputs or Inputs())
+        self._brake = inputs.brake if inputs is not None else None
         self.sync()
 
     def sync(self) -> None:
@@ -255,6 +275,10 @@ class Viewer:
         body = scene.body
         self.head.set_pos(body.x, body.y, body.eye)
         self.head.set_hpr(body.gaze_h, body.pitch, getattr(scene, "roll", 0.0) if not self.comfort else 0.0)
+        self.mixer.update()
+        if self.hands is not None:
+            self.hands.sync(scene, self._brake)
+        self.look.sync(scene)
         for eye in self.eyes:
             eye.region.set_clear_color(self.scene_clear_color())
             eye.buffer.set_clear_color(self.scene_clear_color())
@@ -399,7 +423,33 @@ class Viewer:
                 overlay_calls += geoms(node)
         return (scene_calls + overlay_calls) * len(self.eyes) + (len(self.eyes) if self._effects_on else 0)
 
+    def triangles(self) -> int:
+        """Triangles of the current frame's 3D scene per eye (the Geoms ``draw_calls`` counts: visible,
+        not stashed, meeting the view frustum); stereo counts both eyes."""
+        from panda3d.core import BoundingVolume
+
+        frustum = self.lens.make_bounds()
+        total = 0
+        for node in self.root.find_all_matches("**/+GeomNode"):
+            if node.is_hidden():
+                continue
+            bounds = node.node().get_bounds().make_copy()
+            bounds.xform(node.get_transform(self.camera).get_mat())
+            if frustum.contains(bounds) == BoundingVolume.IF_no_intersection:
+                continue
+            gnode = node.node()
+            for i in range(gnode.get_num_geoms()):
+                geom = gnode.get_geom(i)
+                for k in range(geom.get_num_primitives()):
+                    total += geom.get_primitive(k).get_num_faces()
+        return total * len(self.eyes)
+
     def close(self) -> None:
+        self.mixer.close()
+        if self.hands is not None:
+            self.hands.close()
+            self.hands = None
+        self.look.close()
         win = self.b.win
         for eye in self.eyes:
             win.remove_display_region(eye.region)

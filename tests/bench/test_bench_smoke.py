@@ -159,11 +159,16 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "loadavg": load_figures,
         "viewer_frame_sizes": equals("320x240"),
     },
-    "vr": {
-        r"fps_[a-z]+(_stereo)?": positive,
-        r"fps_min_[a-z]+(_stereo)?": positive,
-        r"load_s_[a-z]+": positive,
-        r"drawcalls_[a-z]+": positive,
+    "vr": {     # per scene and pipeline (software: p3tinydisplay; gl: p3headlessgl with PBR, where EGL opens)
+        r"fps_(stereo_)?[a-z]+_(software|gl)": positive,
+        r"fps_min_[a-z]+_(software|gl)": positive,
+        r"slowest_stage_[a-z]+_(software|gl)": lambda v: v.split()[0].isidentifier() and _number(v.split()[1]) > 0,
+        r"load_s_[a-z]+_(software|gl)": positive,
+        r"drawcalls_[a-z]+_(software|gl)": positive,
+        r"triangles_[a-z]+_(software|gl)": positive,
+        r"characters_[a-z]+": non_negative,
+        "cores": positive,
+        "loadavg": load_figures,
     },
     "officer": {
         r"page_p95_ms_(ministry|province|city|district|township|search|page2)_(sqlite|postgresql)": positive,

@@ -1,0 +1,458 @@
+"""Light and material: physically based shading with shadows on GL pipelines, and per-stage moods.
+
+Two looks, chosen per window from what its renderer can do (``choose_look``):
+
+* ``pbr`` (``pandagl`` on a station's GPU, ``p3headlessgl`` with Mesa llvmpipe in tests and the
+  bench): the scene root gets panda3d-simplepbr's shaders (its GGX/Smith BRDF, its shadow-map lookup,
+  its BRDF lookup table), with one shadow-casting main light, a sky/ground ambient and, on the night
+  road, the car's headlights; colours and lights follow the stage's mood (night, dusk, fluorescent,
+  day, a warm home). Materials: the scenes are vertex-coloured (sRGB) meshes written for fixed-function
+  lights, so every node gets a rough dielectric default (roughness 0.8, metallic 0) and the shader
+  turns its sRGB colours linear before lighting and tone-maps (simplepbr's filmic curve) after it.
+  Nodes a scene marks unlit (light panels, windows to the sky, signs) keep their flat colour.
+* ``software`` (p3tinydisplay: no shaders): the scene's own fixed-function lights, unchanged.
+
+Why not ``simplepbr.init()``: its Pipeline routes *one* display region of *one* camera through a
+FilterManager (a full-window HDR buffer and a tone-mapping quad) and updates the shader input
+``camera_world_position`` from a ShowBase task. The Viewer draws through its own camera into one region
+per eye (two in stereo) and, while a vision effect is on, into per-eye texture buffers, and renders with
+``graphics_engine.render_frame()`` (no task step): the task never ran before the first frame, hence
+"Shader input camera_world_position is not present". Here the same shaders are applied to the scene
+root and their inputs set by the Viewer every frame; tone mapping happens in the fragment shader, so
+every region and buffer (mono, stereo, effects) gets the same image without another pass.
+
+The mood table and ``choose_look`` are pure (no Panda3D); ``PbrLook`` is the view side.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+SOFTWARE_REASON = "software renderer: no shaders, PBR off"
+
+
+@dataclass(frozen=True)
+class Mood:
+    """Lighting of a stage, in linear units of "reflected fraction" (a white surface facing the light
+    reflects ``main``; the view multiplies by pi for the BRDF). ``sky`` replaces the scene's clear colour
+    (sRGB) where set."""
+    name: str
+    main: tuple[float, float, float]            # the shadow-casting light's colour and strength
+    main_hpr: tuple[float, float, float]        # its direction (Panda3D HPR; pitch < 0 points down)
+    ambient_up: tuple[float, float, float]      # sky fill: light arriving at an upward-facing surface
+    ambient_down: tuple[float, float, float]    # ground bounce: at a downward-facing one
+    exposure: float = 1.0
+    sky: tuple[float, float, float, float] | None = None
+    headlights: bool = False
+
+
+MOODS: dict[str, Mood] = {
+    # cold tubes overhead: flat, bright, hard small shadows straight down
+    "fluorescent": Mood("fluorescent", (0.85, 0.95, 1.0), (20, -78, 0), (0.42, 0.45, 0.48), (0.14, 0.15, 0.16),
+                        exposure=1.0),
+    # moonlight through a window, blue and dim; the eye adapts a little
+    "night": Mood("night", (0.16, 0.2, 0.34), (35, -50, 0), (0.07, 0.08, 0.14), (0.02, 0.02, 0.035),
+                  exposure=1.9, sky=(0.02, 0.03, 0.07, 1)),
+    # the road at night: moon, a faint sky, the car's own headlights
+    "night_road": Mood("night_road", (0.14, 0.17, 0.3), (-40, -45, 0), (0.08, 0.09, 0.15), (0.03, 0.03, 0.04),
+                       exposure=1.9, sky=(0.03, 0.04, 0.1, 1), headlights=True),
+    # a low warm sun, long shadows, a pink-violet sky
+    "dusk": Mood("dusk", (1.25, 0.68, 0.38), (-60, -17, 0), (0.3, 0.27, 0.36), (0.14, 0.09, 0.07),
+                 exposure=1.1, sky=(0.78, 0.48, 0.36, 1)),
+    # dusk at home: warm lamp light overhead, the evening sky in the windows
+    "home_dusk": Mood("home_dusk", (1.0, 0.72, 0.45), (30, -62, 0), (0.36, 0.3, 0.26), (0.16, 0.12, 0.09),
+                      exposure=1.1, sky=(0.72, 0.45, 0.38, 1)),
+    # a party room at night: warm, a bit dim
+    "warm": Mood("warm", (1.0, 0.7, 0.42), (10, -70, 0), (0.33, 0.26, 0.2), (0.12, 0.09, 0.07), exposure=1.25),
+    # an open sky at midday
+    "day": Mood("day", (1.35, 1.25, 1.1), (40, -52, 0), (0.45, 0.52, 0.65), (0.2, 0.19, 0.17), exposure=1.0),
+}
+
+# (scene, stage) -> (mood, indoor): indoors the main light sits under the ceiling (what is above it
+# casts no shadow), outdoors far above the learner
+STAGE_MOODS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("prison", "arrival"): ("fluorescent", True),
+    ("prison", "cell"): ("fluorescent", True),
+    ("prison", "regime"): ("fluorescent", True),      # lights out (21:00): night, see mood_name
+    ("prison", "visiting"): ("fluorescent", True),
+    ("prison", "door"): ("fluorescent", True),
+    ("drunk", "briefing"): ("night_road", False),
+    ("drunk", "sober_lap"): ("night_road", False),
+    ("drunk", "drinking"): ("warm", True),
+    ("drunk", "drunk_lap"): ("night_road", False),
+    ("drunk", "crash"): ("night_road", False),
+    ("drunk", "police"): ("night_road", False),
+    ("drunk", "hospital"): ("fluorescent", True),
+    ("drunk", "court"): ("fluorescent", True),
+    ("drunk", "family"): ("home_dusk", True),
+    ("rehab", "withdrawal"): ("night", True),           # three in the morning
+    ("rehab", "intake"): ("fluorescent", True),
+    ("rehab", "routine"): ("day", False),
+    ("rehab", "temptation"): ("dusk", False),
+    ("rehab", "relapse"): ("night", True),
+    ("rehab", "recovery"): ("day", False),
+    ("rehab", "family"): ("home_dusk", True),
+}
+DEFAULT_MOOD = ("fluorescent", True)
+
+
+def mood_name(scene_key: str, stage_key: str, lights: float = 1.0) -> tuple[str, bool]:
+    """(mood, indoor) of a stage; ``lights`` is the prison's room lighting (below 0.5: lights out)."""
+    name, indoor = STAGE_MOODS.get((scene_key, stage_key), DEFAULT_MOOD)
+    if name == "fluorescent" and lights < 0.5:
+        name = "night"
+    return name, indoor
+
+
+def mood_of(scene) -> tuple[Mood, bool]:
+    """The mood of a scene's current stage, from its key, stage key and (prison) ``lights``."""
+    name, indoor = mood_name(scene.key, scene.stage.key, float(getattr(scene, "lights", 1.0)))
+    return MOODS[name], indoor
+
+
+def choose_look(supports_shaders: bool, backend: str) -> tuple[str, str]:
+    """("pbr" | "software", one line saying why) for a window whose renderer does (not) run GLSL."""
+    if not supports_shaders:
+        if backend == "tiny":
+            return "software", SOFTWARE_REASON
+        return "software", f"{backend}: the renderer runs no GLSL shaders, PBR off"
+    return "pbr", f"{backend}: GLSL shaders, PBR on (panda3d-simplepbr, shadows from the main light)"
+
+
+def ambient_sh(up: tuple[float, float, float], down: tuple[float, float, float]) -> list[tuple[float, float, float]]:
+    """Nine SH coefficients (simplepbr's ``sh_coeffs``) of a sky/ground hemisphere light whose diffuse
+    irradiance over pi is ``up`` at an upward normal and ``down`` at a downward one (Panda3D's z up is
+    the shader's world z, coefficient 2)."""
+    c0 = tuple((u + d) / 2 * math.pi / 0.282095 for u, d in zip(up, down, strict=True))
+    c2 = tuple((u - d) / 2 * math.pi / 0.488603 for u, d in zip(up, down, strict=True))
+    return [c0, (0.0, 0.0, 0.0), c2] + [(0.0, 0.0, 0.0)] * 6
+
+
+# --- the view side (Panda3D) ---------------------------------------------------------------------------
+SHADOW_MASK_BIT = 21      # camera mask bit of the shadow camera (things hidden from it cast no shadow)
+SHADOW_SIZE = 1024
+ROUGHNESS, METALLIC = 0.8, 0.0
+
+_UNLIT_VERT = """#version 120
+uniform mat4 p3d_ModelViewProjectionMatrix;
+attribute vec4 p3d_Vertex;
+attribute vec4 p3d_Color;
+attribute vec2 p3d_MultiTexCoord0;
+varying vec4 v_color;
+varying vec2 v_texcoord;
+void main() {
+    v_color = p3d_Color;
+    v_texcoord = p3d_MultiTexCoord0;
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+}
+"""
+_UNLIT_FRAG = """#version 120
+uniform sampler2D p3d_Texture0;
+uniform vec4 p3d_ColorScale;
+uniform vec4 p3d_TexAlphaOnly;
+varying vec4 v_color;
+varying vec2 v_texcoord;
+void main() {
+    gl_FragColor = v_color * p3d_ColorScale * (texture2D(p3d_Texture0, v_texcoord) + p3d_TexAlphaOnly);
+}
+"""
+_TONEMAP = """
+uniform float vr_exposure;
+vec4 vr_tonemap(vec4 color) {
+    // simplepbr's tonemap.frag (Hejl-Burgess-Dawson filmic, gamma included), in the lighting pass
+    vec3 c = max(vec3(0.0), color.rgb * vr_exposure - vec3(0.004));
+    c = (c * (vec3(6.2) * c + vec3(0.5))) / (c * (vec3(6.2) * c + vec3(1.7)) + vec3(0.06));
+    return vec4(c, color.a);
+}
+void main() {"""
+
+
+def _pbr_shader(max_lights: int):
+    """simplepbr 0.13.1's PBR shader with three edits: vertex colours and textures are sRGB (made
+    linear), the output is tone-mapped, and meshes without tangents (ours) get a harmless one."""
+    from panda3d.core import Shader
+    from simplepbr import _shaderutils
+
+    defines = {"MAX_LIGHTS": max_lights, "ENABLE_SHADOWS": True, "USE_EMISSION_MAP": False,
+               "USE_NORMAL_MAP": False, "USE_OCCLUSION_MAP": False, "USE_330": False, "IS_WEBGL": False,
+               "ENABLE_SKINNING": False, "CALC_NORMAL_Z": False, "ENABLE_FOG": False}
+    vert = _shaderutils._load_shader_str("simplepbr.vert", dict(defines))
+    frag = _shaderutils._load_shader_str("simplepbr.frag", dict(defines))
+
+    def edit(src: str, old: str, new: str) -> str:
+        if src.count(old) != 1:
+            raise RuntimeError(f"simplepbr shader changed: {old!r} not found once")
+        return src.replace(old, new)
+
+    vert = edit(vert, "    vec4 view_position = p3d_ModelViewMatrix * model_position;",
+                "    if (dot(model_tangent, model_tangent) < 1e-8) {\n"
+                "        model_tangent = abs(model_normal.x) < 0.9 ? vec3(1.0, 0.0, 0.0) : vec3(0.0, 1.0, 0.0);\n"
+                "    }\n"
+                "    vec4 view_position = p3d_ModelViewMatrix * model_position;")
+    marker = "(texture2D(p3d_TextureBaseColor, v_texcoord) + p3d_TexAlphaOnly);"
+    frag = edit(frag, marker, marker + "\n    base_color.rgb = pow(base_color.rgb, vec3(2.2));")
+    frag = edit(frag, "void main() {", _TONEMAP)
+    frag = edit(frag, "    gl_FragColor = color;", "    gl_FragColor = vr_tonemap(color);")
+    # GLSL 1.20 forbids indexing sampler arrays with the loop counter, and Mesa crashes on it: only the
+    # main light (index 0: the highest priority) casts shadows
+    frag = edit(frag, "float shadow_caster = shadow_caster_contrib(p3d_LightSource[i].shadowMap, v_shadow_pos[i]);",
+                "float shadow_caster = (i == 0) ? shadow_caster_contrib(p3d_LightSource[0].shadowMap, "
+                "v_shadow_pos[0]) : 1.0;")
+    shader = Shader.make(Shader.SL_GLSL, vert, frag)
+    shader.set_filename(Shader.ST_none, "vr-pbr")
+    return shader
+
+
+def _shadow_shader():
+    from simplepbr import _shaderutils
+
+    return _shaderutils.make_shader("shadow", "shadow.vert", "shadow.frag",
+                                    {"USE_330": False, "IS_WEBGL": False, "ENABLE_SKINNING": False})
+
+
+class PbrLook:
+    """Applies the PBR shading to a Viewer's scene root and keeps its lights on the stage's mood."""
+
+    kind = "pbr"
+
+    def __init__(self, viewer, max_lights: int = 3):
+        from panda3d.core import (
+            AmbientLight,
+            BitMask32,
+            DirectionalLight,
+            Material,
+            PTA_LVecBase3f,
+            Shader,
+            ShaderAttrib,
+            Spotlight,
+            Vec3,
+        )
+        from simplepbr import Pipeline
+
+        self.viewer = viewer
+        root = viewer.root
+        self.root = root
+        self._Vec3 = Vec3
+        # the scene's fixed-function lights are replaced by the mood's
+        from panda3d.core import LightAttrib
+
+        for np_ in [root, *root.find_all_matches("**")]:
+            attrib = np_.node().get_state().get_attrib(LightAttrib)
+            if attrib is not None and not attrib.has_all_off():
+                np_.clear_light()
+        for holder in root.find_all_matches("**/lights"):
+            holder.detach_node()
+        material = Material("vr-default")
+        material.set_base_color((1, 1, 1, 1))
+        material.set_roughness(ROUGHNESS)
+        material.set_metallic(METALLIC)
+        root.set_material(material)
+        root.set_shader(_pbr_shader(max_lights))
+        root.set_shader_input("global_shadow_bias", 0.004)
+        root.set_shader_input("brdf_lut", Pipeline._BRDF_LUT)
+        empty = Pipeline._EMPTY_ENV_MAP
+        root.set_shader_input("filtered_env_map", empty.filtered_env_map)
+        root.set_shader_input("max_reflection_lod", float(empty.filtered_env_map.num_loadable_ram_mipmap_images))
+        self.sh = PTA_LVecBase3f.empty_array(9)
+        root.set_shader_input("sh_coeffs", self.sh)
+        root.set_shader_input("vr_exposure", 1.0)
+        root.set_shader_input("camera_world_position", Vec3(0, 0, 0))
+        self.unlit = Shader.make(Shader.SL_GLSL, _UNLIT_VERT, _UNLIT_FRAG)
+        self._mark_unlit(root)
+        for hands in root.find_all_matches("**/hands"):
+            hands.hide(self._shadow_mask())      # so close to the eye they would only shadow themselves
+
+        amb = AmbientLight("mood-ambient")
+        amb.set_color((0, 0, 0, 1))       # the hemisphere fill comes from sh_coeffs
+        self.ambient = root.attach_new_node(amb)
+        sun = DirectionalLight("mood-main")
+        sun.set_shadow_caster(True, SHADOW_SIZE, SHADOW_SIZE)
+        sun.set_priority(100)             # first in p3d_LightSource: the shader's shadowed light
+        sun.set_camera_mask(BitMask32.bit(SHADOW_MASK_BIT))
+        state = sun.get_initial_state().add_attrib(ShaderAttrib.make(_shadow_shader()), 100)
+        sun.set_initial_state(state)
+        self.sun = root.attach_new_node(sun)
+        # the car's headlights, in the learner's body frame (the driver sits 0.37 m left of the centre)
+        self.frame = root.attach_new_node("mood-frame")
+        self.heads = []
+        for side in (-1, 1):
+            lamp = Spotlight(f"headlight-{side}")
+            lamp.get_lens().set_fov(60, 32)
+            lamp.set_attenuation((1.0, 0.0, 0.01))
+            node = self.frame.attach_new_node(lamp)
+            node.set_pos(0.37 + 0.7 * side, 2.3, 0.7)
+            node.set_p(-5)
+            self.heads.append(node)
+        root.set_light(self.ambient)
+        root.set_light(self.sun)
+        self._mood: tuple | None = None
+
+    def _mark_unlit(self, root) -> None:
+        """Nodes a scene marks unlit (``set_light_off``) keep their flat colour: light panels, the sky
+        in the windows, signs and text."""
+        from panda3d.core import LightAttrib
+
+        for np_ in [root, *root.find_all_matches("**")]:
+            attrib = np_.node().get_state().get_attrib(LightAttrib)
+            if attrib is not None and attrib.has_all_off():
+                np_.set_shader(self.unlit, 10)
+                np_.hide(self._shadow_mask())
+
+    @staticmethod
+    def _shadow_mask():
+        from panda3d.core import BitMask32
+
+        return BitMask32.bit(SHADOW_MASK_BIT)
+
+    def refresh(self) -> None:
+        """After nodes were added to the scene (the hands): mark the new unlit ones."""
+        self._mark_unlit(self.root)
+
+    def sky(self, scene) -> tuple | None:
+        mood, _indoor = mood_of(scene)
+        return mood.sky
+
+    def sync(self, scene) -> None:
+        mood, indoor = mood_of(scene)
+        body = scene.body
+        if (mood.name, indoor) != self._mood:
+            self._apply(mood, indoor)
+        # the main light follows the learner: its shadow map covers the room or road around them
+        h, p = math.radians(mood.main_hpr[0]), math.radians(mood.main_hpr[1])
+        forward = self._Vec3(-math.sin(h) * math.cos(p), math.cos(h) * math.cos(p), math.sin(p))
+        gaze = math.radians(body.gaze_h)
+        target = self._Vec3(body.x - 2.0 * math.sin(gaze), body.y + 2.0 * math.cos(gaze), 0.0)
+        if indoor:      # the light's near plane sits 2.3 m above the floor: ceilings cast no shadow
+            back = 2.3 / max(0.2, -forward.z)
+        else:
+            back = 60.0
+        self.sun.set_pos(target - forward * back)
+        self.sun.set_hpr(*mood.main_hpr)
+        self.root.set_shader_input("camera_world_position", self.viewer.camera.get_pos(self.root))
+        self.frame.set_pos(body.x, body.y, 0.0)
+        self.frame.set_h(body.heading)
+
+    def _apply(self, mood: Mood, indoor: bool) -> None:
+        self._mood = (mood.name, indoor)
+        sun = self.sun.node()
+        sun.set_color((*(c * math.pi for c in mood.main), 1))
+        lens = sun.get_lens()
+        if indoor:
+            lens.set_film_size(16, 16)
+            lens.set_near_far(0.0, 8.0)
+            self.root.set_shader_input("global_shadow_bias", 0.004)
+        else:
+            lens.set_film_size(44, 44)
+            lens.set_near_far(1.0, 140.0)
+            self.root.set_shader_input("global_shadow_bias", 0.0012)
+        for idx, c in enumerate(ambient_sh(mood.ambient_up, mood.ambient_down)):
+            self.sh[idx] = self._Vec3(*c)
+        self.root.set_shader_input("vr_exposure", mood.exposure)
+        for lamp in self.heads:
+            lamp.node().set_color((9.0, 8.4, 7.0, 1) if mood.headlights else (0, 0, 0, 1))
+            if mood.headlights:
+                self.root.set_light(lamp)
+            else:
+                self.root.clear_light(lamp)
+
+    def close(self) -> None:
+        self.frame.remove_node()
+        self.heads = []
+
+
+class SoftwareLook:
+    """The scene's own fixed-function lights (p3tinydisplay has no shaders)."""
+
+    kind = "software"
+
+    def __init__(self, viewer):
+        self.viewer = viewer
+
+    def refresh(self) -> None:
+        pass
+
+    def sky(self, scene):
+        return None
+
+    def sync(self, scene) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_announced: set[str] = set()
+
+
+def make_look(viewer, backend: str, force: str | None = None):
+    """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one. Says
+    once per process (stdout, one line) which look it chose and why."""
+    gsg = viewer.b.win.get_gsg()
+    shaders = bool(gsg.get_supports_basic_shaders() and gsg.get_supports_glsl())
+    kind, reason = choose_look(shaders, backend)
+    if force == "software" and kind == "pbr":
+        kind, reason = "software", f"{backend}: software look requested, PBR off"
+    if reason not in _announced:
+        _announced.add(reason)
+        print(f"look: {reason}", flush=True)
+    return PbrLook(viewer) if kind == "pbr" else SoftwareLook(viewer)
+
+
+# --- key frames in both looks (tests, the gallery, a look at a stage) ------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Render stages' key frames with the look the backend allows, optionally with the hands hidden too:
+
+        python -m vr_scenes.look --backend headlessgl --out DIR --shots prison:arrival,drunk:sober_lap [--stereo]
+
+    Writes ``<scene>-<stage>.png`` (and ``-nohands.png``) and ``manifest.json`` with the look chosen."""
+    import argparse
+    import json
+    import os
+
+    from . import registry, view
+    from .core import fast_forward
+
+    parser = argparse.ArgumentParser(description="key frames with the PBR or software look")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--shots", required=True, help="scene:stage[@seconds],... ")
+    parser.add_argument("--size", default="480x270")
+    parser.add_argument("--backend", default="headlessgl", choices=sorted(view.BACKENDS))
+    parser.add_argument("--stereo", action="store_true")
+    parser.add_argument("--nohands", action="store_true", help="also render each shot with the hands hidden")
+    parser.add_argument("--no-effects", action="store_true", help="vision effects off")
+    args = parser.parse_args(argv)
+    w, h = (int(v) for v in args.size.split("x"))
+    view.configure((w, h), backend=args.backend)
+    os.makedirs(args.out, exist_ok=True)
+    shots = []
+    for spec in args.shots.split(","):
+        where, _, at = spec.partition("@")
+        key, stage_key = where.split(":")
+        scene = registry.create(key)
+        stage = next(s for s in scene.stages if s.key == stage_key)
+        viewer = view.Viewer(scene, stereo=args.stereo, effects=not args.no_effects)
+        try:
+            fast_forward(scene, dt=1 / 30, until_stage=stage_key, until_t=float(at) if at else stage.keyframe_s)
+            viewer.update(0.0)
+            viewer.render()
+            viewer.render()
+            path = os.path.join(args.out, f"{key}-{stage_key}.png")
+            viewer.save(path)
+            entry = {"scene": key, "stage": scene.stage.key, "path": path, "look": viewer.look.kind,
+                     "hands": viewer.hands.state.right.pose if viewer.hands else None}
+            if args.nohands and viewer.hands is not None:
+                viewer.hands.set_visible(False)
+                viewer.render()
+                entry["nohands"] = os.path.join(args.out, f"{key}-{stage_key}-nohands.png")
+                viewer.save(entry["nohands"])
+                viewer.hands.set_visible(True)
+            shots.append(entry)
+        finally:
+            viewer.close()
+    with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as fh:
+        json.dump({"size": [w, h], "stereo": args.stereo, "backend": args.backend, "shots": shots}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
