@@ -39,9 +39,16 @@ class SimClock:
 
 @dataclass(frozen=True)
 class Cue:
-    """One narration subtitle, shown from ``at`` seconds after the stage starts until the next cue."""
+    """One narration subtitle, shown from ``at`` seconds after the stage starts until the next cue.
+    ``speaker`` names who says it (Chinese, e.g. "民警"; empty for the narrator): the subtitle then
+    reads "民警：……", the speaking character turns to the learner, and speech synthesis picks a voice."""
     at: float
     text: str
+    speaker: str = ""
+
+    @property
+    def subtitle(self) -> str:
+        return f"{self.speaker}：{self.text}" if self.speaker else self.text
 
 
 @dataclass(frozen=True)
@@ -157,12 +164,17 @@ class StageRunner:
             self.finished = True
         return stage, completed
 
-    def subtitle(self) -> str:
-        text = ""
+    def cue(self) -> Cue | None:
+        """The cue shown now (the last one that has started), if any."""
+        current = None
         for cue in self.stage.cues:
             if cue.at <= self.t:
-                text = cue.text
-        return text
+                current = cue
+        return current
+
+    def subtitle(self) -> str:
+        cue = self.cue()
+        return cue.subtitle if cue else ""
 
 
 class Scene:
