@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 import random
 
+from .. import people
 from .. import procgen as pg
 from .. import props
-from ..scenes.drunk import EYE_OFFSET_X, LANE_X, ROAD_HALF, DrunkDrivingScene
+from ..scenes.drunk import EYE_OFFSET_X, HOME_SEATS, JUDGE_SEAT_Z, JUDGES, LANE_X, ROAD_HALF, DrunkDrivingScene
 from ..world import World
 
 SET_FOR_STAGE = {"briefing": ("road", "car"), "sober_lap": ("road", "car"), "drunk_lap": ("road", "car"),
@@ -87,11 +88,6 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
         lamps_nodes[name] = m.attach(road, None, lit=False)
     del lamps
     world.nodes["lamps"] = lamps_nodes
-    ped = pg.person(pg.Mesh("pedestrian"), 0, 0, heading=90, shirt=(0.8, 0.25, 0.2), pants=(0.2, 0.22, 0.4))
-    world.nodes["pedestrian"] = ped.attach(road)
-    child = pg.person(pg.Mesh("child"), 0, 0, heading=90, shirt=(0.95, 0.8, 0.15), pants=(0.2, 0.35, 0.7),
-                      height=1.2)
-    world.nodes["child"] = child.attach(road)
     car = pg.Mesh("oncoming")
     props.car_body(car, 0, 0, (0.25, 0.35, 0.65))
     car_node = car.node()
@@ -103,8 +99,6 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     police = pg.Mesh("police")
     props.car_body(police, 0, 0, (0.95, 0.95, 0.97))
     police.box((0, 0, 0.5), (1.82, 1.2, 0.25), (0.1, 0.2, 0.6))
-    pg.person(police, 1.5, 4.0, heading=180, shirt=(0.2, 0.25, 0.35), pants=(0.15, 0.15, 0.2))
-    pg.person(police, -1.5, 2.5, heading=-90, shirt=(0.2, 0.25, 0.35), pants=(0.15, 0.15, 0.2))
     police.box((0, -0.3, 1.4), (1.0, 0.3, 0.12), (0.2, 0.2, 0.2))
     world.nodes["police"] = police.attach(road)
     world.nodes["police"].set_pos(-LANE_X, 1092.0, 0)
@@ -141,9 +135,8 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     walls_m, floor_m, furn = pg.Mesh("walls"), pg.Mesh("floor"), pg.Mesh("furniture")
     props.room(walls_m, floor_m, (200, 0, 0), 6, 6, 3.0, wall_color=(0.85, 0.7, 0.55), floor_color=(0.8, 0.7, 0.6))
     props.table(furn, 200, 0.9, w=1.8, d=1.2, color=(0.55, 0.2, 0.15))
-    for x, y, h, shirt in ((199.1, 1.9, 180, (0.2, 0.4, 0.6)), (200.9, 1.9, 180, (0.6, 0.3, 0.2)),
-                           (201.3, 0.6, 90, (0.3, 0.5, 0.3))):
-        pg.person(furn, x, y, heading=h, shirt=shirt, seated=True)
+    for x, y in ((199.1, 1.85), (201.35, 0.6)):             # the friends' stools (people: vr_scenes.people)
+        furn.box((x, y, 0.225), (0.38, 0.38, 0.45), (0.3, 0.2, 0.15))
     for k in range(6):
         furn.cylinder((199.4 + 0.25 * k, 1.2, 0.75), 0.035, 0.3, (0.2, 0.55, 0.25), segments=6)
     furn.box((200, 2.95, 1.9), (2.0, 0.05, 0.5), (0.8, 0.1, 0.1))
@@ -175,9 +168,7 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     floor_m.attach(hs, tiles)
     furn.attach(hs)
     light.attach(hs, lit=False)
-    patient = pg.person(pg.Mesh("patient"), 0, 0, heading=0, shirt=(0.6, 0.7, 0.9), height=1.2).attach(hosp)
-    patient.set_pos(299.5, 3.0, 0.8)
-    patient.set_hpr(0, 0, 90)          # lying on the bed, head on the pillow
+    furn.box((299.9, 3.0, 0.6), (1.0, 0.86, 0.04), (0.7, 0.8, 0.95))      # the blanket over the child's legs
     pulse = pg.Mesh("pulse").box((0, 0, 0), (0.04, 0.01, 0.05), (0.3, 1, 0.4))
     world.nodes["pulse"] = pulse.attach(hosp, lit=False)
     world.nodes["pulse"].set_pos(301.1, 3.43, 1.5)
@@ -189,9 +180,9 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     furn.box((400, 7.2, 0.3), (7, 2.6, 0.6), (0.4, 0.25, 0.14))            # the raised floor of the bench
     furn.box((400, 6.3, 0.95), (6, 0.8, 0.7), (0.45, 0.28, 0.15))           # the bench
     furn.box((400, 7.9, 2.4), (6.5, 0.1, 2.6), (0.42, 0.26, 0.15))
-    for x in (398.2, 400.0, 401.8):
-        pg.person(furn, x, 7.0, heading=180, shirt=(0.1, 0.1, 0.12), seated=True, z=0.9)
-        furn.box((x, 6.86, 1.88), (0.16, 0.02, 0.1), (0.75, 0.1, 0.1))                 # the robe's red collar
+    for x, y in JUDGES:                                                     # the judges' high-backed chairs
+        furn.box((x, y, JUDGE_SEAT_Z - 0.225), (0.55, 0.5, 0.45 - 0.02), (0.3, 0.12, 0.08))
+        furn.box((x, y + 0.3, JUDGE_SEAT_Z + 0.5), (0.6, 0.08, 1.1), (0.35, 0.14, 0.1))
     furn.box((400, 1.3, 0.45), (1.6, 0.08, 0.9), (0.5, 0.32, 0.18))         # the dock's rail
     for x in (397.0, 403.0):
         props.table(furn, x, 4.0, w=2.0, d=0.7, color=(0.45, 0.28, 0.15))
@@ -208,10 +199,8 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     props.room(walls_m, floor_m, (500, 1.5, 0), 6, 6, 2.8, wall_color=(0.92, 0.88, 0.78), floor_color=(0.6, 0.45, 0.3))
     props.table(furn, 500, 2.2, w=1.4, d=0.9)
     props.chair(furn, 500, 1.4, facing_y=-1)
-    props.chair(furn, 499.2, 2.2)
-    props.chair(furn, 500.8, 2.2)
-    pg.person(furn, 499.2, 2.6, heading=180, shirt=(0.75, 0.3, 0.4), seated=True)
-    pg.person(furn, 500.8, 2.6, heading=180, shirt=(0.3, 0.6, 0.8), seated=True, height=1.15)
+    for x, y in HOME_SEATS:
+        props.chair(furn, x, y, facing_y=-1)
     for x in (499.6, 500.0, 500.4):
         furn.cylinder((x, 2.0, 0.75), 0.1, 0.03, (0.95, 0.95, 0.95), segments=10)
     props.window(furn, light, 500, 4.48, 1.6, 1.4, 1.0, facing=-1, sky=(0.1, 0.12, 0.3))
@@ -220,6 +209,7 @@ def build(scene: DrunkDrivingScene, world: World) -> None:
     floor_m.attach(ms, wood)
     furn.attach(ms)
     light.attach(ms, lit=False)
+    people.build(scene, world)
     world.show(*SET_FOR_STAGE[scene.stage.key])
 
 
@@ -236,15 +226,6 @@ def sync(scene: DrunkDrivingScene, world: World) -> None:
             on = name == state
             colour = {"red": (1, 0.1, 0.1, 1), "yellow": (1, 0.8, 0.1, 1), "green": (0.1, 1, 0.3, 1)}[name]
             node.set_color_scale(colour if on else (0.15, 0.15, 0.15, 1))
-        ped, child = scene.hazards[0], scene.hazards[2]
-        world.nodes["pedestrian"].set_pos(ped.x, ped.y, 0)
-        child_node = world.nodes["child"]
-        child_node.set_pos(child.x, child.y, 0)
-        if key in ("crash", "police") and child.hit:
-            child_node.set_pos(*scene.victim_pos()[:2], 0.15)
-            child_node.set_hpr(60, 0, 90)
-        else:
-            child_node.set_hpr(0, 0, 0)
         for node, y in zip(world.nodes["oncoming"], scene.oncoming, strict=True):
             node.set_pos(-LANE_X, y, 0)
         police = world.nodes["police"]
@@ -261,3 +242,4 @@ def sync(scene: DrunkDrivingScene, world: World) -> None:
         t = scene.clock.now()
         world.nodes["pulse"].set_x(301.12 + (t * 0.12) % 0.36)
         world.nodes["pulse"].set_z(1.5 + (0.06 if (t * 1.2) % 1.0 < 0.15 else 0.0))
+    people.sync(scene, world)

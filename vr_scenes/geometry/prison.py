@@ -3,9 +3,10 @@ the workshop and the visiting room; ``sync`` shows the set for the stage and mov
 hands, guard, finished items and the phone to the logic's state (``vr_scenes.scenes.prison``)."""
 from __future__ import annotations
 
+from .. import people
 from .. import procgen as pg
 from .. import props
-from ..scenes.prison import BUNK, CELL_X, FOOTPRINTS, MACHINE, QUOTA, VISIT_X, WORK_X, PrisonScene
+from ..scenes.prison import BUNK, CELL_X, FOOTPRINTS, MACHINE, QUOTA, VISIT_X, WORK_X, WORKERS, PrisonScene
 from ..world import World
 
 
@@ -26,8 +27,6 @@ def build(scene: PrisonScene, world: World) -> None:
     concrete = world.texture("concrete-grey", lambda: pg.concrete(128, 21, base=(0.66, 0.67, 0.66)))
     floor_tex = world.texture("floor-tiles", lambda: pg.tiles(128, 22, a=(0.55, 0.56, 0.55), b=(0.5, 0.5, 0.5)))
     bricks = world.texture("bricks-grey", lambda: pg.bricks(128, 23, brick=(0.6, 0.6, 0.58), mortar=(0.7, 0.7, 0.7)))
-    uniform = (0.25, 0.32, 0.5)
-    police_blue = (0.12, 0.16, 0.3)
 
     # intake hall ---------------------------------------------------------------------------------------
     intake = world.add_set("intake")
@@ -37,8 +36,6 @@ def build(scene: PrisonScene, world: World) -> None:
     for sx in (-0.18, 0.18):                                 # the yellow footprints
         furn.box((FOOTPRINTS[0] + sx, FOOTPRINTS[1], 0.005), (0.16, 0.32, 0.01), (0.95, 0.8, 0.1), faces="t")
     furn.box((0, 4.5, 0.003), (1.2, 1.2, 0.005), (0.3, 0.3, 0.3), faces="t")
-    pg.person(furn, 0.0, 7.0, heading=180, shirt=police_blue, pants=(0.1, 0.1, 0.15))
-    pg.person(furn, -2.5, 6.0, heading=200, shirt=police_blue, pants=(0.1, 0.1, 0.15))
     props.table(furn, 2.5, 6.5, w=1.6, d=0.7, color=(0.5, 0.5, 0.52))
     for k in range(4):
         furn.box((2.0 + 0.3 * k, 6.5, 0.79), (0.22, 0.16, 0.06), (0.15 + 0.2 * k, 0.15, 0.1))   # belongings
@@ -89,9 +86,6 @@ def build(scene: PrisonScene, world: World) -> None:
     minute = minute_m.attach(cell)
     minute.set_pos(CELL_X, -2.905, 2.4)
     world.nodes["hands"] = (hour, minute)
-    officer = pg.person(pg.Mesh("officer"), 0, 0, heading=0, shirt=police_blue, pants=(0.1, 0.1, 0.15))
-    world.nodes["officer"] = officer.attach(cell)
-    world.nodes["officer"].set_pos(CELL_X, -1.2, 0)
 
     # the workshop ----------------------------------------------------------------------------------------
     shop = world.add_set("workshop")
@@ -103,8 +97,8 @@ def build(scene: PrisonScene, world: World) -> None:
             x, y = WORK_X + col * 2.2, 2.0 + row * 2.2
             props.table(furn, x, y + 0.6, w=1.2, d=0.6, color=(0.45, 0.5, 0.45))
             furn.box((x, y + 0.65, 0.85), (0.35, 0.2, 0.2), (0.2, 0.2, 0.22))
-            if (col, row) != (0, 0):
-                pg.person(furn, x, y, heading=0, shirt=uniform, pants=uniform, seated=True)
+    for x, y in WORKERS:                                  # the stools (the inmates: vr_scenes.people)
+        furn.box((x, y - 0.05, 0.22), (0.34, 0.3, 0.44), (0.3, 0.3, 0.32))
     for k in range(3):
         light.quad((WORK_X - 5, 1 + 4 * k, 3.98), (WORK_X + 5, 1 + 4 * k, 3.98), (WORK_X + 5, 1.5 + 4 * k, 3.98),
                    (WORK_X - 5, 1.5 + 4 * k, 3.98), (1, 1, 0.92))
@@ -133,9 +127,7 @@ def build(scene: PrisonScene, world: World) -> None:
                (0.7, 0.82, 0.9, 0.35))
     for z in (0.92, 2.95):                                                             # the glass's frame
         furn.box((VISIT_X, 0.88, z), (8.0, 0.06, 0.05), (0.35, 0.35, 0.38))
-    pg.person(furn, VISIT_X - 0.4, 1.8, heading=180, shirt=(0.6, 0.3, 0.35), skin=(0.8, 0.68, 0.58), seated=True,
-              height=1.62)
-    pg.person(furn, VISIT_X + 0.45, 1.6, heading=180, shirt=(0.9, 0.7, 0.2), pants=(0.3, 0.4, 0.7), height=1.1)
+    furn.box((VISIT_X - 0.4, 1.85, 0.2), (0.4, 0.36, 0.4), (0.35, 0.3, 0.28))        # the mother's stool
     furn.box((VISIT_X - 0.75, 1.2, 1.0), (0.08, 0.2, 0.06), (0.1, 0.1, 0.1))          # their phone
     props.chair(furn, VISIT_X, -0.1, facing_y=1)
     props.clock_face(furn, VISIT_X + 2.2, 3.45, 2.3, facing=-1)
@@ -146,6 +138,7 @@ def build(scene: PrisonScene, world: World) -> None:
     world.text(visit, "会见室", (VISIT_X - 2.4, 3.45, 2.4), scale=0.3, color=(0.1, 0.1, 0.3, 1))
     handset = pg.Mesh("handset").box((0, 0, 0), (0.07, 0.22, 0.06), (0.1, 0.1, 0.1)).attach(visit)
     world.nodes["handset"] = handset
+    people.build(scene, world)
     world.show(*_sets_for(scene))
 
 
@@ -161,18 +154,6 @@ def sync(scene: PrisonScene, world: World) -> None:
         hour, minute = world.nodes["hands"]
         hour.set_r((minutes / 60 % 12) * 30)
         minute.set_r((minutes % 60) * 6)
-        officer = world.nodes["officer"]
-        if k == "regime" and scene.regime_phase()[1] == "roll_call":
-            officer.show()
-            officer.set_pos(CELL_X, -1.2, 0)
-            officer.set_h(0)
-        elif k == "door":          # the guard who locked the door walks away down the corridor
-            officer.show()
-            walk = max(0.0, scene.t_stage - 12.0) * 0.8
-            officer.set_pos(CELL_X - 0.9 - walk, -0.8 - min(0.6, walk), 0)
-            officer.set_h(0 if walk == 0 else 90)
-        else:
-            officer.hide()
     if "workshop" in world.shown:
         for i, item in enumerate(world.nodes["cloth"]):
             item.show() if i < scene.items else item.hide()
@@ -184,3 +165,4 @@ def sync(scene: PrisonScene, world: World) -> None:
         else:
             h.set_pos(VISIT_X - 0.6, 0.75, 0.95)
             h.set_hpr(0, 0, 0)
+    people.sync(scene, world)

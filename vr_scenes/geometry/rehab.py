@@ -3,6 +3,7 @@ corner at dusk and home; ``sync`` shows the set for the stage, tints it and move
 and the packet to the logic's state (``vr_scenes.scenes.rehab``)."""
 from __future__ import annotations
 
+from .. import people
 from .. import procgen as pg
 from .. import props
 from ..scenes.rehab import (
@@ -17,6 +18,7 @@ from ..scenes.rehab import (
     YARD_X,
     DrugRehabScene,
 )
+from ..scenes.rehab import FAMILY_SEATS
 from ..world import World
 
 SETS = {"withdrawal": "room", "intake": "centre", "routine": "yard", "temptation": "street", "relapse": "room",
@@ -31,7 +33,6 @@ def build(scene: DrugRehabScene, world: World) -> None:
     tiles = world.texture("tiles-green", lambda: pg.tiles(128, 33, a=(0.75, 0.8, 0.75), b=(0.65, 0.72, 0.68)))
     grass = world.texture("grass", lambda: pg.grass(128, 34))
     bricks = world.texture("bricks-street", lambda: pg.bricks(128, 35))
-    staff_blue = (0.2, 0.35, 0.55)
 
     # the room at night (withdrawal, relapse) --------------------------------------------------------------
     room = world.add_set("room")
@@ -67,7 +68,6 @@ def build(scene: DrugRehabScene, world: World) -> None:
     props.room(walls, floor, (CENTRE_X, 1.5, 0), 6.0, 7.0, 3.0, wall_color=(0.9, 0.92, 0.9), floor_color=(0.8, 0.82, 0.8))
     furn.box((CENTRE_X, DESK[1], 0.5), (2.4, 0.6, 1.0), (0.55, 0.6, 0.65))
     furn.box((CENTRE_X - 0.2, DESK[1] - 0.1, 1.01), (0.3, 0.22, 0.01), (0.98, 0.98, 0.98))     # the form
-    pg.person(furn, CENTRE_X, 3.8, heading=180, shirt=staff_blue, pants=(0.15, 0.15, 0.2))
     furn.box((CENTRE_X - 2.97, 3.0, 1.8), (0.04, 1.8, 1.3), (0.95, 0.95, 0.9))                   # the rules board
     for k in range(2):
         props.chair(furn, CENTRE_X + 2.2, -0.5 + 0.6 * k, facing_y=1, color=(0.3, 0.4, 0.6))
@@ -103,8 +103,6 @@ def build(scene: DrugRehabScene, world: World) -> None:
     co = STATIONS["counselling"]
     props.chair(furn, co[0], co[1] + 0.9, facing_y=-1, color=(0.6, 0.35, 0.3))
     props.chair(furn, co[0] + 0.9, co[1] + 0.3, facing_y=-1, color=(0.6, 0.35, 0.3))
-    pg.person(furn, co[0], co[1] + 0.95, heading=180, shirt=(0.7, 0.5, 0.4), seated=True)
-    pg.person(furn, ex[0], ex[1] + 1.3, heading=180, shirt=(0.3, 0.4, 0.3), arms_up=True)   # at the bar
     furn.box((YARD_X, 8.25, 3.2), (1.6, 0.05, 1.0), (0.95, 0.85, 0.5))                        # certificate
     for x in (-7, -4, 4, 7):
         furn.cylinder((YARD_X + x, 7.0, 0), 0.15, 2.0, (0.4, 0.28, 0.18), segments=6, caps=False)
@@ -133,7 +131,6 @@ def build(scene: DrugRehabScene, world: World) -> None:
     walls.box((STREET_X - 4.0, 5, 4), (2, 20, 8), (0.7, 0.6, 0.55), uv_per_m=0.4, faces="e")
     walls.box((STREET_X + 4.0, 5, 4), (2, 20, 8), (0.6, 0.55, 0.55), uv_per_m=0.4, faces="w")
     walls.box((STREET_X, 8, 4), (10, 1, 8), (0.75, 0.68, 0.62), uv_per_m=0.4, faces="s")
-    pg.person(furn, STREET_X, 2.0, heading=180, shirt=(0.5, 0.32, 0.2), pants=(0.2, 0.22, 0.35))
     furn.cylinder((STREET_X + 2.5, 3.0, 0), 0.07, 4.0, (0.2, 0.2, 0.22), segments=6)
     light.sphere((STREET_X + 2.5, 3.0, 4.0), 0.2, (1.0, 0.85, 0.5), rings=4, segments=8)
     props.window(furn, light, STREET_X + 1.6, 7.49, 1.4, 2.0, 1.4, facing=-1, sky=(0.95, 0.75, 0.35))   # a shop
@@ -151,9 +148,8 @@ def build(scene: DrugRehabScene, world: World) -> None:
     walls, floor, furn, light = pg.Mesh("walls"), pg.Mesh("floor"), pg.Mesh("furn"), pg.Mesh("light")
     props.room(walls, floor, (HOME_X, 1.5, 0), 6.0, 6.0, 2.8, wall_color=(0.95, 0.9, 0.8), floor_color=(0.6, 0.45, 0.3))
     props.table(furn, HOME_X, 2.4, w=1.6, d=1.0, color=(0.6, 0.3, 0.15))
-    for x, shirt, h in ((HOME_X - 0.6, (0.75, 0.3, 0.35), 1.6), (HOME_X + 0.6, (0.3, 0.45, 0.7), 1.75),
-                        (HOME_X, (0.95, 0.75, 0.2), 1.1)):
-        pg.person(furn, x, 3.2, heading=180, shirt=shirt, seated=h > 1.5, height=h)
+    for x, y in FAMILY_SEATS:                       # the parents' chairs (people: vr_scenes.people)
+        props.chair(furn, x, y, facing_y=-1, color=(0.5, 0.25, 0.12))
     for k in range(5):
         furn.cylinder((HOME_X - 0.5 + 0.25 * k, 2.3 + 0.15 * (k % 2), 0.75), 0.09, 0.04,
                       ((0.9, 0.4, 0.2), (0.3, 0.7, 0.3), (0.95, 0.9, 0.8), (0.8, 0.2, 0.2), (0.9, 0.8, 0.3))[k],
@@ -165,6 +161,7 @@ def build(scene: DrugRehabScene, world: World) -> None:
     furn.attach(st)
     light.attach(st, lit=False)
     world.text(home, "家", (HOME_X - 1.6, 4.4, 1.58), scale=0.4, color=(1, 0.85, 0.2, 1))
+    people.build(scene, world)
     world.show(SETS[scene.stage.key])
 
 
@@ -183,3 +180,4 @@ def sync(scene: DrugRehabScene, world: World) -> None:
         else:
             packet.show()
             packet.set_pos(STREET_X + 0.2, 1.55 if scene.choice is None else 0.45, 1.1)
+    people.sync(scene, world)

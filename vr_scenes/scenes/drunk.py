@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .. import cast as people
+from ..cast import CharacterState, Role
 from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage, angle_between, heading_to
 from ..impairment import (
     ALCOHOL_G_PER_LIANG,
@@ -84,9 +86,10 @@ STAGES = (
           key_events=(KeyEvent("pedestrian", (5.0, 320.0, 1.0)), KeyEvent("red_light", (4.5, 700.0, 4.0)),
                       KeyEvent("child", (4.2, 1100.0, 0.8))), keyframe_s=25.0),
     Stage("drinking", "聚会：劝酒", 40.0, (
-        Cue(0, "朋友们举起酒杯：“难得聚一次，不喝就是不给面子！”"),
+        Cue(0, "“难得聚一次，不喝就是不给面子！”", speaker="朋友"),
         Cue(10, "每按一次 E 键，你就喝下一两白酒。你的视线开始模糊。"),
-        Cue(24, "“没事，就几步路，开慢点就行。”——很多事故就从这句话开始。"),
+        Cue(24, "“没事，就几步路，开慢点就行。”", speaker="朋友"),
+        Cue(31, "很多事故，就从这句话开始。"),
     ), goal="按 E 键喝酒（至少三杯）", min_s=12.0,
         key_events=(KeyEvent("friend", (200.0 + 0.0, 1.4, 1.2)), KeyEvent("glass", (200.0 - 0.25, 0.55, 0.8))),
         keyframe_s=10.0),
@@ -103,26 +106,52 @@ STAGES = (
     ), key_events=(KeyEvent("victim", (LANE_X + 0.5, 1106.0, 0.2)),), keyframe_s=3.0),
     Stage("police", "交警到场", 40.0, (
         Cue(0, "交警赶到现场，对你进行呼气酒精检测。"),
+        Cue(4, "“请配合检查，对着吹嘴用力吹气。”", speaker="交警"),
         Cue(12, "血液酒精含量达到每百毫升80毫克以上即属醉酒驾驶，构成危险驾驶罪。"),
     ), goal="按 E 键配合呼气检测", min_s=10.0,
         key_events=(KeyEvent("police_officer", (-LANE_X + 1.5, 1096.0, 1.6)),), keyframe_s=8.0),
     Stage("hospital", "医院", 40.0, (
         Cue(0, "被你撞到的孩子被送进了抢救室。"),
-        Cue(14, "医生说，孩子可能再也不能正常走路了。"),
+        Cue(14, "“孩子可能再也不能正常走路了。”", speaker="医生"),
         Cue(28, "醉驾肇事，不仅毁了自己，更毁了别人的一生。"),
     ), key_events=(KeyEvent("patient", (300.0, 3.0, 0.9)), KeyEvent("monitor", (301.3, 3.6, 1.5))),
         keyframe_s=6.0),
     Stage("court", "法庭宣判", 40.0, (
-        Cue(0, "法院审理查明：被告人醉酒驾驶机动车，发生重大交通事故，致一人重伤。"),
-        Cue(14, "以交通肇事罪判处有期徒刑，并赔偿被害人全部损失。"),
+        Cue(0, "“本院审理查明：被告人醉酒驾驶机动车，发生重大交通事故，致一人重伤。”", speaker="审判长"),
+        Cue(14, "“以交通肇事罪判处有期徒刑，并赔偿被害人全部损失。”", speaker="审判长"),
         Cue(26, "醉酒驾驶发生重大交通事故构成犯罪的，吊销驾驶证，终生不得重新取得。"),
     ), goal="按 E 键起立听判", min_s=12.0,
         key_events=(KeyEvent("judge", (400.0, 6.0, 2.3)),), keyframe_s=8.0),
     Stage("family", "家人", 40.0, (
         Cue(0, "家里的饭桌旁，少了一个人。"),
-        Cue(12, "孩子问妈妈：爸爸什么时候回家？"),
+        Cue(12, "“妈妈，爸爸什么时候回家？”", speaker="孩子"),
         Cue(24, "开车不喝酒，喝酒不开车。这一次的选择，由你自己来做。"),
     ), key_events=(KeyEvent("family", (500.0, 2.2, 1.1)),), keyframe_s=10.0),
+)
+
+
+BAR_X = 200.0
+COURT_X, HOME_X, HOSPITAL_X = 400.0, 500.0, 300.0
+JUDGES = ((COURT_X, 7.15), (COURT_X - 1.8, 7.15), (COURT_X + 1.8, 7.15))
+JUDGE_SEAT_Z = 1.05              # the bench's raised floor (0.6) and a chair
+HOME_SEATS = ((HOME_X - 0.8, 2.85), (HOME_X + 0.8, 2.85))    # the mother's and the child's chairs
+POLICE_CAR = (-LANE_X, 1092.0)
+
+CAST = (
+    Role("friend", "朋友", "rebecca", "friend", 1.74),
+    Role("drinker1", "朋友", "rebecca", "drinker", 1.72),
+    Role("drinker2", "朋友", "rebecca", "young_mother", 1.62),
+    Role("pedestrian", "行人", "rebecca", "passer_by", 1.68),
+    Role("passer", "行人", "rebecca", "passer_by_2", 1.7),
+    Role("child", "孩子", "rebecca", "school_child", 1.2),
+    Role("police", "交警", "rebecca", "traffic_police", 1.76),
+    Role("police2", "交警", "rebecca", "traffic_police", 1.72),
+    Role("doctor", "医生", "rebecca", "doctor", 1.7),
+    Role("judge", "审判长", "rebecca", "judge", 1.72),
+    Role("judge2", "审判员", "rebecca", "judge", 1.7),
+    Role("judge3", "审判员", "rebecca", "judge", 1.7),
+    Role("mother", "母亲", "rebecca", "young_mother", 1.62),
+    Role("son", "孩子", "rebecca", "child", 1.2),
 )
 
 
@@ -131,6 +160,7 @@ class DrunkDrivingScene(Scene):
     title = "醉驾警示"
     order = 2
     stages = STAGES
+    cast = CAST
     sky = (0.55, 0.68, 0.85, 1)
 
     def __init__(self, *args, autopilot_reaction_s: float = 0.9, **kwargs):
@@ -364,6 +394,62 @@ class DrunkDrivingScene(Scene):
             verdict = "醉酒驾驶" if self.bac >= DRUNK_DRIVING_MG else "饮酒驾驶"
             return f"呼气检测：{self.bac:.0f} 毫克/100毫升（{verdict}）"
         return self.stage.goal
+
+    # --- the people -----------------------------------------------------------------------------------
+    def speaker(self) -> str:
+        cue = self.runner.cue()
+        return cue.speaker if cue else ""
+
+    def characters(self) -> dict[str, CharacterState]:
+        """Where each member of the cast is now and what they do (see ``vr_scenes.cast``)."""
+        k, t, now = self.stage.key, self.t_stage, self.clock.now()
+        me = (self.body.x, self.body.y)
+        s: dict[str, CharacterState] = {}
+        if k in ("briefing", "sober_lap", "drunk_lap", "crash", "police"):
+            ped, child = self.hazards[0], self.hazards[2]
+            s["pedestrian"] = self._walker(ped, now, "walk")
+            if child.hit and k in ("crash", "police"):
+                vx, vy, _ = self.victim_pos()
+                s["child"] = CharacterState(vx, vy, 0.0, 60.0, "lie")
+            else:
+                s["child"] = self._walker(child, now, "run")
+            # someone walking down the left pavement, near the start of the road
+            y = 70.0 - (now * 1.2) % 90.0
+            s["passer"] = people.stand(-5.0, y, 180.0, "walk", now)
+            if k == "police":
+                officer = (-LANE_X + 1.5, 1096.0)
+                s["police"] = people.facing(people.stand(*officer, anim="reach" if 2.0 <= t and not self.breath_tested
+                                                         else "idle", anim_t=max(0.0, t - 2.0)), me)
+                if child.hit:       # the other officer sees to the child
+                    vx, vy, _ = self.victim_pos()
+                    s["police2"] = people.facing(people.stand(vx - 0.9, vy - 0.7), (vx, vy))
+                else:
+                    s["police2"] = people.stand(POLICE_CAR[0] - 1.3, POLICE_CAR[1] + 1.0, 0.0)
+        elif k == "drinking":
+            s["friend"] = people.facing(people.stand(BAR_X, 1.75, anim="reach" if t >= 3.0 else "idle",
+                                                     anim_t=max(0.0, t - 3.0)), me)
+            s["drinker1"] = people.sit(BAR_X - 0.9, 1.85, 0.47, 180.0 + 20.0)
+            s["drinker2"] = people.sit(BAR_X + 1.35, 0.6, 0.47, 90.0)
+        elif k == "hospital":
+            s["child"] = CharacterState(HOSPITAL_X - 0.35, 3.0, 0.59, -90.0, "lie")
+            s["doctor"] = people.facing(people.stand(HOSPITAL_X + 1.1, 1.9), (HOSPITAL_X, 3.0))
+        elif k == "court":
+            for key, (x, y) in zip(("judge", "judge2", "judge3"), JUDGES, strict=True):
+                s[key] = people.sit(x, y, JUDGE_SEAT_Z, 180.0)
+        elif k == "family":
+            s["mother"] = people.sit(*HOME_SEATS[0], 0.47, 180.0)
+            s["son"] = people.sit(*HOME_SEATS[1], 0.47, 180.0)
+        return people.finish(self.cast, s, self.speaker(), me)
+
+    @staticmethod
+    def _walker(hz: Hazard, now: float, gait: str) -> CharacterState:
+        """A hazard's walker: waiting at the kerb, crossing (walking or running), frozen in the lane."""
+        if hz.onset is None:
+            return people.stand(hz.start_x, hz.y, 90.0)
+        moving = hz.x > -5.5
+        if hz.stop_x is not None and abs(hz.x - hz.stop_x) < 1e-6:
+            moving = False
+        return people.stand(hz.x, hz.y, 90.0, gait if moving else "idle", now - hz.onset)
 
     # --- the scripted learner -------------------------------------------------------------------------
     def autopilot(self) -> Inputs:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from .. import cast as people
+from ..cast import CharacterState, Role
 from ..core import EYE_SEATED, EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage
 
 CELL_X = 100.0
@@ -19,6 +21,10 @@ FOOTPRINTS = (0.0, 4.5)
 BUNK = (CELL_X + 0.9, 2.6)
 MACHINE = (WORK_X, 2.0)
 QUOTA = 8
+# where the inmates sit at the sewing machines (the learner's own machine is MACHINE, row 0 column 0)
+WORKERS = tuple((WORK_X + col * 2.2, 2.0 + row * 2.2) for row in range(4) for col in range(-2, 3) if (col, row) != (0, 0))
+CELLMATES = ((CELL_X - 0.85, 0.55), (CELL_X + 0.85, 0.55))     # at the bars for the roll call
+DOOR_GAP_X = CELL_X - 0.9                                      # the cell door's opening (closed door's centre)
 
 # the regime: (seconds into the stage, clock time in minutes after midnight, what happens)
 REGIME = (
@@ -33,7 +39,7 @@ STAGES = (
     Stage("arrival", "入监", 90.0, (
         Cue(0, "你被押送到监狱。从这一刻起，你失去了自由。"),
         Cue(10, "入监第一件事：登记、换上囚服、接受人身检查。"),
-        Cue(30, "站到黄色脚印上，面向民警，举起双手。"),
+        Cue(30, "“站到黄色脚印上，面向我，举起双手。”", speaker="民警"),
         Cue(55, "你的手机、钱包、腰带，全部登记封存。你的名字，变成了一个编号。"),
     ), goal="走到黄色脚印处（W 键），按 E 键举起双手接受检查", min_s=45.0,
         key_events=(KeyEvent("guard", (0.0, 7.0, 1.6)), KeyEvent("footprints", (0.0, 4.5, 0.0), cone_deg=30)),
@@ -62,8 +68,9 @@ STAGES = (
         Cue(0, "每个月只有一次会见。隔着玻璃，你看见了妈妈和孩子。"),
         Cue(8, "拿起电话（E 键）。会见时间只有三十分钟。"),
         Cue(30, "孩子把手贴在玻璃上。你却不能抱一抱他。"),
-        Cue(55, "妈妈说：“我们等你回家。”她的头发白了很多。"),
-        Cue(80, "时间到。民警示意会见结束。"),
+        Cue(55, "“我们等你回家。”", speaker="母亲"),
+        Cue(62, "她的头发白了很多。"),
+        Cue(80, "“时间到，会见结束。”", speaker="民警"),
     ), goal="按 E 键拿起电话", min_s=70.0,
         key_events=(KeyEvent("mother", (VISIT_X - 0.4, 1.8, 1.55)), KeyEvent("child", (VISIT_X + 0.45, 1.6, 1.05)),
                     KeyEvent("glass", (VISIT_X, 0.9, 1.3), cone_deg=40)),
@@ -77,16 +84,27 @@ STAGES = (
 )
 
 
+CAST = (
+    Role("guard", "民警", "rebecca", "police", 1.74),
+    Role("registrar", "民警", "rebecca", "police", 1.7),
+    Role("mother", "母亲", "rebecca", "mother", 1.58),
+    Role("child", "孩子", "rebecca", "child", 1.15),
+    *(Role(f"inmate{i}", "服刑人员", "rebecca", "prison", 1.72) for i in range(len(WORKERS))),
+)
+
+
 class PrisonScene(Scene):
     key = "prison"
     title = "监狱警示"
     order = 1
     stages = STAGES
+    cast = CAST
     sky = (0.08, 0.08, 0.09, 1)
     max_walk_speed = 1.2
 
     def __init__(self, *args, **kwargs):
         self.searched = False
+        self.searched_at: float | None = None     # seconds into the arrival stage
         self.seated = False
         self.answered_at: float | None = None
         self.items = 0
@@ -129,8 +147,9 @@ class PrisonScene(Scene):
         self.moving = 0.0
         if k == "arrival":
             self.walk(dt, inputs, (-3.5, 0.5, 3.5, 8.0))
-            if inputs.action and self.near(FOOTPRINTS, 0.5):
+            if inputs.action and self.near(FOOTPRINTS, 0.5) and not self.searched:
                 self.searched = True
+                self.searched_at = self.t_stage
         elif k == "cell":
             if not self.seated:
                 self.walk(dt, inputs, (CELL_X - 1.2, 0.4, CELL_X + 1.2, 3.6))
@@ -202,6 +221,70 @@ class PrisonScene(Scene):
         if self.stage.key == "regime" and self.regime_phase()[1] == "roll_call" and self.t_stage > 15:
             return "民警：“0417！”" if self.answered_at is None else "你：“到！”"
         return super().subtitle()
+
+    # --- the people -----------------------------------------------------------------------------------
+    def speaker(self) -> str:
+        """Who says the line on screen now ("" for the narrator)."""
+        if self.stage.key == "regime" and self.regime_phase()[1] == "roll_call" and self.t_stage > 15:
+            return "民警" if self.answered_at is None else ""
+        cue = self.runner.cue()
+        return cue.speaker if cue else ""
+
+    def characters(self) -> dict[str, CharacterState]:
+        """Where each member of the cast is now and what they do (see ``vr_scenes.cast``)."""
+        k, t = self.stage.key, self.t_stage
+        me = (self.body.x, self.body.y)
+        s: dict[str, CharacterState] = {}
+        if k == "arrival":
+            # the guard watches the learner come in; after the hands go up he steps in and searches
+            if self.searched_at is None:
+                s["guard"] = people.facing(people.stand(0.0, 7.0), me)
+            else:
+                path = ((0.0, 7.0), (FOOTPRINTS[0], FOOTPRINTS[1] + 0.62))
+                arrive = self.searched_at + people.path_time(path)
+                s["guard"] = (people.along(path, t, self.searched_at, end_heading=180.0) if t < arrive
+                              else people.stand(*path[-1], 180.0, "reach", t - arrive))
+            s["registrar"] = people.stand(2.5, 7.15, 180.0, "reach" if t >= 55 else "idle", max(0.0, t - 55))
+        elif k == "regime":
+            _minutes, phase = self.regime_phase()
+            if phase in ("wake", "roll_call"):
+                for i, xy in enumerate(CELLMATES):
+                    s[f"inmate{i}"] = people.stand(*xy, 180.0)
+                path = ((CELL_X + 4.5, -1.5), (CELL_X, -1.2))
+                s["guard"] = people.along(path, t, 4.0, end_heading=0.0)
+            elif phase in ("work", "study"):
+                for i, (x, y) in enumerate(WORKERS):
+                    s[f"inmate{i}"] = people.sit(x, y, 0.45, 0.0)
+                s["guard"] = people.facing(people.stand(WORK_X - 3.3, 0.6), me)
+        elif k == "visiting":
+            s["mother"] = people.sit(VISIT_X - 0.4, 1.8, 0.45, 180.0)
+            if t < 30:
+                s["child"] = people.stand(VISIT_X + 0.45, 1.6, 180.0)
+            else:           # the child comes to the glass and puts a hand on it
+                path = ((VISIT_X + 0.45, 1.6), (VISIT_X + 0.45, 1.12))
+                arrive = 30 + people.path_time(path)
+                s["child"] = (people.along(path, t, 30.0) if t < arrive
+                              else people.stand(*path[-1], 180.0, "reach", t - arrive))
+            if t < 80:
+                s["guard"] = people.facing(people.stand(VISIT_X + 1.7, -1.0), me)
+            else:           # time is up: the guard comes to the learner
+                s["guard"] = people.along(((VISIT_X + 1.7, -1.0), (VISIT_X + 0.75, -0.55)), t, 80.0)
+        elif k == "door":
+            s["guard"] = self._door_guard(t)
+        return people.finish(self.cast, s, self.speaker(), me)
+
+    def _door_guard(self, t: float) -> CharacterState:
+        """The guard who brought the learner back: out through the door, slides it shut (6-12 s), locks
+        it (12-17 s), walks off down the corridor."""
+        out = ((CELL_X - 0.45, 1.05), (DOOR_GAP_X, 0.3), (DOOR_GAP_X, -0.55), (CELL_X - 1.75, -0.55))
+        if t < 6.0:
+            return people.along(out, t, 0.0, end_heading=0.0)
+        if t < 12.0:     # pulling the door along with him
+            return people.stand(CELL_X - 1.75 + 1.1 * self.door_closed, -0.55, 0.0, "reach", t - 6.0)
+        if t < 17.0:
+            return people.stand(CELL_X - 0.65, -0.55, 0.0, "reach", t - 12.0)
+        away = ((CELL_X - 0.65, -0.55), (CELL_X - 0.65, -1.4), (CELL_X - 5.0, -1.4))
+        return people.along(away, t, 17.0)
 
     # --- the scripted learner ------------------------------------------------------------------------
     def autopilot(self) -> Inputs:

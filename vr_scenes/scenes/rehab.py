@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .. import cast as people
+from ..cast import CharacterState, Role
 from ..core import EYE_STANDING, Cue, Inputs, KeyEvent, Scene, Stage
 from ..impairment import VisionEffects, withdrawal_vision
 
@@ -40,13 +42,14 @@ STAGES = (
     Stage("routine", "康复日常", 90.0, (
         Cue(0, "戒毒所的每一天：晨练、学习、心理咨询。身体在一点点恢复。"),
         Cue(12, "依次走到三个地点，按 E 键参加：晨练、法治课、心理咨询。"),
-        Cue(45, "心理咨询师说：“想用毒品的念头还会来。重要的是你怎么面对它。”"),
+        Cue(45, "“想用毒品的念头还会来。重要的是你怎么面对它。”", speaker="心理咨询师"),
     ), goal="", min_s=60.0,
         key_events=tuple(KeyEvent(name, (xy[0], xy[1], 1.0)) for name, xy in STATIONS.items()),
         keyframe_s=1.5),
     Stage("temptation", "诱惑时刻", 45.0, (
         Cue(0, "出所后的一个傍晚，你在街角遇到了以前一起吸毒的朋友。"),
-        Cue(8, "他掏出一小包东西：“就一口，没人知道。”"),
+        Cue(8, "他掏出一小包东西。"),
+        Cue(10, "“就一口，没人知道。”", speaker="朋友"),
         Cue(16, "按 1 键拒绝，按 2 键接受。你的选择会有后果。"),
     ), goal="按 1 键拒绝　按 2 键接受", min_s=15.0,
         key_events=(KeyEvent("friend", (STREET_X, 2.0, 1.6)), KeyEvent("packet", (STREET_X + 0.2, 1.5, 1.1))),
@@ -55,6 +58,7 @@ STAGES = (
         Cue(0, "复吸。毒瘾比以前来得更猛。"),
         Cue(15, "为了买毒品，你卖掉了家里能卖的一切。"),
         Cue(30, "耐受下降，同样的剂量让你倒在地上：过量，呼吸越来越慢。"),
+        Cue(41, "“还有呼吸！快，上氧气！”", speaker="急救医生"),
         Cue(45, "救护车赶到。这一次抢救回来了，下一次呢？复吸还要再次被强制隔离戒毒。"),
     ), key_events=(KeyEvent("ambulance", (ROOM_X, 0.2, 1.5), start=40.0),), keyframe_s=18.0),
     Stage("recovery", "康复之路", 50.0, (
@@ -65,8 +69,26 @@ STAGES = (
     Stage("family", "回家", 45.0, (
         Cue(0, "家门开了。"),
         Cue(10, "妈妈做了一桌子菜，孩子扑进你的怀里。"),
+        Cue(17, "“回来就好，快坐下吃饭吧。”", speaker="母亲"),
         Cue(25, "远离毒品，珍爱生命。家，一直在等你。"),
     ), key_events=(KeyEvent("family", (HOME_X, 2.4, 1.2)),), keyframe_s=12.0),
+)
+
+
+COUNSELLOR_SEAT = (STATIONS["counselling"][0], STATIONS["counselling"][1] + 0.9)
+FAMILY_SEATS = ((HOME_X - 0.6, 3.25), (HOME_X + 0.6, 3.25))     # the mother's and the father's chairs
+CHILD_AT_TABLE = (HOME_X, 3.1)
+
+CAST = (
+    Role("staff", "民警", "rebecca", "police", 1.72),
+    Role("counsellor", "心理咨询师", "rebecca", "counsellor", 1.66),
+    Role("trainee", "戒毒学员", "rebecca", "prison", 1.72),
+    Role("friend", "朋友", "rebecca", "street_friend", 1.75),
+    Role("medic", "急救医生", "rebecca", "doctor", 1.72),
+    Role("medic2", "急救员", "rebecca", "medic", 1.74),
+    Role("mother", "母亲", "rebecca", "mother", 1.58),
+    Role("father", "父亲", "rebecca", "father", 1.72),
+    Role("child", "孩子", "rebecca", "child", 1.15),
 )
 
 
@@ -75,6 +97,7 @@ class DrugRehabScene(Scene):
     title = "戒毒警示"
     order = 3
     stages = STAGES
+    cast = CAST
     sky = (0.05, 0.05, 0.08, 1)
 
     def __init__(self, *args, **kwargs):
@@ -184,6 +207,47 @@ class DrugRehabScene(Scene):
         if k == "temptation":
             return "" if self.choice else self.stage.goal
         return self.stage.goal
+
+    # --- the people -----------------------------------------------------------------------------------
+    def speaker(self) -> str:
+        cue = self.runner.cue()
+        return cue.speaker if cue else ""
+
+    def characters(self) -> dict[str, CharacterState]:
+        """Where each member of the cast is now and what they do (see ``vr_scenes.cast``)."""
+        k, t, now = self.stage.key, self.t_stage, self.clock.now()
+        me = (self.body.x, self.body.y)
+        s: dict[str, CharacterState] = {}
+        if k == "intake":
+            s["staff"] = people.facing(people.stand(CENTRE_X, DESK[1] + 0.75), me)
+        elif k == "routine":
+            s["counsellor"] = people.sit(*COUNSELLOR_SEAT, 0.47, 180.0)
+            # a trainee jogs laps along the yard's far side
+            lap = (now * 1.8) % 24.0
+            x = YARD_X - 6.0 + (lap if lap < 12.0 else 24.0 - lap)
+            s["trainee"] = people.stand(x, 6.6, -90.0 if lap < 12.0 else 90.0, "run", now)
+        elif k == "recovery":   # the counsellor came to see the learner finish
+            s["counsellor"] = people.facing(people.stand(YARD_X + 0.9, 3.4), me)
+        elif k == "temptation":
+            offering = t >= 8.0 and self.choice != "refuse"
+            s["friend"] = people.facing(people.stand(STREET_X, 2.0, anim="reach" if offering else "idle",
+                                                     anim_t=max(0.0, t - 8.0)), me)
+        elif k == "relapse" and t >= 40.0:        # the ambulance crew come in through the door
+            s["medic"] = people.along(((ROOM_X + 0.9, 0.25), (ROOM_X + 0.1, 0.8)), t, 40.0, speed=1.6)
+            s["medic2"] = people.along(((ROOM_X + 1.5, 0.25), (ROOM_X + 0.6, 1.6)), t, 40.8, speed=1.6)
+            for key in ("medic", "medic2"):
+                if s[key].anim == "idle":
+                    s[key] = people.facing(s[key], me)
+        elif k == "family":
+            s["mother"] = people.sit(*FAMILY_SEATS[0], 0.47, 180.0)
+            s["father"] = people.sit(*FAMILY_SEATS[1], 0.47, 180.0)
+            if self.choice == "accept" or t < 10.0:
+                s["child"] = people.stand(*CHILD_AT_TABLE, 180.0)
+            else:       # the child runs into the learner's arms
+                target = (self.body.x, self.body.y + 0.6)
+                s["child"] = people.along((CHILD_AT_TABLE, target), t, 10.0, speed=1.0, anim="run",
+                                          end_heading=180.0)
+        return people.finish(self.cast, s, self.speaker(), me)
 
     # --- the scripted learner --------------------------------------------------------------------------
     def autopilot(self) -> Inputs:

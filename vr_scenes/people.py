@@ -1,0 +1,316 @@
+"""The scenes' people (Panda3D): each role of a scene's ``cast`` (``vr_scenes.cast``) as an animated
+character of the registry wheel ``panda3d-assetcoop``, dressed in code and brought to the scene's
+``characters()`` every frame.
+
+The characters come in T-pose with the wheel's own colours. Here they are dressed by rewriting their
+vertex colours by body region (the regions are read off the bind pose: the arms lie along x in the
+T-pose, so sleeves and hands are a matter of |x|; a white coat is the trousers above the knee, a
+collar the top of the shirt at the front), so a police officer wears a dark navy (藏青) jacket with a
+light-blue shirt at the collar and a cap, an inmate the blue-grey uniform, a doctor a white coat, a
+judge a black robe with the red front, and everyone has dark hair. One dressed copy of each (model,
+outfit) is made per process; each role is an ``Actor`` copied from it (shared geometry).
+
+Each frame the state's animation is posed at a frame computed from ``anim_t`` (scene time): no
+``loop()`` and no wall clock, so a given scene time always renders the same picture. The software
+renderer (p3tinydisplay) animates the vertices on the CPU; a pose is only reapplied when its frame
+changes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from panda3d.core import GeomVertexReader, GeomVertexWriter, NodePath
+
+from . import procgen as pg
+from .cast import CharacterState, Role
+
+Color = tuple[float, float, float]
+
+# the wheel's characters: height of the bind pose (to scale to a role's height), which way they face,
+# how deep the seated pose's hips sit below the seat, and the clip for each of our animations
+# (name, loops); a missing clip falls back to idle
+MODELS = {
+    "rebecca": {"height": 1.87, "faces": 0.0, "sit_faces": 180.0, "hip": 0.46,
+                "clips": {"idle": ("idle", False), "walk": ("walk_forward", True), "run": ("run_forward", True),
+                          "sit": ("sit", False), "reach": ("interact", False), "lie": ("idle", False)}},
+    "polyimpairedperson": {"height": 1.75, "faces": 0.0, "sit_faces": 0.0, "hip": 0.88,
+                           "clips": {"idle": ("idle", False), "walk": ("walk", True), "run": ("run", True)}},
+}
+
+SKIN = (0.88, 0.72, 0.58)
+HAIR_BLACK = (0.06, 0.05, 0.05)
+NAVY = (0.11, 0.14, 0.26)           # 藏青: the police jacket and trousers
+SHIRT_BLUE = (0.62, 0.76, 0.92)     # the police shirt under it
+PRISON = (0.42, 0.5, 0.62)          # the blue-grey prison uniform
+BLACK = (0.05, 0.05, 0.06)
+
+
+@dataclass(frozen=True)
+class Outfit:
+    top: Color                       # jacket / shirt / coat on the torso
+    bottom: Color                    # trousers
+    sleeves: Color | None = None     # long sleeves (None: short sleeves, bare arms)
+    hair: Color = HAIR_BLACK
+    shoes: Color = BLACK
+    collar: Color | None = None      # a shirt showing at the neck, at the front
+    front: Color | None = None       # a strip down the front (the judge's red)
+    coat: bool = False               # the top goes on down to the knees (white coat, robe)
+    vest: Color | None = None        # a vest over the top (traffic police, detention)
+    cap: Color | None = None         # a peaked cap of this colour
+    cap_top: Color | None = None     # the cap's crown, if not the same colour
+    glasses: bool = False
+    skin: Color = SKIN
+
+
+OUTFITS = {
+    "police": Outfit(NAVY, NAVY, sleeves=NAVY, collar=SHIRT_BLUE, cap=NAVY),
+    "traffic_police": Outfit(NAVY, NAVY, sleeves=NAVY, collar=SHIRT_BLUE, vest=(0.78, 0.95, 0.2), cap=NAVY,
+                             cap_top=(0.95, 0.95, 0.95)),
+    "prison": Outfit(PRISON, PRISON, sleeves=PRISON, hair=(0.1, 0.09, 0.08)),
+    "doctor": Outfit((0.96, 0.97, 0.97), (0.25, 0.3, 0.4), sleeves=(0.96, 0.97, 0.97), collar=(0.5, 0.7, 0.85),
+                     coat=True, glasses=True),
+    "medic": Outfit((0.2, 0.36, 0.62), (0.2, 0.36, 0.62), sleeves=(0.2, 0.36, 0.62), vest=(0.95, 0.95, 0.95)),
+    "judge": Outfit(BLACK, BLACK, sleeves=BLACK, collar=(0.95, 0.95, 0.95), front=(0.75, 0.08, 0.08), coat=True),
+    "counsellor": Outfit((0.55, 0.62, 0.55), (0.3, 0.3, 0.34), sleeves=(0.55, 0.62, 0.55), glasses=True),
+    "mother": Outfit((0.62, 0.3, 0.36), (0.25, 0.25, 0.3), sleeves=(0.62, 0.3, 0.36), hair=(0.42, 0.4, 0.4)),
+    "young_mother": Outfit((0.75, 0.42, 0.45), (0.22, 0.26, 0.42), sleeves=None),
+    "father": Outfit((0.4, 0.45, 0.55), (0.2, 0.2, 0.24), sleeves=(0.4, 0.45, 0.55)),
+    "child": Outfit((0.95, 0.72, 0.2), (0.25, 0.38, 0.7)),
+    "school_child": Outfit((0.95, 0.95, 0.95), (0.2, 0.3, 0.65), collar=(0.85, 0.1, 0.1)),   # a red scarf
+    "friend": Outfit((0.85, 0.85, 0.82), (0.15, 0.15, 0.18)),
+    "drinker": Outfit((0.25, 0.3, 0.45), (0.18, 0.18, 0.2), sleeves=(0.25, 0.3, 0.45)),
+    "street_friend": Outfit((0.22, 0.22, 0.24), (0.3, 0.32, 0.4), sleeves=(0.22, 0.22, 0.24)),
+    "passer_by": Outfit((0.6, 0.25, 0.2), (0.2, 0.22, 0.35)),
+    "passer_by_2": Outfit((0.3, 0.5, 0.4), (0.35, 0.3, 0.25)),
+}
+
+
+# --- dressing ------------------------------------------------------------------------------------------------
+def _recolour(part: NodePath, colour_at: Callable[[float, float, float, tuple], Color | None]) -> None:
+    """Rewrite the vertex colours of every Geom under ``part``: ``colour_at(x, y, z, old)`` in bind-pose
+    model space returns the new colour (None keeps the old one)."""
+    for gnp in part.find_all_matches("**/+GeomNode") if not part.node().is_geom_node() else [part]:
+        node = gnp.node()
+        for i in range(node.get_num_geoms()):
+            geom = node.modify_geom(i)
+            vdata = geom.modify_vertex_data()
+            if not vdata.has_column("color"):
+                continue
+            reader = GeomVertexReader(vdata, "vertex")
+            old = GeomVertexReader(vdata, "color")
+            colours = []
+            while not reader.is_at_end():
+                v, c = reader.get_data3(), old.get_data4()
+                new = colour_at(v.x, v.y, v.z, (c.x, c.y, c.z))
+                colours.append(new if new is not None else (c.x, c.y, c.z))
+            writer = GeomVertexWriter(vdata, "color")
+            for r, g, b in colours:
+                writer.set_data4(r, g, b, 1.0)
+
+
+def _bounds_z(part: NodePath) -> tuple[float, float]:
+    lo, hi = part.get_tight_bounds()
+    return lo.z, hi.z
+
+
+def _dress_rebecca(model: NodePath, outfit: Outfit) -> None:
+    """Rebecca's parts are named GeomNodes: body (skin), shirt, pants, belt, shoes, hair, eyebrows, eyes,
+    mouth, glasses. Bind pose: 1.87 m, arms along x (shoulders at |x| ~0.2, wrists at ~0.72)."""
+    def part(name):
+        found = model.find(f"**/{name}")
+        return None if found.is_empty() else found
+
+    body = part("body")
+    if body is not None:
+        def skin(x, y, z, old):
+            if outfit.sleeves is not None and z > 1.2 and 0.17 < abs(x) < 0.7:
+                return outfit.sleeves
+            if outfit.coat and z > 0.5 and z < 1.2:
+                return outfit.top
+            if 0.9 < z < 1.42 and abs(x) < 0.2:      # the waist the short top leaves bare
+                return outfit.vest if outfit.vest is not None else outfit.top
+            return outfit.skin
+        _recolour(body, skin)
+    shirt = part("shirt")
+    if shirt is not None:
+        z0, z1 = _bounds_z(shirt)
+
+        def top(x, y, z, old):
+            if outfit.collar is not None and z > z1 - 0.12 and abs(x) < 0.07 and y > 0:
+                return outfit.collar
+            if outfit.front is not None and abs(x) < 0.035 and y > 0:
+                return outfit.front
+            if outfit.vest is not None and abs(x) < 0.2:
+                return outfit.vest
+            if outfit.sleeves is not None and abs(x) >= 0.17:
+                return outfit.sleeves
+            return outfit.top
+        _recolour(shirt, top)
+    pants = part("pants")
+    if pants is not None:
+        def bottom(x, y, z, old):
+            if outfit.coat and z > 0.5:
+                return outfit.top
+            return outfit.bottom
+        _recolour(pants, bottom)
+    for name, colour in (("hair", outfit.hair), ("eyebrows", outfit.hair), ("shoes", outfit.shoes),
+                         ("belt", BLACK), ("belt.001", BLACK)):
+        p = part(name)
+        if p is not None:
+            _recolour(p, lambda x, y, z, old, c=colour: c)
+    glasses = part("glasses")
+    if glasses is not None and not outfit.glasses:
+        glasses.remove_node()
+
+
+def _dress_simple(model: NodePath, outfit: Outfit, height: float) -> None:
+    """A one-mesh figure (polyimpairedperson): coloured by region of the bind pose."""
+    k = height
+
+    def colour(x, y, z, old):
+        if z > 0.84 * k:                                   # the head: hair on top and at the back
+            return outfit.hair if (z > 0.93 * k or y < -0.02) else outfit.skin
+        if abs(x) > 0.2:                                   # the arms (hanging at the sides)
+            if z < 0.5 * k:
+                return outfit.skin
+            return outfit.sleeves or outfit.skin
+        if z > 0.5 * k:
+            return outfit.vest if (outfit.vest and abs(x) < 0.12) else outfit.top
+        if z < 0.05 * k:
+            return outfit.shoes
+        return outfit.bottom
+    _recolour(model, colour)
+
+
+_templates: dict[tuple[str, str], NodePath] = {}
+
+
+def template(model: str, outfit: str) -> NodePath:
+    """The dressed model (loaded once per process and outfit; Actors copy it)."""
+    key = (model, outfit)
+    if key not in _templates:
+        import assetcoop  # noqa: F401  (puts the wheel's models on the model path)
+        from .view import base
+
+        np_ = base().loader.load_model(f"models/character/{model}.bam", noCache=True)
+        dress = OUTFITS[outfit]
+        if model == "rebecca":
+            _dress_rebecca(np_, dress)
+        else:
+            _dress_simple(np_, dress, MODELS[model]["height"])
+        _templates[key] = np_
+    return _templates[key]
+
+
+def _cap(parent: NodePath, outfit: Outfit) -> NodePath:
+    """A peaked police cap from simple shapes, in rebecca's bind-pose model space (her hair reaches
+    |x| 0.21, y -0.21..0.27, z 1.92; the eyes are at z 1.67): band, crown, peak and badge."""
+    m = pg.Mesh("cap")
+    crown = outfit.cap_top or outfit.cap
+    z = 1.77
+    m.cylinder((0, 0.02, z), 0.205, 0.07, outfit.cap, segments=14)                 # the band
+    m.cylinder((0, 0.01, z + 0.07), 0.23, 0.09, crown, segments=14)               # the crown, wider on top
+    m.box((0, 0.27, z + 0.01), (0.26, 0.12, 0.015), BLACK)                        # the peak
+    m.box((0, 0.226, z + 0.045), (0.11, 0.01, 0.015), (0.85, 0.7, 0.2))           # the cord
+    m.box((0, 0.236, z + 0.11), (0.055, 0.01, 0.055), (0.9, 0.75, 0.2))           # the badge
+    return m.attach(parent)
+
+
+# --- the characters -------------------------------------------------------------------------------------------
+class Person:
+    """One role's Actor, placed and posed from a :class:`CharacterState`."""
+
+    def __init__(self, role: Role, parent: NodePath):
+        from direct.actor.Actor import Actor
+
+        self.role = role
+        spec = MODELS[role.model]
+        self.spec = spec
+        self.scale = role.height / spec["height"]
+        self.root = parent.attach_new_node(f"person-{role.key}")
+        self.actor = Actor(template(role.model, role.outfit))
+        self.actor.reparent_to(self.root)
+        self.actor.set_scale(self.scale)
+        self.actor.set_two_sided(True)
+        self.actor.bind_all_anims(allowAsyncBind=False)    # bound now: an asynchronous bind ignores the first pose
+        self.frames = {clip: self.actor.get_num_frames(clip) for clip in self.actor.get_anim_names()}
+        self.rates = {clip: self.actor.get_frame_rate(clip) for clip in self.actor.get_anim_names()}
+        outfit = OUTFITS[role.outfit]
+        if outfit.cap is not None and role.model == "rebecca":
+            head = self.actor.expose_joint(None, "modelRoot", "head")
+            self.actor.update(force=True)
+            holder = head.attach_new_node("cap-holder")
+            bind = head.get_mat(self.actor)       # bind pose: the cap is made in model space
+            inverse = type(bind)(bind)
+            inverse.invert_in_place()
+            holder.set_mat(inverse)
+            _cap(holder, outfit)
+        self.posed: tuple[str, int] | None = None
+        self.root.hide()
+
+    def clip(self, anim: str) -> tuple[str, bool]:
+        return self.spec["clips"].get(anim, self.spec["clips"]["idle"])
+
+    def frame(self, anim: str, t: float) -> tuple[str, int]:
+        clip, loops = self.clip(anim)
+        n = self.frames.get(clip, 1)
+        f = int(max(0.0, t) * self.rates.get(clip, 24.0))
+        return clip, (f % n if loops else min(n - 1, f))
+
+    def apply(self, state: CharacterState) -> None:
+        if not state.visible:
+            self.root.hide()
+            return
+        self.root.show()
+        spec, s = self.spec, self.scale
+        heading = state.heading + spec["faces"]
+        if state.anim == "sit":
+            self.root.set_pos(state.x, state.y, state.z - spec["hip"] * s)
+            self.root.set_hpr(heading + spec["sit_faces"] - spec["faces"], 0, 0)
+        elif state.anim == "lie":          # on the back, the head towards ``heading``
+            self.root.set_pos(state.x, state.y, state.z + 0.21 * s)
+            self.root.set_hpr(heading + 180.0, 90.0, 0)
+        else:
+            self.root.set_pos(state.x, state.y, state.z)
+            self.root.set_hpr(heading, 0, 0)
+        pose = self.frame(state.anim, state.anim_t)
+        if pose != self.posed:
+            self.actor.pose(*pose)
+            self.actor.update(force=True)     # without it a first pose of frame 0 is not drawn (T-pose)
+            self.posed = pose
+
+
+class People:
+    """All the roles of a scene's cast, built once (``build``) and brought to ``characters()`` (``sync``)."""
+
+    def __init__(self, cast: tuple[Role, ...], parent: NodePath):
+        self.node = parent.attach_new_node("people")
+        self.persons = {role.key: Person(role, self.node) for role in cast}
+        from .view import _config
+
+        if _config.get("backend", "tiny") == "tiny":
+            # the wheel's sRGB placeholder textures (white, 1x1) are unsupported by the software
+            # renderer, which says so for every character: the vertex colours alone give the look
+            self.node.set_texture_off(1)
+
+    def __len__(self) -> int:
+        return len(self.persons)
+
+    def sync(self, states: dict[str, CharacterState]) -> None:
+        for key, person in self.persons.items():
+            person.apply(states.get(key, CharacterState(visible=False)))
+
+
+def build(scene, world) -> People:
+    """Make the scene's people (``scene.cast``) under the scene root; ``world.nodes["people"]``."""
+    people = People(tuple(scene.cast), world.root)
+    world.nodes["people"] = people
+    return people
+
+
+def sync(scene, world) -> None:
+    people = world.nodes.get("people")
+    if people is not None:
+        people.sync(scene.characters())
+
