@@ -20,6 +20,11 @@ ldconfig -p | grep -q 'libX11.so.6 ' || need+=(libx11-6)
 # opencv-contrib-python (mediapipe's OpenCV) links libGL and glib even when no window is shown
 ldconfig -p | grep -q 'libGL.so.1 ' || need+=(libgl1)
 ldconfig -p | grep -q 'libgthread-2.0.so.0 ' || need+=(libglib2.0-0)
+# the VR scenes' sound: Panda3D's OpenAL plug-in (libp3openal_audio, in the wheel) links libopenal;
+# spoken Chinese subtitles are rendered offline by eSpeak NG (GPL-3+; the audio it makes is not
+# covered by it): vr_scenes/speech.py, docs/vr_gallery/CREDITS.md
+ldconfig -p | grep -q 'libopenal.so.1 ' || need+=(libopenal1)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v ip >/dev/null || need+=(iproute2)   # scripts/in-netns.sh: the private test network
