@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", default="prison", choices=list(registry.scenes()))
     parser.add_argument("--stereo", action="store_true", help="side-by-side stereo for an HMD used as a display")
     parser.add_argument("--comfort", action="store_true", help="vignette while moving, no camera roll")
+    parser.add_argument("--no-sound", action="store_true", help="no sound and no spoken subtitles")
     parser.add_argument("--xr", action="store_true", help="head tracking and HMD output through OpenXR")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--backend", default="gl", choices=sorted(view.BACKENDS))
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     w, h = (int(v) for v in args.size.split("x"))
     view.configure((w, h), backend="tiny" if args.offscreen and args.backend == "gl" else args.backend,
-                   offscreen=args.offscreen, title=registry.get(args.scene).title)
+                   offscreen=args.offscreen, title=registry.get(args.scene).title, sound=not args.no_sound)
     scene = registry.create(args.scene, comfort=args.comfort)
     viewer = view.Viewer(scene, stereo=args.stereo)
     b = view.base()

@@ -8,7 +8,7 @@ learner, no rendering), ask the reflection quiz (``vr_scenes.quiz``), then queue
 
     python -m vr_scenes.station --portal https://portal.example --token-file /etc/vr/token \\
         [--queue-dir DIR] [--checkin face|assignment] [--assignment ID] [--scene KEY] [--camera 0]
-        [--face-frames DIR | --face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort]
+        [--face-frames DIR | --face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort] [--no-sound]
         [--loop] [--flush] [--requeue-rejected] [--drain-s S]
 
 Configuration may also come from the environment: ``VR_PORTAL_URL``, ``VR_STATION_TOKEN`` (or
@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--autopilot", action="store_true", help="the scripted learner plays (demonstration)")
     p.add_argument("--stereo", action="store_true")
     p.add_argument("--comfort", action="store_true")
+    p.add_argument("--no-sound", dest="sound", action="store_false",
+                   help="no sound and no spoken subtitles (a station without speakers, a quiet room)")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--speed", type=float, default=1.0, help="scene time per real second (rendered runs)")
     p.add_argument("--max-seconds", type=float, default=0.0,
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
     w, h = (int(v) for v in args.size.split("x"))
     config = StationConfig(portal_url=args.portal, token=_token(args), queue_dir=args.queue_dir,
                            timeout_s=args.timeout, fast=args.fast, offscreen=args.offscreen,
-                           autopilot=args.autopilot, stereo=args.stereo, comfort=args.comfort, size=(w, h),
+                           autopilot=args.autopilot, stereo=args.stereo, comfort=args.comfort, sound=args.sound, size=(w, h),
                            speed=args.speed, max_seconds=args.max_seconds, retry_base_s=args.retry_base_s, retry_max_s=args.retry_max_s)
     try:
         station = Station(config, out=out, read=read)

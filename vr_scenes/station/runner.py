@@ -74,7 +74,7 @@ def run_scene_rendered(key: str, config: StationConfig) -> SceneRun:
     from ..controls import DesktopControls
 
     view.configure(config.size, backend="tiny" if config.offscreen else "gl", offscreen=config.offscreen,
-                   title=registry.get(key).title)
+                   title=registry.get(key).title, sound=config.sound)
     scene = registry.create(key, comfort=config.comfort)
     viewer = view.Viewer(scene, stereo=config.stereo)
     b = view.base()

@@ -36,6 +36,7 @@ class StationConfig:
     autopilot: bool = False       # the scripted learner plays (demonstration)
     stereo: bool = False
     comfort: bool = False
+    sound: bool = True            # sounds and spoken subtitles (vr_scenes.mixer); --no-sound: silent
     size: tuple[int, int] = (1280, 720)
     speed: float = 1.0
     max_seconds: float = 0.0      # rendered runs: stop after this much real time (0: at the end)
