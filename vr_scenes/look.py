@@ -236,7 +236,7 @@ class PbrLook:
         # the scene's fixed-function lights are replaced by the mood's
         from panda3d.core import LightAttrib
 
-        for np_ in [root, *root.find_all_matches("**")]:
+        for np_ in [root, *root.find_all_matches("**;+s")]:
             attrib = np_.node().get_state().get_attrib(LightAttrib)
             if attrib is not None and not attrib.has_all_off():
                 np_.clear_light()
@@ -272,7 +272,7 @@ class PbrLook:
         state = sun.get_initial_state().add_attrib(ShaderAttrib.make(_shadow_shader()), 100)
         sun.set_initial_state(state)
         self.sun = root.attach_new_node(sun)
-        # the car's headlights, in the learner's body frame (the driver sits 0.37 m left of the centre)
+        # the car's headlights, in the car's frame (a scene with a car) or else the learner's body frame
         self.frame = root.attach_new_node("mood-frame")
         self.heads = []
         for side in (-1, 1):
@@ -280,7 +280,7 @@ class PbrLook:
             lamp.get_lens().set_fov(60, 32)
             lamp.set_attenuation((1.0, 0.0, 0.01))
             node = self.frame.attach_new_node(lamp)
-            node.set_pos(0.37 + 0.7 * side, 2.3, 0.7)
+            node.set_pos(0.7 * side, 2.3, 0.7)
             node.set_p(-5)
             self.heads.append(node)
         root.set_light(self.ambient)
@@ -290,13 +290,16 @@ class PbrLook:
     def _mark_unlit(self, root) -> None:
         """Nodes a scene marks unlit (``set_light_off``) keep their flat colour: light panels, the sky
         in the windows, signs and text."""
-        from panda3d.core import LightAttrib
+        from panda3d.core import LightAttrib, TextNode
 
-        for np_ in [root, *root.find_all_matches("**")]:
+        for np_ in [root, *root.find_all_matches("**;+s")]:
             attrib = np_.node().get_state().get_attrib(LightAttrib)
             if attrib is not None and attrib.has_all_off():
                 np_.set_shader(self.unlit, 10)
                 np_.hide(self._shadow_mask())
+            node = np_.node()
+            if isinstance(node, TextNode) and node.has_card() and not node.get_card_decal():
+                node.set_card_decal(True)      # text on its card is coplanar: drawn as a decal, no z-fight
 
     @staticmethod
     def _shadow_mask():
@@ -329,8 +332,12 @@ class PbrLook:
         self.sun.set_pos(target - forward * back)
         self.sun.set_hpr(*mood.main_hpr)
         self.root.set_shader_input("camera_world_position", self.viewer.camera.get_pos(self.root))
-        self.frame.set_pos(body.x, body.y, 0.0)
-        self.frame.set_h(body.heading)
+        if hasattr(scene, "car_x"):
+            self.frame.set_pos(scene.car_x, scene.car_y, 0.0)
+            self.frame.set_h(getattr(scene, "car_h", 0.0))
+        else:
+            self.frame.set_pos(body.x, body.y, 0.0)
+            self.frame.set_h(body.heading)
 
     def _apply(self, mood: Mood, indoor: bool) -> None:
         self._mood = (mood.name, indoor)
