@@ -159,6 +159,10 @@ def test_whole_session_then_portal_cut_before_posting(rig):
     assert row.credit_reason == "credited" and row.credited_s > 0
     assert row.credited_s == pytest.approx(result["portal"]["credited_s"], abs=1e-3)
     assert row.quiz_questions == 4 and row.quiz_correct == 4
+    # payload version 2 (issue 15): completed, the scripted learner's questionnaire (3 on every item
+    # before, 4 after, reverse items mirrored: every item scores 3, then 4)
+    assert (row.api_version, row.outcome, row.progress) == (2, "completed", 1.0)
+    assert (row.attitude_before, row.attitude_after) == (3.0, 4.0)
     stages = json.loads(row.stages_json)
     assert [s["id"] for s in stages][:4] == ["briefing", "sober_lap", "drinking", "drunk_lap"]
     assert stages[0]["title"] == "出发前"

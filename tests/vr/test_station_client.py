@@ -51,7 +51,9 @@ def test_payload_has_the_contract_shape(fast_run):
     q = quiz.grade(questions, {x.id: x.answer for x in questions})
     p = session_payload(learner_id=5, scene_key=key, checkin="face", run=run, quiz=q)
     assert set(p) == {"client_session_id", "learner_id", "assignment_id", "scene", "checkin", "started_at",
-                      "ended_at", "stages", "attention", "reaction_times", "choices", "quiz"}
+                      "ended_at", "stages", "attention", "reaction_times", "choices", "quiz",
+                      "api_version", "outcome", "progress", "questionnaire"}       # version 2 (issue 15)
+    assert (p["api_version"], p["outcome"], p["progress"]) == (2, "completed", 1.0)
     assert re.fullmatch(r"[0-9a-f]{32}", p["client_session_id"])
     assert p["scene"] == key and p["learner_id"] == 5 and p["assignment_id"] is None
     assert p["ended_at"] > p["started_at"]

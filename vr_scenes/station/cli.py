@@ -10,6 +10,10 @@ learner, no rendering), ask the reflection quiz (``vr_scenes.quiz``), then queue
         [--queue-dir DIR] [--checkin face|assignment] [--assignment ID] [--scene KEY] [--camera 0]
         [--face-frames DIR | --face-image PATH] [--fast] [--answers cbcb] [--offscreen] [--autopilot] [--stereo] [--comfort] [--no-sound]
         [--loop] [--flush] [--requeue-rejected] [--drain-s S]
+        [--console [--console-port N]] [--fast-speed X] [--attitude-before 3423] [--attitude-after 5145]
+
+``--console``: the operator's console, a web page on 127.0.0.1 (``console.py``; its address, with a
+per-launch secret, is printed at start): who is checked in, start, pause/resume and the emergency stop.
 
 Configuration may also come from the environment: ``VR_PORTAL_URL``, ``VR_STATION_TOKEN`` (or
 ``VR_STATION_TOKEN_FILE``), ``VR_QUEUE_DIR``.
@@ -23,8 +27,11 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from ..attitude import AnswerError
 from ..outbox import Outbox
 from .camera import burst_from_frames, capture_challenge_frames, load_face_frames, load_face_jpeg, still_burst
+from .console import Console
+from .control import SceneControl
 from .portal import PortalError, PortalUnreachable
 from .session import Station, StationConfig, default_queue_dir
 
@@ -72,6 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speed", type=float, default=1.0, help="scene time per real second (rendered runs)")
     p.add_argument("--max-seconds", type=float, default=0.0,
                    help="stop a rendered scene after this much real time (posted as unfinished)")
+    p.add_argument("--console", action="store_true",
+                   help="the operator's console: a local web page (127.0.0.1) to start, pause and emergency-stop")
+    p.add_argument("--console-port", type=int, default=0, help="the console's port (default: any free one)")
+    p.add_argument("--fast-speed", type=float, default=0.0,
+                   help="--fast: scene seconds per real second (default 0: as fast as it goes)")
+    p.add_argument("--attitude-before", default=None,
+                   help="questionnaire answers before the scene instead of asking, e.g. 3423 or key=3,...")
+    p.add_argument("--attitude-after", default=None, help="questionnaire answers after the scene, e.g. 5145")
     p.add_argument("--loop", action="store_true", help="run sessions one after another (a kiosk)")
     p.add_argument("--flush", action="store_true", help="only deliver the outbox, then exit")
     p.add_argument("--requeue-rejected", action="store_true",
@@ -96,8 +111,6 @@ def requeue_rejected(outbox: Outbox) -> list[str]:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callable[[], str] | None = None) -> int:
-    import json
-
     args = parse_args(argv)
     out = out or sys.stdout
     w, h = (int(v) for v in args.size.split("x"))
@@ -105,11 +118,31 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
                            timeout_s=args.timeout, fast=args.fast, offscreen=args.offscreen,
                            autopilot=args.autopilot, stereo=args.stereo, comfort=args.comfort, sound=args.sound, size=(w, h),
                            speed=args.speed, max_seconds=args.max_seconds, retry_base_s=args.retry_base_s, retry_max_s=args.retry_max_s)
+    config.fast_speed = args.fast_speed
+    control = SceneControl() if args.console else None
     try:
-        station = Station(config, out=out, read=read)
+        station = Station(config, out=out, read=read, control=control)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    console = None
+    if control is not None and not (args.flush or args.requeue_rejected):
+        try:
+            console = Console(control, port=args.console_port).start()
+        except OSError as exc:
+            print(f"error: the console cannot listen on 127.0.0.1:{args.console_port}: {exc}", file=sys.stderr)
+            return 2
+        print(f"操作员控制台：{console.url}", file=out, flush=True)
+    try:
+        return _run(args, station, config, out)
+    finally:
+        if console is not None:
+            console.close()
+
+
+def _run(args, station: Station, config: StationConfig, out: TextIO) -> int:
+    import json
+
     if args.requeue_rejected:
         moved = requeue_rejected(station.outbox)
         print(json.dumps({"requeued": moved}), file=out)
@@ -151,7 +184,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
                     break
             try:
                 result = station.session(checkin_method=args.checkin, face=face, assignment_id=args.assignment,
-                                         scene=args.scene, answers=args.answers, known_scenes=info.get("scenes"))
+                                         scene=args.scene, answers=args.answers, known_scenes=info.get("scenes"),
+                                         attitude_before=args.attitude_before, attitude_after=args.attitude_after)
+            except AnswerError as exc:         # --attitude-before/--attitude-after that do not fit the scene
+                print(f"error: questionnaire answers: {exc}", file=sys.stderr)
+                return 2
             except PortalError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 if not args.loop:
@@ -165,7 +202,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, read: Callabl
                 continue
             print(json.dumps({"status": result.status, "client_session_id": result.client_session_id,
                               "scene": result.payload["scene"], "learner_id": result.payload["learner_id"],
-                              "portal": result.answer, "error": result.error}, ensure_ascii=False), file=out)
+                              "outcome": result.payload.get("outcome"), "portal": result.answer,
+                              "error": result.error}, ensure_ascii=False), file=out, flush=True)
             status = 1 if result.status == "rejected" else 0
             if not args.loop:
                 break

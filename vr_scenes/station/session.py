@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .. import registry
+from .. import attitude, registry
 from ..outbox import Backoff, DeliveryReport, Outbox, OutboxSender
+from .control import SceneControl
 from .portal import PortalClient, PortalError
 from .runner import SceneRun, ask_quiz, run_scene_fast, run_scene_rendered, session_payload, unanswered_quiz
 
@@ -42,6 +43,7 @@ class StationConfig:
     max_seconds: float = 0.0      # rendered runs: stop after this much real time (0: at the end)
     retry_base_s: float = 5.0
     retry_max_s: float = 600.0
+    fast_speed: float = 0.0       # --fast: scene seconds per real second (0: unpaced; a console wants pacing)
 
 
 # --- the station ------------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ class CheckIn:
 
 @dataclass
 class SessionResult:
-    status: str                  # posted | queued | rejected
+    status: str                  # posted | queued | rejected | cancelled (stopped before the scene began)
     client_session_id: str
     payload: dict
     answer: Any = None           # the portal's body when posted
@@ -73,8 +75,9 @@ class SessionResult:
 
 class Station:
     def __init__(self, config: StationConfig, portal: PortalClient | None = None, out: TextIO | None = None,
-                 read: Callable[[], str] | None = None):
+                 read: Callable[[], str] | None = None, control: SceneControl | None = None):
         self.config = config
+        self.control = control        # the operator's console (console.py), if any
         self.portal = portal or PortalClient(config.portal_url, config.token, config.timeout_s)
         # the background retries get their own HTTP session (requests.Session is not thread-safe)
         poster = self.portal if portal is not None else \
@@ -192,11 +195,45 @@ class Station:
         registry.get(scene)     # a clear error for an unknown key
         return scene
 
-    def run_scene(self, key: str) -> SceneRun:
-        self.say(f"开始场景：{registry.get(key).title}")
+    def _publish(self, **fields) -> None:
+        if self.control is not None:
+            self.control.publish(**fields)
+
+    def scripted_attitude(self) -> bool:
+        """Whether the questionnaire is answered by script: ``--fast`` and ``--autopilot`` (the scripted
+        learner), or offscreen with no console (nobody could press a key)."""
+        c = self.config
+        return c.fast or c.autopilot or (c.offscreen and self.control is None)
+
+    def attitude_answers(self, key: str, text: str | None, half: str) -> dict | None:
+        """Given answers (``--attitude-before``/``--attitude-after``), the scripted learner's, or None
+        (asked in the headset)."""
+        items = attitude.items_for(key)
+        if text:
+            return attitude.parse_answers(text, items)
+        if self.scripted_attitude():
+            return attitude.scripted(items, attitude.SCRIPTED_BEFORE if half == "before" else attitude.SCRIPTED_AFTER)
+        return None
+
+    def run_scene(self, key: str, attitude_before: str | None = None,
+                  attitude_after: str | None = None) -> SceneRun | None:
+        """The questionnaire before, the scene, the questionnaire after (``--fast``: scripted answers;
+        rendered: in the headset, or from the console). With a console, the scene waits for the
+        operator's start. None: stopped before the scene began (nothing to post)."""
+        before = self.attitude_answers(key, attitude_before, "before")
+        after = self.attitude_answers(key, attitude_after, "after")
         if self.config.fast:
-            return run_scene_fast(key, comfort=self.config.comfort)
-        return run_scene_rendered(key, self.config)
+            if self.control is not None and not self.control.wait_for_start():
+                return None
+            self.say(f"开始场景：{registry.get(key).title}")
+            run = run_scene_fast(key, comfort=self.config.comfort, control=self.control, speed=self.config.fast_speed)
+            run.attitude_before = before
+            run.attitude_after = after if run.outcome == "completed" else None
+            return run
+        self.say(f"开始场景：{registry.get(key).title}")
+        run = run_scene_rendered(key, self.config, control=self.control, before=before, after=after,
+                                 wait_for_start=self.control is not None)
+        return None if run.cancelled else run
 
     def ask_quiz(self, key: str, answers: str | None = None) -> dict:
         return ask_quiz(key, answers, self.read, self.out)
@@ -204,6 +241,20 @@ class Station:
     def finish(self, checkin: CheckIn, key: str, run: SceneRun, quiz: dict,
                client_session_id: str | None = None) -> SessionResult:
         """Queue the session durably, then try to deliver the queue."""
+        self._publish(phase="posting", question="")
+        result = self._finish(checkin, key, run, quiz, client_session_id)
+        credited = (result.answer or {}).get("credited_s") if isinstance(result.answer, dict) else None
+        outcome = {"completed": "完成", "stopped": "紧急停止", "unfinished": "未完成"}[run.outcome]
+        state = {"posted": "已提交", "queued": "已保存，待提交", "rejected": "被门户拒绝"}[result.status]
+        text = f"{checkin.name} · {registry.get(key).title} · {outcome} · {state}"
+        if credited is not None:
+            text += f" · 记入学时 {credited:.0f} 秒"
+        self._publish(phase="done", result={"status": result.status, "outcome": run.outcome, "credited_s": credited,
+                                            "text": text})
+        return result
+
+    def _finish(self, checkin: CheckIn, key: str, run: SceneRun, quiz: dict,
+                client_session_id: str | None = None) -> SessionResult:
         payload = session_payload(learner_id=checkin.learner_id, scene_key=key, checkin=checkin.method, run=run,
                                   quiz=quiz, assignment_id=checkin.assignment_id,
                                   client_session_id=client_session_id)
@@ -223,7 +274,11 @@ class Station:
 
     def session(self, *, checkin_method: str = "face", face: FaceSource | None = None,
                 assignment_id: int | None = None, scene: str | None = None, answers: str | None = None,
-                known_scenes: list[str] | None = None) -> SessionResult:
+                known_scenes: list[str] | None = None, attitude_before: str | None = None,
+                attitude_after: str | None = None) -> SessionResult:
+        if self.control is not None:
+            self.control.poll()           # nothing left over from the last learner
+            self._publish(phase="idle", learner="", scene="", scene_title="", stage="", progress=0.0, question="")
         if checkin_method == "face" and assignment_id is None:
             if face is None:
                 raise ValueError("face check-in needs a camera, --face-frames or --face-image")
@@ -231,13 +286,25 @@ class Station:
         else:
             checkin = self.check_in_assignment(assignment_id)
         key = self.choose_scene(checkin, scene, known_scenes)
-        run = self.run_scene(key)
-        if run.aborted:
+        self._publish(phase="checked_in", learner=checkin.name, scene=key, scene_title=registry.get(key).title)
+        run = self.run_scene(key, attitude_before, attitude_after)
+        if run is None:
+            self.say("已取消：场景尚未开始，本次不提交记录。")
+            self._publish(phase="done", result={"status": "cancelled", "outcome": None, "credited_s": None,
+                                                "text": f"{checkin.name} · 已取消（场景未开始）"})
+            return SessionResult("cancelled", "", {"scene": key, "learner_id": checkin.learner_id})
+        if run.stopped:
+            self.say("已紧急停止：记录将提交，标记为紧急停止，不计学时。")
+            quiz = unanswered_quiz(key)
+            if checkin.method == "face":
+                checkin.assignment_id = None    # leave the assignment pending
+        elif run.aborted:
             # Stopped before the end: posted for the record (the portal credits only complete sessions)
             self.say("场景未完成，记录将提交但不计学时。")
             quiz = unanswered_quiz(key)
             if checkin.method == "face":
                 checkin.assignment_id = None    # the portal would mark the assignment done: leave it pending
         else:
+            self._publish(phase="quiz")
             quiz = self.ask_quiz(key, answers)
         return self.finish(checkin, key, run, quiz)
