@@ -505,3 +505,17 @@ def test_kiosk_loop_runs_a_session_per_enter_until_end_of_input(tmp_path):
     assert code == 0
     assert len(portal.posted) == 2 and len({p["client_session_id"] for p in portal.posted}) == 2
     assert out.getvalue().count('"status": "posted"') == 2 and "按回车键" in out.getvalue()
+
+
+def test_a_version_1_session_left_in_the_outbox_is_posted_as_it_was(tmp_path):
+    """A station updated to payload version 2 still delivers what its outbox holds from before,
+    unchanged (the portal takes version-1 posts and credits them as before)."""
+    portal = FakePortal()
+    st = station(tmp_path, portal)
+    old = {"client_session_id": "a" * 32, "learner_id": 9, "assignment_id": None, "scene": "prison",
+           "checkin": "face", "started_at": 1.0, "ended_at": 2.0, "stages": [], "attention": {},
+           "reaction_times": {}, "choices": {}, "quiz": {"questions": 4, "correct": 4, "answers": []}}
+    st.outbox.put(dict(old))
+    report = st.flush()
+    assert report.delivered == ["a" * 32] and portal.sessions["a" * 32] == old
+    assert "api_version" not in portal.sessions["a" * 32]
