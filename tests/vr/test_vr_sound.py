@@ -368,6 +368,43 @@ def test_mixer_plays_through_openal_positioned_and_capped(tmp_path):
     assert left[0] < right[0]
 
 
+VIEWER_PROBE = r"""
+import json
+from vr_scenes import core, registry, view
+view.configure((160, 90), backend="tiny", offscreen=True, sound=True)
+scene = registry.create("prison")
+core.fast_forward(scene, dt=1 / 30, until_stage="door", until_t=11.5)
+viewer = view.Viewer(scene)
+for i in range(60):
+    viewer.update(1 / 30, scene.autopilot())
+viewer.render()
+m = viewer.mixer
+active = m.active
+viewer.close()
+log = [[e.action, e.name, e.pos, e.gain, e.note] for e in m.log]
+print(json.dumps({"active": active, "closed": not m.active, "speech": m.speech, "log": log}, ensure_ascii=False))
+"""
+
+
+def test_viewer_with_sound_on_plays_the_schedule_through_showbase_openal(tmp_path):
+    """view.configure(sound=True) selects OpenAL; the Viewer's mixer uses ShowBase's manager and the
+    head as the listener (OpenAL Soft's null driver: a device that plays nowhere)."""
+    env = {**os.environ, "ALSOFT_DRIVERS": "null", "VR_SOUND_CACHE": str(tmp_path), "PYTHONPATH": ROOT}
+    run = subprocess.run([sys.executable, "-c", VIEWER_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["active"] and report["closed"]
+    log = report["log"]
+    assert ["play", "clang", [99.1, 0.0, 1.3], mixer.VOLUME_CAP, ""] in log
+    assert all(entry[3] <= mixer.VOLUME_CAP for entry in log)
+    if shutil.which("espeak-ng"):
+        assert report["speech"]
+        spoken = [entry for entry in log if entry[1] == "speech"]
+        assert spoken and spoken[0][4] == "旁白：身后的铁门缓缓关上。"        # the door stage's cue at 6 s
+        assert any(name.startswith("speech-") for name in os.listdir(tmp_path))
+
+
 def test_no_audio_device_falls_back_to_silence_with_one_line(tmp_path):
     code = ("import json\nfrom panda3d.core import AudioManager, load_prc_file_data\n"
             "load_prc_file_data('', 'audio-library-name p3openal_audio')\n"
