@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import synth
 from .soundscape import SoundEvent, Soundscape
@@ -38,7 +38,7 @@ HEAD_OFFSET = {"heartbeat": (0.0, 0.0, -0.35), "speech": (0.0, 0.15, 0.0)}   # i
 @dataclass(frozen=True)
 class LogEntry:
     t: float | None               # scene time (None: before the scene ran)
-    action: str                   # off | no-device | speech-off | play | start | update | stop
+    action: str                   # off | no-device | speech-off | play | start | update | stop | skip
     name: str = ""
     voice: str = ""
     pos: tuple[float, float, float] | None = None
@@ -68,7 +68,8 @@ class Mixer:
         self._pools: dict[str, list] = {}
         self._next: dict[str, int] = {}
         self._loops: dict[str, tuple] = {}      # voice -> (sound, node)
-        self._speaking = None
+        self._speaking = None                   # (sound, node) of the line being spoken
+        self._waiting: tuple | None = None      # (event, gain, path): the next line, after this one
         self._lines: dict[str, str] = {}
         if not enabled:
             self._note("off", "sound off (station setting): nothing loaded")
@@ -147,6 +148,11 @@ class Mixer:
         events = self.soundscape.observe()
         for e in events:
             self._apply(e)
+        if self._waiting is not None and not self._still_speaking():
+            e, gain, path = self._waiting
+            self._waiting = None
+            late = self.scene.clock.now() - e.t
+            self._speak(replace(e, t=round(self.scene.clock.now(), 3)), gain, path, f"（晚 {late:.1f} 秒）")
         self._follow()
         return events
 
@@ -192,7 +198,25 @@ class Mixer:
             except Exception as exc:            # noqa: BLE001 - a line that cannot be spoken stays a subtitle
                 self._log(e, 0.0, f"not spoken: {exc}")
                 return
-        if self._speaking is not None:          # a new line cuts the one before
+        if self._still_speaking():
+            # a line is not cut off: the next waits for its end (a little behind its subtitle); a line
+            # still waiting when another comes is dropped, its subtitle already gone
+            if self._waiting is not None:
+                old = self._waiting[0]
+                self._log(replace(old, action="skip"), 0.0, f"not spoken (overtaken): {old.text}")
+            self._waiting = (e, gain, path)
+            return
+        self._speak(e, gain, path)
+
+    def _still_speaking(self) -> bool:
+        if self._speaking is None:
+            return False
+        from panda3d.core import AudioSound
+
+        return self._speaking[0].status() == AudioSound.PLAYING
+
+    def _speak(self, e: SoundEvent, gain: float, path: str, note: str = "") -> None:
+        if self._speaking is not None:
             old, old_node = self._speaking
             old.stop()
             self.audio3d.detachSound(old)
@@ -202,7 +226,7 @@ class Mixer:
         sound.set_volume(gain)
         sound.play()
         self._speaking = (sound, node)
-        self._log(e, gain, f"{e.speaker or '旁白'}：{e.text}")
+        self._log(e, gain, f"{e.speaker or '旁白'}：{e.text}{note}")
 
     def _follow(self) -> None:
         """Loops move with their sources (the car's engine, the approaching siren); then OpenAL gets the

@@ -313,6 +313,14 @@ head.set_pos(0, 0, 1.6); head.set_hpr(0, 0, 0)
 for side, x in (("left", -3.0), ("right", 3.0)):
     e = mixer.SoundEvent(scene.clock.now(), "play", "clang", side, (x, 0.0, 1.6), False, 1.0)
     m._apply(e); m._follow(); time.sleep(0.6)
+# two spoken lines in a row: the second waits for the first to end instead of cutting it off
+from vr_scenes import speech
+if speech.status()[0]:
+    for text in ("好。", "走吧。"):
+        m._say(mixer.SoundEvent(scene.clock.now(), "play", "speech", "speech", (0, 0, 1.6), False, 1.0,
+                                head=True, text=text), 0.5)
+    for i in range(60):
+        scene.step(1 / 30, scene.autopilot()); m.update(); time.sleep(1 / 30)
 m.close(); manager.shutdown()
 print(json.dumps({"valid": manager.is_valid(), "log": [[e.t, e.action, e.name, e.pos, e.gain, e.note] for e in m.log]}))
 """
@@ -351,6 +359,10 @@ def test_mixer_plays_through_openal_positioned_and_capped(tmp_path):
     assert clang[0][1] == "play" and clang[0][3] == pytest.approx([99.1, 0.0, 1.3], abs=0.01)
     assert all(entry[4] <= mixer.VOLUME_CAP for entry in log)          # master 3.0 asked, capped
     assert clang[0][4] == mixer.VOLUME_CAP
+    if shutil.which("espeak-ng"):
+        said = [entry for entry in log if entry[2] == "speech"]
+        assert [entry[5][:5] for entry in said] == ["旁白：好。", "旁白：走吧"]
+        assert said[1][0] > said[0][0] + 0.2 and "晚" in said[1][5]        # after the first, not over it
     x, rate = read_float_wav(str(out))
     assert x.shape[1] == 2 and np.max(np.abs(x)) > 0.05                  # OpenAL mixed it: sound came out
     assert np.max(np.abs(x)) <= 1.0
