@@ -17,10 +17,11 @@ changes.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from panda3d.core import GeomVertexReader, GeomVertexWriter, NodePath
+from panda3d.core import GeomTriangles, GeomVertexReader, GeomVertexWriter, NodePath, SceneGraphReducer
 
 from . import procgen as pg
 from .cast import CharacterState, Role
@@ -109,6 +110,35 @@ def _recolour(part: NodePath, colour_at: Callable[[float, float, float, tuple], 
                 writer.set_data4(r, g, b, 1.0)
 
 
+def _drop_triangles(part: NodePath, hidden: Callable[[float, float, float], bool]) -> None:
+    """Remove the triangles of ``part`` whose three corners are all ``hidden(x, y, z)`` (bind pose), and
+    then the vertices no triangle uses."""
+    for gnp in part.find_all_matches("**/+GeomNode") if not part.node().is_geom_node() else [part]:
+        _drop_in(gnp.node(), hidden)
+
+
+def _drop_in(node, hidden: Callable[[float, float, float], bool]) -> None:
+    for i in range(node.get_num_geoms()):
+        geom = node.modify_geom(i)
+        vdata = geom.get_vertex_data()
+        reader = GeomVertexReader(vdata, "vertex")
+        flags = []
+        while not reader.is_at_end():
+            v = reader.get_data3()
+            flags.append(hidden(v.x, v.y, v.z))
+        for p in range(geom.get_num_primitives()):
+            prim = geom.get_primitive(p).decompose()
+            kept = GeomTriangles(prim.get_usage_hint())
+            kept.set_index_type(prim.get_index_type())
+            for f in range(prim.get_num_primitives()):
+                a, b = prim.get_primitive_start(f), prim.get_primitive_end(f)
+                corners = [prim.get_vertex(j) for j in range(a, b)]
+                if not all(flags[c] for c in corners):
+                    kept.add_vertices(*corners)
+            geom.set_primitive(p, kept)
+    SceneGraphReducer().remove_unused_vertices(node)
+
+
 def _bounds_z(part: NodePath) -> tuple[float, float]:
     lo, hi = part.get_tight_bounds()
     return lo.z, hi.z
@@ -123,6 +153,10 @@ def _dress_rebecca(model: NodePath, outfit: Outfit) -> None:
 
     body = part("body")
     if body is not None:
+        # the legs under the trousers and the chest under the shirt are never seen: fewer vertices to
+        # animate and light (the software renderer's main cost per character)
+        _drop_triangles(body, lambda x, y, z: (0.14 < z < 0.86 and abs(x) < 0.3)
+                        or (1.16 < z < 1.38 and abs(x) < 0.15))
         def skin(x, y, z, old):
             if outfit.sleeves is not None and z > 1.2 and 0.17 < abs(x) < 0.7:
                 return outfit.sleeves
@@ -193,14 +227,44 @@ def template(model: str, outfit: str) -> NodePath:
         import assetcoop  # noqa: F401  (puts the wheel's models on the model path)
         from .view import base
 
+        from .view import _config
+
         np_ = base().loader.load_model(f"models/character/{model}.bam", noCache=True)
         dress = OUTFITS[outfit]
         if model == "rebecca":
             _dress_rebecca(np_, dress)
         else:
             _dress_simple(np_, dress, MODELS[model]["height"])
+        if _config.get("backend", "tiny") == "tiny":
+            _bake_light(np_)
         _templates[key] = np_
     return _templates[key]
+
+
+# the software renderer lights every vertex of every character every frame (a quarter of their cost):
+# there they are drawn unlit, with a fixed light from above and in front baked into the vertex colours
+BAKED_LIGHT = (0.25, 0.55, 0.8)
+
+
+def _bake_light(model: NodePath) -> None:
+    lx, ly, lz = BAKED_LIGHT
+    n = math.sqrt(lx * lx + ly * ly + lz * lz)
+    lx, ly, lz = lx / n, ly / n, lz / n
+    for gnp in model.find_all_matches("**/+GeomNode"):
+        node = gnp.node()
+        for i in range(node.get_num_geoms()):
+            vdata = node.modify_geom(i).modify_vertex_data()
+            if not (vdata.has_column("color") and vdata.has_column("normal")):
+                continue
+            normals, colours = GeomVertexReader(vdata, "normal"), GeomVertexReader(vdata, "color")
+            shaded = []
+            while not normals.is_at_end():
+                nv, c = normals.get_data3(), colours.get_data4()
+                k = 0.5 + 0.62 * max(0.0, nv.x * lx + nv.y * ly + nv.z * lz)
+                shaded.append((min(1.0, c.x * k), min(1.0, c.y * k), min(1.0, c.z * k), c.w))
+            writer = GeomVertexWriter(vdata, "color")
+            for c in shaded:
+                writer.set_data4(*c)
 
 
 def _cap(parent: NodePath, outfit: Outfit) -> NodePath:
@@ -293,6 +357,7 @@ class People:
             # the wheel's sRGB placeholder textures (white, 1x1) are unsupported by the software
             # renderer, which says so for every character: the vertex colours alone give the look
             self.node.set_texture_off(1)
+            self.node.set_light_off(1)      # lit in their vertex colours (_bake_light)
 
     def __len__(self) -> int:
         return len(self.persons)

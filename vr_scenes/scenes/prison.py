@@ -22,7 +22,7 @@ BUNK = (CELL_X + 0.9, 2.6)
 MACHINE = (WORK_X, 2.0)
 QUOTA = 8
 # where the inmates sit at the sewing machines (the learner's own machine is MACHINE, row 0 column 0)
-WORKERS = tuple((WORK_X + col * 2.2, 2.0 + row * 2.2) for row in range(4) for col in range(-2, 3) if (col, row) != (0, 0))
+WORKERS = tuple((WORK_X + col * 2.2, 2.0 + row * 2.2) for row in range(3) for col in range(-2, 3) if (col, row) != (0, 0))
 CELLMATES = ((CELL_X - 0.85, 0.55), (CELL_X + 0.85, 0.55))     # at the bars for the roll call
 DOOR_GAP_X = CELL_X - 0.9                                      # the cell door's opening (closed door's centre)
 
