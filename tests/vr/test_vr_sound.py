@@ -191,6 +191,12 @@ def test_mixer_caps_every_cue_and_logs_nothing_when_sound_is_off():
     assert off.soundscape is None and not hasattr(off, "clips")
 
 
+def test_the_schedule_and_the_synth_are_pure(imported_packages):
+    """DESIGN.md: logic without Panda3D, tested alone (the mixer imports Panda3D only when it plays)."""
+    imported = imported_packages("import vr_scenes.soundscape, vr_scenes.synth, vr_scenes.speech, vr_scenes.mixer")
+    assert not imported & {"panda3d", "direct", "webapp", "streaming", "pypinyin"}
+
+
 def test_station_sound_setting_and_cli_flag():
     from vr_scenes.station.cli import parse_args
     from vr_scenes.station.session import StationConfig
