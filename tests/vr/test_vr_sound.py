@@ -273,13 +273,15 @@ def test_synth_is_deterministic_and_cached(tmp_path):
 
 
 # --- spoken Chinese -------------------------------------------------------------------------------------
-needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"),
-                                  reason="espeak-ng missing: scripts/install-system-deps.sh installs it")
+def require_espeak() -> None:
+    if not shutil.which("espeak-ng"):
+        pytest.fail("needs espeak-ng: scripts/install-system-deps.sh installs it")
 
 
-@needs_espeak
 def test_speech_is_mandarin_throughout_and_of_a_speakable_length(tmp_path):
     from vr_scenes import speech
+
+    require_espeak()
 
     assert speech.status() == (True, "")
     assert speech.to_pinyin("你好。民警：“0417！”") == "ni3 hao3. min2 jing3, 0417!"
@@ -320,13 +322,11 @@ for side, x in (("left", -3.0), ("right", 3.0)):
     e = mixer.SoundEvent(scene.clock.now(), "play", "clang", side, (x, 0.0, 1.6), False, 1.0)
     m._apply(e); m._follow(); time.sleep(0.6)
 # two spoken lines in a row: the second waits for the first to end instead of cutting it off
-from vr_scenes import speech
-if speech.status()[0]:
-    for text in ("好。", "走吧。"):
-        m._say(mixer.SoundEvent(scene.clock.now(), "play", "speech", "speech", (0, 0, 1.6), False, 1.0,
-                                head=True, text=text), 0.5)
-    for i in range(60):
-        scene.step(1 / 30, scene.autopilot()); m.update(); time.sleep(1 / 30)
+for text in ("好。", "走吧。"):
+    m._say(mixer.SoundEvent(scene.clock.now(), "play", "speech", "speech", (0, 0, 1.6), False, 1.0,
+                            head=True, text=text), 0.5)
+for i in range(60):
+    scene.step(1 / 30, scene.autopilot()); m.update(); time.sleep(1 / 30)
 m.close(); manager.shutdown()
 print(json.dumps({"valid": manager.is_valid(), "log": [[e.t, e.action, e.name, e.pos, e.gain, e.note] for e in m.log]}))
 """
@@ -352,6 +352,7 @@ def read_float_wav(path: str) -> tuple[np.ndarray, int]:
 
 
 def test_mixer_plays_through_openal_positioned_and_capped(tmp_path):
+    require_espeak()
     out = tmp_path / "openal.wav"
     conf = tmp_path / "alsoft.conf"
     conf.write_text(f"[general]\nfrequency=22050\n[wave]\nfile={out}\n")
@@ -365,10 +366,9 @@ def test_mixer_plays_through_openal_positioned_and_capped(tmp_path):
     assert clang[0][1] == "play" and clang[0][3] == pytest.approx([99.1, 0.0, 1.3], abs=0.01)
     assert all(entry[4] <= mixer.VOLUME_CAP for entry in log)          # master 3.0 asked, capped
     assert clang[0][4] == mixer.VOLUME_CAP
-    if shutil.which("espeak-ng"):
-        said = [entry for entry in log if entry[2] == "speech"]
-        assert [entry[5][:5] for entry in said] == ["旁白：好。", "旁白：走吧"]
-        assert said[1][0] > said[0][0] + 0.2 and "晚" in said[1][5]        # after the first, not over it
+    said = [entry for entry in log if entry[2] == "speech"]
+    assert [entry[5][:5] for entry in said] == ["旁白：好。", "旁白：走吧"]
+    assert said[1][0] > said[0][0] + 0.2 and "晚" in said[1][5]            # after the first, not over it
     x, rate = read_float_wav(str(out))
     assert x.shape[1] == 2 and np.max(np.abs(x)) > 0.05                  # OpenAL mixed it: sound came out
     assert np.max(np.abs(x)) <= 1.0
@@ -407,6 +407,7 @@ print(json.dumps({"active": active, "closed": not m.active, "speech": m.speech, 
 def test_viewer_with_sound_on_plays_the_schedule_through_showbase_openal(tmp_path):
     """view.configure(sound=True) selects OpenAL; the Viewer's mixer uses ShowBase's manager and the
     head as the listener (OpenAL Soft's null driver: a device that plays nowhere)."""
+    require_espeak()
     env = {**os.environ, "ALSOFT_DRIVERS": "null", "VR_SOUND_CACHE": str(tmp_path), "PYTHONPATH": ROOT}
     run = subprocess.run([sys.executable, "-c", VIEWER_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=120, check=False)
@@ -416,11 +417,10 @@ def test_viewer_with_sound_on_plays_the_schedule_through_showbase_openal(tmp_pat
     log = report["log"]
     assert ["play", "clang", [99.1, 0.0, 1.3], mixer.VOLUME_CAP, ""] in log
     assert all(entry[3] <= mixer.VOLUME_CAP for entry in log)
-    if shutil.which("espeak-ng"):
-        assert report["speech"]
-        spoken = [entry for entry in log if entry[1] == "speech"]
-        assert spoken and spoken[0][4] == "旁白：身后的铁门缓缓关上。"        # the door stage's cue at 6 s
-        assert any(name.startswith("speech-") for name in os.listdir(tmp_path))
+    assert report["speech"]
+    spoken = [entry for entry in log if entry[1] == "speech"]
+    assert spoken and spoken[0][4] == "旁白：身后的铁门缓缓关上。"            # the door stage's cue at 6 s
+    assert any(name.startswith("speech-") for name in os.listdir(tmp_path))
 
 
 def test_no_audio_device_falls_back_to_silence_with_one_line(tmp_path):
