@@ -233,3 +233,71 @@ def test_rendered_run_questionnaire_from_the_console_view_and_stop(tmp_path, por
     assert posted["outcome"] == "stopped" and posted["quiz"]["answers"] == []
     assert posted["questionnaire"] == {"before": {"rehab_refuse": 2, "rehab_once": 4, "rehab_help": 3,
                                                   "rehab_intention": 3}, "after": None}
+
+
+def test_in_a_window_keys_answer_the_questionnaire_and_esc_stops(tmp_path, portal, display):
+    """The station's own rendered mode in a real OpenGL window (Xvfb): the questionnaire before the scene
+    is answered with keys 1-5 in the window (real key events, xdotool), the operator starts the scene
+    from the console, and Esc in the window is the emergency stop."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.vr.test_vr_window import xdo
+
+    if not shutil.which("xdotool"):
+        pytest.fail("needs xdotool: scripts/install-system-deps.sh --test installs it")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "DISPLAY": display}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
+         "--queue-dir", str(tmp_path / "q"), "--assignment", "4", "--size", "640x360", "--no-sound",
+         "--answers", "cab", "--console"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("操作员控制台："):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()[-2000:]
+        base, _, token = line.strip().split("：", 1)[1].partition("/?t=")
+
+        def state():
+            return json.loads(request(base + "/state", token=token)[1])
+
+        def wait(test, timeout=60):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                s = state()
+                if test(s):
+                    return s
+                time.sleep(0.05)
+            raise AssertionError(state())
+
+        wait(lambda s: s["phase"] == "before" and s["question"])
+        window = ""
+        deadline = time.monotonic() + 30
+        while not window and time.monotonic() < deadline:
+            window = xdo(env, "search", "--onlyvisible", "--name", ".").strip().split("\n")[-1]
+            time.sleep(0.2)
+        assert window, "no window appeared"
+        xdo(env, "mousemove", "--window", window, "320", "180")
+        time.sleep(0.3)
+        for key in "2433":
+            index = state()["question_index"]
+            xdo(env, "key", key)
+            wait(lambda s, i=index: s.get("question_index", 0) > i or s["phase"] != "before", timeout=10)
+        wait(lambda s: s["phase"] == "ready")
+        assert request(base + "/command", "POST", {"command": "start"}, token=token)[0] == 200
+        wait(lambda s: s["phase"] == "running" and s["progress"] > 0)
+        xdo(env, "key", "Escape")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    [posted] = portal.posted
+    assert posted["outcome"] == "stopped" and 0 < posted["progress"] < 1
+    assert posted["questionnaire"] == {"before": {"rehab_refuse": 2, "rehab_once": 4, "rehab_help": 3,
+                                                  "rehab_intention": 3}, "after": None}
