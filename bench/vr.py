@@ -17,6 +17,8 @@ fps_<scene>_<pipeline> and fps_stereo_<scene>_<pipeline> (mean over the stages: 
 time), fps_min_<scene>_<pipeline> and slowest_stage_<scene>_<pipeline> (the slowest stage, mono),
 drawcalls_ and triangles_<scene>_<pipeline> (the most in any stage, mono, per eye), load_s_<scene>_<pipeline>
 (the scene's procedural geometry, the view, the hands and the first frame: shaders compile there),
+cpu_ms_per_frame_<scene>_<pipeline> (the process's CPU time per frame, all threads: llvmpipe's too; what
+a loaded machine does not change),
 characters_<scene> (animated characters the scene loads: Character nodes under the scene root, the
 learner's own hands not counted), and the conditions (window, frames, cores, load average, renderer).
 """
@@ -69,7 +71,7 @@ def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
     viewer.sync()
     viewer.render()                        # first frame: textures, text glyphs and shaders are prepared here
     load_s = time.perf_counter() - t0
-    per_stage, draw_calls, triangles = {}, 0, 0
+    per_stage, draw_calls, triangles, cpu_s = {}, 0, 0, 0.0
     cast = characters(viewer)
     try:
         for stage in scene.stages:
@@ -81,11 +83,12 @@ def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
             draw_calls = max(draw_calls, viewer.draw_calls() // len(viewer.eyes))
             triangles = max(triangles, viewer.triangles() // len(viewer.eyes))
             cast = max(cast, characters(viewer))
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(frames):
                 viewer.update(dt, scene.autopilot())
                 viewer.render()
             per_stage[stage.key] = frames / (time.perf_counter() - start)
+            cpu_s += time.process_time() - cpu
         look = viewer.look.kind
     finally:
         viewer.close()
@@ -93,7 +96,7 @@ def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
     slowest = min(per_stage, key=per_stage.get)
     return {"fps": mean_fps, "fps_min": per_stage[slowest], "slowest": slowest, "load_s": load_s,
             "draw_calls": draw_calls, "triangles": triangles, "per_stage": per_stage, "characters": cast,
-            "look": look}
+            "look": look, "cpu_ms": 1000 * cpu_s / (frames * len(per_stage))}
 
 
 def run_pipeline(args, name: str) -> int:
@@ -133,6 +136,7 @@ def run_pipeline(args, name: str) -> int:
         print(f"triangles_{s}={main['triangles']}")
         print(f"load_s_{s}={main['load_s']:.2f}")
         print(f"look_{s}={main['look']}")
+        print(f"cpu_ms_per_frame_{s}={main['cpu_ms']:.1f}")
         if name == "software" or args.pipelines == name:
             print(f"characters_{key}={main['characters']}")
         if args.stages:

@@ -10,7 +10,8 @@ body frame (x right, y forward, z up, metres from the eyes), how it is turned, a
 * drunk driving, drinking: the right hand holds the glass, lifted to drink at each drink;
 * drunk driving, the laps and the crash: both hands on the wheel (fixed in the car, not following the
   gaze); braking braces the arms forward on the wheel;
-* rehab, temptation, refusing: the right hand's open palm pushed forward;
+* rehab, temptation, refusing: the right hand's open palm pushed forward (the choice ends the stage,
+  so the push carries on over the first second of the next);
 * rehab, withdrawal and relapse: the hands tremble with the withdrawal tremor.
 
 Elsewhere the hands hang low, out of view. ``HandMemory`` keeps the moments a pose starts (the drink,
@@ -137,9 +138,12 @@ def hand_state(facts: Facts, memory: HandMemory | None = None) -> HandsState:
         brake = 1.0 if k == "crash" else facts.brake
         grip = _wheel(brake)
         return HandsState(mirror(grip), grip, follow_gaze=False)
-    if s == "rehab" and k == "temptation" and facts.choice == "refuse":
-        since = 0.0 if mem.choice_at is None else t - mem.choice_at
-        push = _ease(since / 0.6)
+    refused_now = k == "temptation" or (k == "relapse" and t < 1.5)   # the choice ends the stage at once:
+    if s == "rehab" and facts.choice == "refuse" and refused_now:       # the push carries over the cut
+        if k == "temptation":
+            push = _ease((0.0 if mem.choice_at is None else t - mem.choice_at) / 0.6)
+        else:
+            push = 1.0 - _ease((t - 1.0) / 0.5)
         refuse = HandPose("refuse", _lerp((0.12, 0.3, -0.2), (0.06, 0.46, -0.06), push), (-5, 70 + 15 * push, 0), 0.0)
         return HandsState(REST, refuse)
     if s == "rehab" and k in ("withdrawal", "relapse") and facts.tremor > 0:

@@ -168,8 +168,11 @@ void main() {"""
 
 
 def _pbr_shader(max_lights: int):
-    """simplepbr 0.13.1's PBR shader with three edits: vertex colours and textures are sRGB (made
-    linear), the output is tone-mapped, and meshes without tangents (ours) get a harmless one."""
+    """simplepbr 0.13.1's PBR shader with a few edits: vertex colours and textures are sRGB (made
+    linear), the output is tone-mapped, meshes without tangents (ours) get a harmless one; and what is
+    constant for our content is not computed per pixel (llvmpipe shades on the CPU): no metal-roughness
+    textures (the material's values), an empty environment map (no image-based specular), an ambient
+    SH with only the constant and vertical terms (``ambient_sh``); pow() becomes products."""
     from panda3d.core import Shader
     from simplepbr import _shaderutils
 
@@ -190,9 +193,24 @@ def _pbr_shader(max_lights: int):
                 "    }\n"
                 "    vec4 view_position = p3d_ModelViewMatrix * model_position;")
     marker = "(texture2D(p3d_TextureBaseColor, v_texcoord) + p3d_TexAlphaOnly);"
-    frag = edit(frag, marker, marker + "\n    base_color.rgb = pow(base_color.rgb, vec3(2.2));")
+    # sRGB to linear: x^2.2 within 4 % by x^2 (0.7 + 0.3 x), three pow() less per pixel
+    frag = edit(frag, marker, marker + "\n    base_color.rgb = base_color.rgb * base_color.rgb * "
+                "(vec3(0.7) + 0.3 * base_color.rgb);")
     frag = edit(frag, "void main() {", _TONEMAP)
     frag = edit(frag, "    gl_FragColor = color;", "    gl_FragColor = vr_tonemap(color);")
+    frag = edit(frag, "vec4 metal_rough = texture2D(p3d_TextureMetalRoughness, v_texcoord);",
+                "vec4 metal_rough = vec4(1.0);")
+    frag = edit(frag, "vec3 ibl_spec_color = textureCubeLod(filtered_env_map, ibl_r, perceptual_roughness * "
+                "max_reflection_lod).rgb;", "vec3 ibl_spec_color = vec3(0.0);")
+    frag = edit(frag, "vec2 env_brdf = texture2D(brdf_lut, vec2(n_dot_v, perceptual_roughness)).rg;",
+                "vec2 env_brdf = vec2(0.0);")
+    frag = edit(frag, "vec3 ibl_spec = ibl_spec_color * (ibl_f * env_brdf.x + env_brdf.y);", "vec3 ibl_spec = vec3(0.0);")
+    frag = edit(frag, "pow(clamp(1.0 - u, 0.0, 1.0), 5.0)",
+                "(clamp(1.0 - u, 0.0, 1.0) * clamp(1.0 - u, 0.0, 1.0) * clamp(1.0 - u, 0.0, 1.0) * "
+                "clamp(1.0 - u, 0.0, 1.0) * clamp(1.0 - u, 0.0, 1.0))")
+    frag = edit(frag, "        + sh_coeffs[1] * 0.488603 * normal.x\n", "")
+    sh_tail = frag[frag.index("        + sh_coeffs[3]"): frag.index("}", frag.index("        + sh_coeffs[3]"))]
+    frag = edit(frag, sh_tail, "        ;\n")
     # GLSL 1.20 forbids indexing sampler arrays with the loop counter, and Mesa crashes on it: only the
     # main light (index 0: the highest priority) casts shadows
     frag = edit(frag, "float shadow_caster = shadow_caster_contrib(p3d_LightSource[i].shadowMap, v_shadow_pos[i]);",
@@ -215,7 +233,7 @@ class PbrLook:
 
     kind = "pbr"
 
-    def __init__(self, viewer, max_lights: int = 3):
+    def __init__(self, viewer):
         from panda3d.core import (
             AmbientLight,
             BitMask32,
@@ -247,7 +265,9 @@ class PbrLook:
         material.set_roughness(ROUGHNESS)
         material.set_metallic(METALLIC)
         root.set_material(material)
-        root.set_shader(_pbr_shader(max_lights))
+        # one shadowed light, or three on the night road (the headlights): llvmpipe pays per light
+        self.shaders = {1: _pbr_shader(1), 3: _pbr_shader(3)}
+        root.set_shader(self.shaders[1])
         root.set_shader_input("global_shadow_bias", 0.004)
         root.set_shader_input("brdf_lut", Pipeline._BRDF_LUT)
         empty = Pipeline._EMPTY_ENV_MAP
@@ -355,6 +375,7 @@ class PbrLook:
         for idx, c in enumerate(ambient_sh(mood.ambient_up, mood.ambient_down)):
             self.sh[idx] = self._Vec3(*c)
         self.root.set_shader_input("vr_exposure", mood.exposure)
+        self.root.set_shader(self.shaders[3 if mood.headlights else 1])
         for lamp in self.heads:
             lamp.node().set_color((9.0, 8.4, 7.0, 1) if mood.headlights else (0, 0, 0, 1))
             if mood.headlights:

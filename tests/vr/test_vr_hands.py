@@ -79,6 +79,9 @@ def test_rehab_refusal_pushes_an_open_palm_forward():
     assert pushed.right.grip == 0.0                                  # open
     assert pushed.right.pos[1] > at_choice.right.pos[1] + 0.1       # pushed away from the body
     assert pushed.right.hpr[1] > 60                                  # fingers up, palm forward
+    carried = state("rehab", "relapse", 0.8, choice="refuse")        # the choice ends the stage at once
+    assert carried.right.pose == "refuse" and carried.right.pos[1] >= pushed.right.pos[1] - 1e-6
+    assert state("rehab", "relapse", 3.0, choice="refuse").right.pose == "rest"
     assert state("rehab", "temptation", 18.0, choice="accept").right.pose == "rest"
     assert state("rehab", "temptation", 10.0).right.pose == "rest"
 
