@@ -253,6 +253,33 @@ class Mixer:
         self.active = False
 
 
+_alsa_handler = None
+
+
+def quiet_audio_backends() -> None:
+    """Before OpenAL opens: its own log and ALSA's error printer would fill the terminal with some forty
+    lines on a machine without a sound device; the mixer says it in one (``no-device``). Call once,
+    before the first ``base()``."""
+    global _alsa_handler
+    os.environ.setdefault("ALSOFT_LOGLEVEL", "0")
+    if _alsa_handler is not None:
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("asound")
+    if not name:
+        return
+    try:
+        lib = ctypes.CDLL(name)
+        handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                        ctypes.c_char_p)
+        _alsa_handler = handler_type(lambda *args: None)      # kept: ALSA calls it later
+        lib.snd_lib_error_set_handler(_alsa_handler)
+    except (OSError, AttributeError):
+        return
+
+
 def for_viewer(viewer, enabled: bool | None = None) -> Mixer:
     """The viewer's mixer: on when ``view.configure(sound=True)`` chose OpenAL, with ShowBase's sound
     effects manager (which OpenAL opened, or failed to), the listener on the viewer's head."""

@@ -47,6 +47,10 @@ def configure(size: tuple[int, int] = (1280, 720), backend: str = "tiny", offscr
     from panda3d.core import load_prc_file_data
 
     _config.update(size=size, backend=backend, offscreen=offscreen, sound=sound)
+    if sound:
+        from .mixer import quiet_audio_backends
+
+        quiet_audio_backends()
     load_prc_file_data("vr_scenes", "\n".join([
         f"load-display {BACKENDS[backend]}",
         "aux-display p3tinydisplay" if backend != "tiny" else "",
