@@ -17,8 +17,8 @@ What sounds (by scene; times are seconds into the stage):
   cuts), the footsteps of characters who walk (``scene.characters()``, where the scene has a cast),
   the subtitles spoken (``speech``; narrator at the head, a character's line from the character).
 - prison: the visiting-room phone rings from 4 s until it is picked up; the cell door's clang when
-  the door stage closes it (``door_closed`` reaches 1), its lock at 16 s ("咔嚓一声"), the guard's steps
-  as he walks off.
+  the door stage closes it (``door_closed`` reaches 1), its lock at 16 s ("咔嚓一声"); the guard's steps
+  come from the cast like everyone's.
 - drunk: the engine from the moment it is started until the lap ends or the car crashes, its pitch
   following the speed (rpm); the crash when a walker is hit; after a crash the police siren, coming
   from behind from 5 s into the crash stage, at the police car until 6 s into the police stage.
@@ -49,9 +49,6 @@ GAIN = {
 PHONE_RINGS_AT = 4.0                  # visiting stage: the phone rings from here until picked up
 LOCK_AT = 16.0                        # door stage: "咔嚓一声，门锁上了"
 VISIT_HANDSET = (300.0 - 0.6, 0.75, 0.95)   # where the handset rests (geometry/prison.py)
-GUARD_WALKS_AT = 12.0                 # door stage: the guard walks off (geometry/prison.py's sync) ...
-GUARD_SPEED = 0.8                     # ... at this speed, until the fade
-GUARD_STOPS_AT = 30.0
 
 # drunk (vr_scenes/scenes/drunk.py, geometry/drunk.py)
 CAR_STAGES = ("briefing", "sober_lap", "drunk_lap", "crash")
@@ -318,9 +315,6 @@ class Soundscape:
                 self._play(out, "clang", "door", where, GAIN["clang"])
             if self._crossed(LOCK_AT):
                 self._play(out, "lock", "door", where, GAIN["lock"])
-            if not callable(getattr(scene, "characters", None)) and GUARD_WALKS_AT <= t < GUARD_STOPS_AT:
-                walk = (t - GUARD_WALKS_AT) * GUARD_SPEED        # as geometry/prison.py moves him
-                self._walk(out, "guard", 100.0 - 0.9 - walk, -0.8 - min(0.6, walk), GAIN["footstep"])
         self._door = door
 
     # --- drunk driving -----------------------------------------------------------------------------
