@@ -70,7 +70,7 @@ STAGES = (
         Cue(30, "孩子把手贴在玻璃上。你却不能抱一抱他。"),
         Cue(55, "“我们等你回家。”", speaker="母亲"),
         Cue(62, "她的头发白了很多。"),
-        Cue(80, "“时间到，会见结束。”", speaker="民警"),
+        Cue(64, "“时间到，会见结束。”", speaker="民警"),
     ), goal="按 E 键拿起电话", min_s=70.0,
         key_events=(KeyEvent("mother", (VISIT_X - 0.4, 1.8, 1.55)), KeyEvent("child", (VISIT_X + 0.45, 1.6, 1.05)),
                     KeyEvent("glass", (VISIT_X, 0.9, 1.3), cone_deg=40)),
@@ -265,10 +265,10 @@ class PrisonScene(Scene):
                 arrive = 30 + people.path_time(path)
                 s["child"] = (people.along(path, t, 30.0) if t < arrive
                               else people.stand(*path[-1], 180.0, "reach", t - arrive))
-            if t < 80:
+            if t < 64:
                 s["guard"] = people.facing(people.stand(VISIT_X + 1.7, -1.0), me)
             else:           # time is up: the guard comes to the learner
-                s["guard"] = people.along(((VISIT_X + 1.7, -1.0), (VISIT_X + 0.75, -0.55)), t, 80.0)
+                s["guard"] = people.along(((VISIT_X + 1.7, -1.0), (VISIT_X + 0.75, -0.55)), t, 64.0)
         elif k == "door":
             s["guard"] = self._door_guard(t)
         return people.finish(self.cast, s, self.speaker(), me)
