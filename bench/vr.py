@@ -61,13 +61,13 @@ def characters(viewer) -> int:
     return found
 
 
-def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60) -> dict:
+def run_scene(key: str, stereo: bool, frames: int, dt: float = 1 / 60, hands: bool = True) -> dict:
     from vr_scenes import registry, view
     from vr_scenes.core import fast_forward
 
     t0 = time.perf_counter()
     scene = registry.create(key)
-    viewer = view.Viewer(scene, stereo=stereo)
+    viewer = view.Viewer(scene, stereo=stereo, hands=hands)
     viewer.sync()
     viewer.render()                        # first frame: textures, text glyphs and shaders are prepared here
     load_s = time.perf_counter() - t0
@@ -123,8 +123,8 @@ def run_pipeline(args, name: str) -> int:
           f"GL {gsg.get_driver_version() or '-'})")
     keys = list(registry.scenes()) if args.scenes == "all" else args.scenes.split(",")
     for key in keys:
-        mono = None if args.eye else run_scene(key, False, args.frames)
-        stereo = run_scene(key, True, args.frames)
+        mono = None if args.eye else run_scene(key, False, args.frames, hands=not args.no_hands)
+        stereo = run_scene(key, True, args.frames, hands=not args.no_hands)
         main = mono or stereo
         s = f"{key}_{name}"
         if mono:
@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20, help="frames rendered per stage")
     parser.add_argument("--scenes", default="all")
     parser.add_argument("--stages", action="store_true", help="also print each stage's fps")
+    parser.add_argument("--no-hands", action="store_true", help="without the first-person hands (their cost)")
     parser.add_argument("--egl-device", type=int, default=None, help="gl: which EGL device (GPU)")
     args = parse_args(parser, argv, SMOKE)
     if args.pipeline:

@@ -179,6 +179,7 @@ class Hands:
         material.set_roughness(0.6)       # no colours set: the vertex colours (skin, sleeve) show
         material.set_metallic(0.0)
         self.hands: dict[str, object] = {}
+        self._grip: dict[str, float] = {}
         self.holders: dict[str, NodePath] = {}
         for side in ("left", "right"):
             holder = self.anchor.attach_new_node(f"hand-{side}")
@@ -269,8 +270,10 @@ class Hands:
                 z += state.tremor * math.cos(t * 37.0 + phase)
             holder.set_pos(x, y, z)
             holder.set_hpr(*pose.hpr)
-            actor.set_control_effect("idle", 1.0 - pose.grip)
-            actor.set_control_effect("hold_fist", pose.grip)
+            if self._grip.get(side) != pose.grip:      # a changed blend re-skins the hand on the CPU
+                actor.set_control_effect("idle", 1.0 - pose.grip)
+                actor.set_control_effect("hold_fist", pose.grip)
+                self._grip[side] = pose.grip
         for name, node in self.props.items():
             node.show() if state.prop == name and state.right.visible else node.hide()
         return state
