@@ -173,7 +173,7 @@ class Hands:
         self.scene = viewer.scene
         self.memory = HandMemory()
         self.state: HandsState | None = None
-        self.anchor = viewer.root.attach_new_node("hands")     # the body frame, turned with the gaze or not
+        self.anchor = viewer.root.attach_new_node("learner-hands")   # the body frame, turned with the gaze or not
         sleeve = SLEEVES.get(viewer.scene.key, SLEEVE_DEFAULT)
         material = Material("skin")
         material.set_roughness(0.6)       # no colours set: the vertex colours (skin, sleeve) show
@@ -276,6 +276,10 @@ class Hands:
                 self._grip[side] = pose.grip
         for name, node in self.props.items():
             node.show() if state.prop == name and state.right.visible else node.hide()
+        # the visiting room's own handset, which the prison geometry lifts into view: this hand holds it
+        handset = self.viewer.world.nodes.get("handset")
+        if handset is not None and hasattr(handset, "hide"):
+            handset.hide() if state.prop == "phone" else handset.show()
         return state
 
     def set_visible(self, on: bool) -> None:

@@ -279,7 +279,7 @@ class PbrLook:
         root.set_shader_input("camera_world_position", Vec3(0, 0, 0))
         self.unlit = Shader.make(Shader.SL_GLSL, _UNLIT_VERT, _UNLIT_FRAG)
         self._mark_unlit(root)
-        for hands in root.find_all_matches("**/hands"):
+        for hands in root.find_all_matches("**/learner-hands"):
             hands.hide(self._shadow_mask())      # so close to the eye they would only shadow themselves
 
         amb = AmbientLight("mood-ambient")
