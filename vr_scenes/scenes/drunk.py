@@ -70,6 +70,8 @@ def _hazards() -> list[Hazard]:
     ]
 
 
+POLICE_OFFICER = (-LANE_X + 1.5, 1096.0, 1.6)    # where the breath test is done (the officer's head)
+
 LAP_CUES = (
     Cue(0, "沿着道路驾驶，保持在右侧车道。注意行人、信号灯和路边的车辆。"),
     Cue(12, "看到危险就立即踩刹车（S 键或下方向键）。系统会测量你的反应时间。"),
@@ -109,7 +111,7 @@ STAGES = (
         Cue(4, "“请配合检查，对着吹嘴用力吹气。”", speaker="交警"),
         Cue(12, "血液酒精含量达到每百毫升80毫克以上即属醉酒驾驶，构成危险驾驶罪。"),
     ), goal="按 E 键配合呼气检测", min_s=10.0,
-        key_events=(KeyEvent("police_officer", (-LANE_X + 1.5, 1096.0, 1.6)),), keyframe_s=8.0),
+        key_events=(KeyEvent("police_officer", POLICE_OFFICER),), keyframe_s=8.0),
     Stage("hospital", "医院", 40.0, (
         Cue(0, "被你撞到的孩子被送进了抢救室。"),
         Cue(14, "“孩子可能再也不能正常走路了。”", speaker="医生"),
@@ -210,7 +212,7 @@ class DrunkDrivingScene(Scene):
             self.speed = 0.0
         elif stage.key == "police":
             spot = (self.car_x - 1.6, self.car_y - 1.0)
-            self.place(*spot, heading_to(spot, (-LANE_X + 1.5, 1096.0)), EYE_STANDING)
+            self.place(*spot, heading_to(spot, POLICE_OFFICER[:2]), EYE_STANDING)
         elif stage.key == "hospital":
             self.place(298.6, 1.2, heading_to((298.6, 1.2), (300.0, 3.0)), EYE_STANDING)
         elif stage.key == "court":
@@ -372,9 +374,19 @@ class DrunkDrivingScene(Scene):
         child = self.hazards[2]
         return (child.x + 0.4, max(child.y, self.car_y) + 6.0, 0.2)
 
+    def officer_pos(self) -> tuple[float, float, float]:
+        """Where the officer who does the breath test stands: 2 m from the learner, towards the police
+        car's side of the road."""
+        ex, ey, ez = POLICE_OFFICER
+        dx, dy = ex - self.body.x, ey - self.body.y
+        d = math.hypot(dx, dy) or 1.0
+        return (self.body.x + 2.0 * dx / d, self.body.y + 2.0 * dy / d, ez)
+
     def event_pos(self, event: KeyEvent) -> tuple[float, float, float]:
         if event.name == "victim":
             return self.victim_pos()
+        if event.name == "police_officer":
+            return self.officer_pos()
         for hz in self.hazards:
             if hz.name == event.name and hz.kind == "walker":
                 return (hz.x, hz.y, event.pos[2])
@@ -417,7 +429,7 @@ class DrunkDrivingScene(Scene):
             y = 70.0 - (now * 1.2) % 90.0
             s["passer"] = people.stand(-5.0, y, 180.0, "walk", now)
             if k == "police":
-                officer = (-LANE_X + 1.5, 1096.0)
+                officer = self.officer_pos()[:2]
                 s["police"] = people.facing(people.stand(*officer, anim="reach" if 2.0 <= t and not self.breath_tested
                                                          else "idle", anim_t=max(0.0, t - 2.0)), me)
                 if child.hit:       # the other officer sees to the child
