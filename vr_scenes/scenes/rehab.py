@@ -233,8 +233,8 @@ class DrugRehabScene(Scene):
             s["friend"] = people.facing(people.stand(STREET_X, 2.0, anim="reach" if offering else "idle",
                                                      anim_t=max(0.0, t - 8.0)), me)
         elif k == "relapse" and t >= 40.0:        # the ambulance crew come in through the door
-            s["medic"] = people.along(((ROOM_X + 0.9, 0.25), (ROOM_X + 0.1, 0.4)), t, 40.0, speed=1.6)
-            s["medic2"] = people.along(((ROOM_X + 1.5, 0.25), (ROOM_X + 0.6, 0.5)), t, 40.8, speed=1.6)
+            s["medic"] = people.along(((ROOM_X + 1.7, 0.3), (ROOM_X + 0.1, 0.4)), t, 40.0, speed=1.3)
+            s["medic2"] = people.along(((ROOM_X + 1.8, 0.7), (ROOM_X + 0.6, 0.5)), t, 40.8, speed=1.3)
             for key in ("medic", "medic2"):
                 if s[key].anim == "idle":
                     s[key] = people.facing(s[key], me)
