@@ -413,13 +413,20 @@ _announced: set[str] = set()
 
 
 def make_look(viewer, backend: str, force: str | None = None):
-    """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one. Says
-    once per process (stdout, one line) which look it chose and why."""
+    """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one
+    (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the software look: a
+    station without a GPU, where Mesa's llvmpipe shades PBR on the CPU at ~10 fps). Says once per
+    process (stdout, one line) which look it chose and why."""
+    import os
+
     gsg = viewer.b.win.get_gsg()
     shaders = bool(gsg.get_supports_basic_shaders() and gsg.get_supports_glsl())
     kind, reason = choose_look(shaders, backend)
+    force = force or os.environ.get("VR_LOOK") or None
     if force == "software" and kind == "pbr":
         kind, reason = "software", f"{backend}: software look requested, PBR off"
+    if kind == "pbr":
+        reason += f" on {gsg.get_driver_renderer()}"
     if reason not in _announced:
         _announced.add(reason)
         print(f"look: {reason}", flush=True)

@@ -25,6 +25,7 @@ RUNS = {
     "software": ["--backend", "tiny", "--size", "480x270", "--shots", SHOTS],
     "gl_stereo": ["--backend", "headlessgl", "--size", "640x360", "--stereo", "--shots",
                   "prison:arrival@40,rehab:intake"],
+    "gl_forced": ["--backend", "headlessgl", "--size", "320x180", "--shots", "rehab:intake"],   # VR_LOOK=software
 }
 
 
@@ -34,8 +35,12 @@ def renders(tmp_path_factory):
     procs = {}
     for name, args in RUNS.items():
         out = base / name
+        env = {k: v for k, v in os.environ.items() if k != "VR_LOOK"}
+        if name == "gl_forced":
+            env["VR_LOOK"] = "software"
         procs[name] = (out, subprocess.Popen([sys.executable, "-m", "vr_scenes.look", "--out", str(out), *args],
-                                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             text=True))
     results = {}
     for name, (out, proc) in procs.items():
         output, _ = proc.communicate(timeout=120)
@@ -99,6 +104,9 @@ def test_the_software_backend_chooses_the_software_look_and_says_why(renders):
     assert f"look: {look.SOFTWARE_REASON}" in run["output"].splitlines()
     assert {s["look"] for s in renders["gl"]["manifest"]["shots"]} == {"pbr"}
     assert "PBR on" in renders["gl"]["output"]
+    # a station without a GPU asks for the software look on its GL pipeline (VR_LOOK=software)
+    assert {s["look"] for s in renders["gl_forced"]["manifest"]["shots"]} == {"software"}
+    assert "software look requested, PBR off" in renders["gl_forced"]["output"]
 
 
 def test_the_pbr_path_renders_and_differs_from_the_software_look(renders):
