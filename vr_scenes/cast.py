@@ -31,6 +31,7 @@ class Role:
     model: str              # an assetcoop character: "rebecca", "polyimpairedperson"
     outfit: str             # how ``vr_scenes.people`` dresses it: "police", "prison", "doctor", ...
     height: float = 1.72    # metres, standing
+    male: bool = False      # a man or a boy: ``vr_scenes.people`` gives the figure a man's build and hair
 
 
 @dataclass(frozen=True)

@@ -110,14 +110,14 @@ def _recolour(part: NodePath, colour_at: Callable[[float, float, float, tuple], 
                 writer.set_data4(r, g, b, 1.0)
 
 
-def _drop_triangles(part: NodePath, hidden: Callable[[float, float, float], bool]) -> None:
-    """Remove the triangles of ``part`` whose three corners are all ``hidden(x, y, z)`` (bind pose), and
-    then the vertices no triangle uses."""
+def _drop_triangles(part: NodePath, hidden: Callable[[float, float, float], bool], any_corner: bool = False) -> None:
+    """Remove the triangles of ``part`` whose three corners are all ``hidden(x, y, z)`` (bind pose; with
+    ``any_corner`` those with one corner hidden), and then the vertices no triangle uses."""
     for gnp in part.find_all_matches("**/+GeomNode") if not part.node().is_geom_node() else [part]:
-        _drop_in(gnp.node(), hidden)
+        _drop_in(gnp.node(), hidden, any if any_corner else all)
 
 
-def _drop_in(node, hidden: Callable[[float, float, float], bool]) -> None:
+def _drop_in(node, hidden: Callable[[float, float, float], bool], dropped=all) -> None:
     for i in range(node.get_num_geoms()):
         geom = node.modify_geom(i)
         vdata = geom.get_vertex_data()
@@ -133,7 +133,7 @@ def _drop_in(node, hidden: Callable[[float, float, float], bool]) -> None:
             for f in range(prim.get_num_primitives()):
                 a, b = prim.get_primitive_start(f), prim.get_primitive_end(f)
                 corners = [prim.get_vertex(j) for j in range(a, b)]
-                if not all(flags[c] for c in corners):
+                if not dropped(flags[c] for c in corners):
                     kept.add_vertices(*corners)
             geom.set_primitive(p, kept)
     SceneGraphReducer().remove_unused_vertices(node)
@@ -144,9 +144,10 @@ def _bounds_z(part: NodePath) -> tuple[float, float]:
     return lo.z, hi.z
 
 
-def _dress_rebecca(model: NodePath, outfit: Outfit) -> None:
+def _dress_rebecca(model: NodePath, outfit: Outfit, male: bool = False) -> None:
     """Rebecca's parts are named GeomNodes: body (skin), shirt, pants, belt, shoes, hair, eyebrows, eyes,
-    mouth, glasses. Bind pose: 1.87 m, arms along x (shoulders at |x| ~0.2, wrists at ~0.72)."""
+    mouth, glasses. Bind pose: 1.87 m, arms along x (shoulders at |x| ~0.2, wrists at ~0.72). A man's
+    scalp is the colour of his hair (his short hair lies close to it)."""
     def part(name):
         found = model.find(f"**/{name}")
         return None if found.is_empty() else found
@@ -158,6 +159,8 @@ def _dress_rebecca(model: NodePath, outfit: Outfit) -> None:
         _drop_triangles(body, lambda x, y, z: (0.14 < z < 0.86 and abs(x) < 0.3)
                         or (1.16 < z < 1.38 and abs(x) < 0.15))
         def skin(x, y, z, old):
+            if male and _scalp(x, y, z):
+                return outfit.hair
             if outfit.sleeves is not None and z > 1.2 and 0.17 < abs(x) < 0.7:
                 return outfit.sleeves
             if outfit.coat and z > 0.5 and z < 1.2:
@@ -217,12 +220,131 @@ def _dress_simple(model: NodePath, outfit: Outfit, height: float) -> None:
     _recolour(model, colour)
 
 
-_templates: dict[tuple[str, str], NodePath] = {}
+# --- a man from rebecca ------------------------------------------------------------------------------------------
+# The wheel has one rigged figure with all the clips, a woman. A man is made from her bind pose before
+# she is dressed: the vertices are moved (the skinning weights stay, so every clip still plays: a
+# vertex moved a few centimetres moves with the same joints), the long hair is cut, the lips lose
+# their colour. Bind pose, model space: the arms lie along x (shoulders at |x| ~0.2), the face is +y.
+HEAD_CENTRE = (0.0, 0.02, 1.70)     # of rebecca's head (scalp |x| 0.156, y -0.173..0.235, top 1.887)
+LIPS_MALE = (0.62, 0.44, 0.38)
 
 
-def template(model: str, outfit: str) -> NodePath:
-    """The dressed model (loaded once per process and outfit; Actors copy it)."""
-    key = (model, outfit)
+def _smooth(e0: float, e1: float, v: float) -> float:
+    t = min(1.0, max(0.0, (v - e0) / (e1 - e0)))
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _male_shape(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """Where a bind-pose vertex of rebecca goes on the man: broader shoulders and chest, a flat chest,
+    a straight waist, narrower hips."""
+    ax = abs(x)
+    sign = 1.0 if x >= 0 else -1.0
+    # the shoulders: the torso wider from the chest up, the arms moved out with it (and the neck thicker)
+    up = _smooth(1.05, 1.3, z) * (1.0 - _smooth(1.5, 1.56, z))
+    if ax < 0.2:
+        ax *= 1.0 + 0.22 * up
+    else:
+        ax += 0.044 * up
+    # the waist straight and the hips narrower (rebecca's waist is at ~1.08 m, her hips at ~0.85 m)
+    waist = _smooth(0.98, 1.06, z) * (1.0 - _smooth(1.12, 1.22, z))
+    hips = _smooth(0.55, 0.78, z) * (1.0 - _smooth(0.9, 1.02, z))
+    if ax < 0.3:
+        ax *= 1.0 + 0.1 * waist - 0.13 * hips
+    # a flat chest: the front of the bust pulled back to the plane of the breastbone
+    if y > 0.095:
+        y -= 0.85 * (y - 0.095) * _chest(x, y, z)
+    return sign * ax, y, z
+
+
+def _short_hair_cut(x: float, y: float, z: float) -> bool:
+    """The hair a man's short haircut has not got (bind pose): everything below the ears (at the back
+    down to the nape), the sides in front of the ears, the fringe over the forehead."""
+    if z < 1.6:
+        return True
+    if z < 1.69 and y > -0.06:          # the sides and the front below the temples
+        return True
+    return y > 0.11 and z < 1.79        # the fringe
+
+
+def _crop(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """The hair that stays, drawn in closer to the head (rebecca's hair stands out ~7 cm at the sides)."""
+    cx, cy, cz = HEAD_CENTRE
+    return cx + (x - cx) * 0.86, cy + (y - cy) * 0.9, cz + (z - cz) * 0.99
+
+
+def _scalp(x: float, y: float, z: float) -> bool:
+    """The skin of rebecca's head that a man's short hair covers (bind pose): the crown behind the
+    hairline, the back of the head down to the nape."""
+    return (z > 1.76 and y < 0.14) or (z > 1.6 and y < -0.07)
+
+
+def _move(part: NodePath, where: Callable[[float, float, float], tuple[float, float, float]]) -> None:
+    """Move every bind-pose vertex of the Geoms under ``part`` to ``where(x, y, z)``."""
+    for gnp in part.find_all_matches("**/+GeomNode") if not part.node().is_geom_node() else [part]:
+        node = gnp.node()
+        for i in range(node.get_num_geoms()):
+            vdata = node.modify_geom(i).modify_vertex_data()
+            reader = GeomVertexReader(vdata, "vertex")
+            moved = []
+            while not reader.is_at_end():
+                v = reader.get_data3()
+                moved.append(where(v.x, v.y, v.z))
+            writer = GeomVertexWriter(vdata, "vertex")
+            for p in moved:
+                writer.set_data3(*p)
+
+
+def _chest(x: float, y: float, z: float) -> float:
+    """How much of the bust a bind-pose point is (0..1): the front of the torso between 1.08 and 1.33 m."""
+    return (_smooth(1.08, 1.16, z) * (1.0 - _smooth(1.27, 1.33, z)) * (1.0 - _smooth(0.16, 0.2, abs(x)))
+            * _smooth(0.05, 0.09, y))
+
+
+def _flatten_normals(part: NodePath) -> None:
+    """The flattened chest lit as a flat chest: its normals turned to face forward."""
+    for gnp in part.find_all_matches("**/+GeomNode") if not part.node().is_geom_node() else [part]:
+        node = gnp.node()
+        for i in range(node.get_num_geoms()):
+            vdata = node.modify_geom(i).modify_vertex_data()
+            if not vdata.has_column("normal"):
+                continue
+            verts, normals = GeomVertexReader(vdata, "vertex"), GeomVertexReader(vdata, "normal")
+            out = []
+            while not verts.is_at_end():
+                v, n = verts.get_data3(), normals.get_data3()
+                k = _chest(v.x, v.y, v.z)
+                nx, ny, nz = n.x * (1 - k), n.y * (1 - k) + k, n.z * (1 - k)
+                length = math.sqrt(nx * nx + ny * ny + nz * nz) or 1.0
+                out.append((nx / length, ny / length, nz / length))
+            writer = GeomVertexWriter(vdata, "normal")
+            for n in out:
+                writer.set_data3(*n)
+
+
+def _make_male(model: NodePath) -> None:
+    """Rebecca made a man (see above); then dressed as anyone else."""
+    for gnp in model.find_all_matches("**/+GeomNode"):
+        name = gnp.get_name()
+        if name == "hair":
+            _drop_triangles(gnp, _short_hair_cut, any_corner=True)
+            _move(gnp, _crop)
+        elif name == "mouth":           # the lips the colour of the skin, a shade darker; the line stays
+            _recolour(gnp, lambda x, y, z, old: LIPS_MALE if old[0] > 0.1 else None)
+        elif name == "eyebrows":        # thicker
+            lo, hi = gnp.get_tight_bounds()
+            mid = (lo.z + hi.z) / 2
+            _move(gnp, lambda x, y, z: (x, y + 0.002, mid + (z - mid) * 1.7 - 0.002))
+        else:
+            _flatten_normals(gnp)       # (read off the bind pose before it moves)
+            _move(gnp, _male_shape)
+
+
+_templates: dict[tuple[str, str, bool], NodePath] = {}
+
+
+def template(model: str, outfit: str, male: bool = False) -> NodePath:
+    """The dressed model (loaded once per process, outfit and sex; Actors copy it)."""
+    key = (model, outfit, male)
     if key not in _templates:
         import assetcoop  # noqa: F401  (puts the wheel's models on the model path)
         from .view import base
@@ -232,7 +354,9 @@ def template(model: str, outfit: str) -> NodePath:
         np_ = base().loader.load_model(f"models/character/{model}.bam", noCache=True)
         dress = OUTFITS[outfit]
         if model == "rebecca":
-            _dress_rebecca(np_, dress)
+            if male:
+                _make_male(np_)
+            _dress_rebecca(np_, dress, male)
         else:
             _dress_simple(np_, dress, MODELS[model]["height"])
         if _config.get("backend", "tiny") == "tiny":
@@ -293,7 +417,7 @@ class Person:
         self.spec = spec
         self.scale = role.height / spec["height"]
         self.root = parent.attach_new_node(f"person-{role.key}")
-        self.actor = Actor(template(role.model, role.outfit))
+        self.actor = Actor(template(role.model, role.outfit, role.male))
         self.actor.reparent_to(self.root)
         self.actor.set_scale(self.scale)
         self.actor.set_two_sided(True)

@@ -140,20 +140,20 @@ HOME_SEATS = ((HOME_X - 0.8, 2.85), (HOME_X + 0.8, 2.85))    # the mother's and 
 POLICE_CAR = (-LANE_X, 1092.0)
 
 CAST = (
-    Role("friend", "朋友", "rebecca", "friend", 1.74),
-    Role("drinker1", "朋友", "rebecca", "drinker", 1.72),
+    Role("friend", "朋友", "rebecca", "friend", 1.76, male=True),
+    Role("drinker1", "朋友", "rebecca", "drinker", 1.74, male=True),
     Role("drinker2", "朋友", "rebecca", "young_mother", 1.62),
-    Role("pedestrian", "行人", "rebecca", "passer_by", 1.68),
-    Role("passer", "行人", "rebecca", "passer_by_2", 1.7),
+    Role("pedestrian", "行人", "rebecca", "passer_by", 1.64),
+    Role("passer", "行人", "rebecca", "passer_by_2", 1.73, male=True),
     Role("child", "孩子", "rebecca", "school_child", 1.2),
-    Role("police", "交警", "rebecca", "traffic_police", 1.76),
-    Role("police2", "交警", "rebecca", "traffic_police", 1.72),
-    Role("doctor", "医生", "rebecca", "doctor", 1.7),
-    Role("judge", "审判长", "rebecca", "judge", 1.72),
+    Role("police", "交警", "rebecca", "traffic_police", 1.78, male=True),
+    Role("police2", "交警", "rebecca", "traffic_police", 1.75, male=True),
+    Role("doctor", "医生", "rebecca", "doctor", 1.64),
+    Role("judge", "审判长", "rebecca", "judge", 1.75, male=True),
     Role("judge2", "审判员", "rebecca", "judge", 1.7),
-    Role("judge3", "审判员", "rebecca", "judge", 1.7),
+    Role("judge3", "审判员", "rebecca", "judge", 1.73, male=True),
     Role("mother", "母亲", "rebecca", "young_mother", 1.62),
-    Role("son", "孩子", "rebecca", "child", 1.2),
+    Role("son", "孩子", "rebecca", "child", 1.2, male=True),
 )
 
 

@@ -85,11 +85,11 @@ STAGES = (
 
 
 CAST = (
-    Role("guard", "民警", "rebecca", "police", 1.74),
-    Role("registrar", "民警", "rebecca", "police", 1.7),
+    Role("guard", "民警", "rebecca", "police", 1.77, male=True),
+    Role("registrar", "民警", "rebecca", "police", 1.74, male=True),
     Role("mother", "母亲", "rebecca", "mother", 1.58),
-    Role("child", "孩子", "rebecca", "child", 1.15),
-    *(Role(f"inmate{i}", "服刑人员", "rebecca", "prison", 1.72) for i in range(len(WORKERS))),
+    Role("child", "孩子", "rebecca", "child", 1.15, male=True),
+    *(Role(f"inmate{i}", "服刑人员", "rebecca", "prison", 1.7 + 0.02 * (i % 4), male=True) for i in range(len(WORKERS))),
 )
 
 

@@ -80,14 +80,14 @@ FAMILY_SEATS = ((HOME_X - 0.6, 3.25), (HOME_X + 0.6, 3.25))     # the mother's a
 CHILD_AT_TABLE = (HOME_X, 3.1)
 
 CAST = (
-    Role("staff", "民警", "rebecca", "police", 1.72),
+    Role("staff", "民警", "rebecca", "police", 1.76, male=True),
     Role("counsellor", "心理咨询师", "rebecca", "counsellor", 1.66),
-    Role("trainee", "戒毒学员", "rebecca", "prison", 1.72),
-    Role("friend", "朋友", "rebecca", "street_friend", 1.75),
-    Role("medic", "急救医生", "rebecca", "doctor", 1.72),
-    Role("medic2", "急救员", "rebecca", "medic", 1.74),
+    Role("trainee", "戒毒学员", "rebecca", "prison", 1.72, male=True),
+    Role("friend", "朋友", "rebecca", "street_friend", 1.76, male=True),
+    Role("medic", "急救医生", "rebecca", "doctor", 1.75, male=True),
+    Role("medic2", "急救员", "rebecca", "medic", 1.77, male=True),
     Role("mother", "母亲", "rebecca", "mother", 1.58),
-    Role("father", "父亲", "rebecca", "father", 1.72),
+    Role("father", "父亲", "rebecca", "father", 1.72, male=True),
     Role("child", "孩子", "rebecca", "child", 1.15),
 )
 
