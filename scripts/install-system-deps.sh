@@ -30,6 +30,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v ip >/dev/null || need+=(iproute2)   # scripts/in-netns.sh: the private test network
   command -v Xvfb >/dev/null || need+=(xvfb)        # tests/vr/test_vr_window.py: a real window on a virtual screen
   command -v xdotool >/dev/null || need+=(xdotool)  # ... driven by real key and mouse events
+  # tests/vr/test_vr_look.py and bench.vr's gl pipeline: Panda3D's p3headlessgl on EGL with Mesa's llvmpipe
+  ldconfig -p | grep -q 'libEGL_mesa.so.0 ' || need+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
   command -v wrk >/dev/null || need+=(wrk)          # tests/bench: the smoke run of bench.media
   # tests/pg.py: initdb + pg_ctl from /usr/lib/postgresql/<version>/bin (Debian 12: 15); no
