@@ -416,8 +416,9 @@ def make_look(viewer, backend: str, force: str | None = None):
     """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one
     (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the software look: a
     station without a GPU, where Mesa's llvmpipe shades PBR on the CPU at ~10 fps). Says once per
-    process (stdout, one line) which look it chose and why."""
+    process (stderr, one line) which look it chose and why."""
     import os
+    import sys
 
     gsg = viewer.b.win.get_gsg()
     shaders = bool(gsg.get_supports_basic_shaders() and gsg.get_supports_glsl())
@@ -429,7 +430,7 @@ def make_look(viewer, backend: str, force: str | None = None):
         reason += f" on {gsg.get_driver_renderer()}"
     if reason not in _announced:
         _announced.add(reason)
-        print(f"look: {reason}", flush=True)
+        print(f"look: {reason}", file=sys.stderr, flush=True)     # stdout may carry a run's JSON
     return PbrLook(viewer) if kind == "pbr" else SoftwareLook(viewer)
 
 
