@@ -276,7 +276,10 @@ class PbrLook:
         self.sh = PTA_LVecBase3f.empty_array(9)
         root.set_shader_input("sh_coeffs", self.sh)
         root.set_shader_input("vr_exposure", 1.0)
-        root.set_shader_input("camera_world_position", Vec3(0, 0, 0))
+        # updated in place every frame: a new shader input would change the root's state (and every
+        # node's composed state below it) each frame
+        self.camera_pos = PTA_LVecBase3f.empty_array(1)
+        root.set_shader_input("camera_world_position", self.camera_pos)
         self.unlit = Shader.make(Shader.SL_GLSL, _UNLIT_VERT, _UNLIT_FRAG)
         self._mark_unlit(root)
         for hands in root.find_all_matches("**/learner-hands"):
@@ -351,7 +354,7 @@ class PbrLook:
             back = 60.0
         self.sun.set_pos(target - forward * back)
         self.sun.set_hpr(*mood.main_hpr)
-        self.root.set_shader_input("camera_world_position", self.viewer.camera.get_pos(self.root))
+        self.camera_pos[0] = self.viewer.camera.get_pos(self.root)
         if hasattr(scene, "car_x"):
             self.frame.set_pos(scene.car_x, scene.car_y, 0.0)
             self.frame.set_h(getattr(scene, "car_h", 0.0))
