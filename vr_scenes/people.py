@@ -333,7 +333,7 @@ def _make_male(model: NodePath) -> None:
         elif name == "eyebrows":        # thicker
             lo, hi = gnp.get_tight_bounds()
             mid = (lo.z + hi.z) / 2
-            _move(gnp, lambda x, y, z: (x, y + 0.002, mid + (z - mid) * 1.7 - 0.002))
+            _move(gnp, lambda x, y, z, m=mid: (x, y + 0.002, m + (z - m) * 1.7 - 0.002))
         else:
             _flatten_normals(gnp)       # (read off the bind pose before it moves)
             _move(gnp, _male_shape)

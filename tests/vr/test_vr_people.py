@@ -322,6 +322,42 @@ for key in registry.scenes():
                                   "width": lhi.x - llo.x, "tall": lhi.z - llo.z}
         result.append({"scene": key, "stage": stage.key, "characters": chars, "cast": len(people), "feet": feet})
     viewer.close()
+
+# a man and a woman of the same outfit and height, each alone at the same place, from behind and in front
+from panda3d.core import Camera, NodePath, PerspectiveLens
+from vr_scenes import people as people_
+from vr_scenes.cast import Role, stand
+
+b = view.base()
+root = NodePath("sexes")
+lens = PerspectiveLens()
+lens.set_fov(40, 40 * 180 / 320)
+cam = root.attach_new_node(Camera("sexes-camera", lens))
+region = b.win.make_display_region()
+region.set_camera(cam)
+region.set_clear_color_active(True)
+region.set_clear_color((0.7, 0.75, 0.8, 1))
+region.set_clear_depth_active(True)
+pair = people_.People((Role("man", "朋友", "rebecca", "friend", 1.72, male=True),
+                       Role("woman", "朋友", "rebecca", "friend", 1.72)), root)
+
+def rows(z):        # the picture's row of the height z (m) above the figure's feet
+    p, p2 = cam.get_relative_point(root, LPoint3f(0, 0, z)), LPoint3f()
+    lens.project(p, p2)
+    return (1 - p2.y) / 2 * 180
+
+sexes = {}
+for who in ("man", "woman"):
+    for side, y in (("back", -2.4), ("front", 2.4)):
+        pair.sync({who: stand(0, 0, 0)})
+        cam.set_pos(0, y, 1.4)
+        cam.look_at(0, 0, 1.3)
+        b.graphics_engine.render_frame()
+        tex = b.win.get_screenshot()
+        image = np.frombuffer(bytes(tex.get_ram_image_as("RGB")), np.uint8).reshape(180, 320, 3)[::-1]
+        np.save(f"{out}/sexes-{who}-{side}.npy", image)
+        sexes[f"{who}-{side}"] = {z: rows(float(z) * 1.72) for z in ("1.0", "0.9", "0.83", "0.74")}
+result.append({"scene": "sexes", "rows": sexes})
 json.dump(result, open(f"{out}/people.json", "w"))
 """
 
@@ -333,7 +369,9 @@ def rendered(tmp_path_factory):
                           timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "people.json", encoding="utf-8") as fh:
-        return str(out), json.load(fh)
+        frames = json.load(fh)
+    sexes = [f for f in frames if f["scene"] == "sexes"]
+    return str(out), [f for f in frames if f["scene"] != "sexes"], sexes[0]["rows"]
 
 
 # characters the learner sees at each stage's key frame (the story puts them in front of the learner)
@@ -353,7 +391,7 @@ IN_VIEW = {
 
 
 def test_each_stage_shows_its_characters_posed_and_lit(rendered):
-    out, frames = rendered
+    out, frames, _ = rendered
     checked, upright = set(), set()
     for frame in frames:
         shown = np.load(f"{out}/{frame['scene']}-{frame['stage']}-shown.npy").astype(np.int16)
@@ -394,7 +432,7 @@ def test_characters_stand_on_the_floor(rendered):
     """The posed figures' lowest point (their soles) is on the floor: standing within a few centimetres,
     sitting a little above it at most (the wheel's figure is scaled down from 1.87 m, so an adult's
     feet may hang a hand's breadth over the floor, a child's more), lying on the bed or the road."""
-    _out, frames = rendered
+    _out, frames, _ = rendered
     seen = 0
     for frame in frames:
         for key, c in frame["feet"].items():
@@ -415,8 +453,29 @@ def test_characters_stand_on_the_floor(rendered):
 
 
 def test_the_scenes_load_their_characters(rendered):
-    _out, frames = rendered
+    _out, frames, _ = rendered
     per_scene = {f["scene"]: f["cast"] for f in frames}
     for key, cls in registry.scenes().items():
         assert per_scene[key] == len(cls.cast) > 0
     assert Image.open(os.path.join(_out, "prison-arrival.png")).size == (320, 180)
+
+
+def test_men_have_short_hair_and_women_long(rendered):
+    """A man and a woman dressed alike (white shirt) at the same place: from behind and in front, the
+    woman's black hair falls past her ears and chin to the top of her shoulders; the man's short hair
+    stays on his head (above the ears and the nape), and he is not bald."""
+    out, _frames, rows = rendered
+
+    def dark(who, side, top, bottom):
+        image = np.load(f"{out}/sexes-{who}-{side}.npy")
+        y0, y1 = int(rows[f"{who}-{side}"][top]), int(rows[f"{who}-{side}"][bottom])
+        band = image[y0:y1, 110:210]                 # the figure stands in the middle of the picture
+        return int((band.max(axis=2) < 50).sum())    # hair black (the shirt is white, the wall light)
+
+    for side in ("back", "front"):
+        # below the ears down to the shoulders (0.83-0.74 of the height)
+        woman, man = dark("woman", side, "0.83", "0.74"), dark("man", side, "0.83", "0.74")
+        assert woman > 200, (side, woman)            # her hair is seen there
+        assert man < 0.1 * woman, (side, man, woman)
+        # the top of the head: both have black hair
+        assert dark("man", side, "1.0", "0.9") > 150 and dark("woman", side, "1.0", "0.9") > 150
