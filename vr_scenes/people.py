@@ -224,7 +224,7 @@ def _dress_simple(model: NodePath, outfit: Outfit, height: float) -> None:
 # The wheel has one rigged figure with all the clips, a woman. A man is made from her bind pose before
 # she is dressed: the vertices are moved (the skinning weights stay, so every clip still plays: a
 # vertex moved a few centimetres moves with the same joints), the long hair is cut, the lips lose
-# their colour. Bind pose, model space: the arms lie along x (shoulders at |x| ~0.2), the face is +y.
+# their colour, the eyes are narrower and the brows thicker. Bind pose, model space: the arms lie along x (shoulders at |x| ~0.2), the face is +y.
 HEAD_CENTRE = (0.0, 0.02, 1.70)     # of rebecca's head (scalp |x| 0.156, y -0.173..0.235, top 1.887)
 LIPS_MALE = (0.62, 0.44, 0.38)
 
@@ -235,8 +235,8 @@ def _smooth(e0: float, e1: float, v: float) -> float:
 
 
 def _male_shape(x: float, y: float, z: float) -> tuple[float, float, float]:
-    """Where a bind-pose vertex of rebecca goes on the man: broader shoulders and chest, a flat chest,
-    a straight waist, narrower hips."""
+    """Where a bind-pose vertex of rebecca goes on the man: broader shoulders and chest, a squarer jaw,
+    a flat chest, a straight waist, narrower and flatter hips."""
     ax = abs(x)
     sign = 1.0 if x >= 0 else -1.0
     # the shoulders: the torso wider from the chest up, the arms moved out with it (and the neck thicker)
@@ -250,9 +250,15 @@ def _male_shape(x: float, y: float, z: float) -> tuple[float, float, float]:
     hips = _smooth(0.55, 0.78, z) * (1.0 - _smooth(0.9, 1.02, z))
     if ax < 0.3:
         ax *= 1.0 + 0.1 * waist - 0.13 * hips
+    # a squarer jaw: the lower face wider (rebecca's chin is at ~1.52 m, her eyes at ~1.67 m)
+    jaw = _smooth(1.5, 1.55, z) * (1.0 - _smooth(1.6, 1.66, z)) * _smooth(0.0, 0.06, y)
+    ax *= 1.0 + 0.12 * jaw
     # a flat chest: the front of the bust pulled back to the plane of the breastbone
     if y > 0.095:
         y -= 0.85 * (y - 0.095) * _chest(x, y, z)
+    # a flatter seat (rebecca's reaches 14 cm behind her at 0.82 m)
+    if y < -0.09:
+        y -= 0.6 * (y + 0.09) * hips
     return sign * ax, y, z
 
 
@@ -263,7 +269,7 @@ def _short_hair_cut(x: float, y: float, z: float) -> bool:
         return True
     if z < 1.69 and y > -0.06:          # the sides and the front below the temples
         return True
-    return y > 0.11 and z < 1.79        # the fringe
+    return y > 0.09 and z < 1.81        # the fringe
 
 
 def _crop(x: float, y: float, z: float) -> tuple[float, float, float]:
@@ -330,6 +336,10 @@ def _make_male(model: NodePath) -> None:
             _move(gnp, _crop)
         elif name == "mouth":           # the lips the colour of the skin, a shade darker; the line stays
             _recolour(gnp, lambda x, y, z, old: LIPS_MALE if old[0] > 0.1 else None)
+        elif name == "eyes":            # narrower (her eyes are large)
+            lo, hi = gnp.get_tight_bounds()
+            mid = (lo.z + hi.z) / 2
+            _move(gnp, lambda x, y, z, m=mid: (x, y, m + (z - m) * 0.75))
         elif name == "eyebrows":        # thicker
             lo, hi = gnp.get_tight_bounds()
             mid = (lo.z + hi.z) / 2
