@@ -4,12 +4,16 @@
 
 Writes one 640x360 PNG per stage (mono), the impaired stages again without their vision effect, a
 stereo side-by-side frame of each scene, and ``README.md`` there with the stages and their narration.
-Rendered with the software renderer (p3tinydisplay), so it runs anywhere the tests run.
+Rendered twice: with the software renderer (p3tinydisplay, the lean look without shaders), and with
+OpenGL and PBR (``p3headlessgl``: Mesa's llvmpipe here, a station's GPU there) in a second process,
+since Panda3D opens one display backend per process (``<scene>-<stage>-pbr.png``).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 
 from . import registry, view
 from .keyframes import render_scene
@@ -27,9 +31,15 @@ def main(argv: list[str] | None = None) -> int:
             os.remove(os.path.join(args.out, name))
     view.configure((640, 360))
     lines = ["# VR scenes: key frames", "",
-             ("Made by `python -m vr_scenes.gallery` (software renderer, 640x360; the scripted learner plays "
-              "each scene and one frame is taken in every stage). Geometry, textures and lighting are all "
-              "built in code (`vr_scenes/procgen.py`, `vr_scenes/props.py`)."), ""]
+             ("Made by `python -m vr_scenes.gallery` (640x360; the scripted learner plays each scene and one "
+              "frame is taken in every stage). Each stage is shown in the software renderer's look first "
+              "(p3tinydisplay, no shaders: what a station without a GPU shows) and then with OpenGL and "
+              "physically based light and shadows (`vr_scenes/look.py`, rendered here by Mesa's llvmpipe "
+              "under p3headlessgl). Rooms, props and textures are built in code (`vr_scenes/procgen.py`, "
+              "`vr_scenes/props.py`); the people and the first-person hands are panda3d-assetcoop's rigged "
+              "characters, dressed and posed in code (`vr_scenes/people.py`, `vr_scenes/hands.py`). "
+              "Where everything comes from: [CREDITS.md](CREDITS.md)."), ""]
+    pbr = _render_pbr(args.out)
     for key, cls in registry.scenes().items():
         result = render_scene(key, args.out, palette=True)
         stereo_stages = STEREO_STAGES.get(key, (cls.stages[0].key,))
@@ -42,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             cell = f"![{stage.title}]({image})"
             if frame.get("reference"):
                 cell += f"<br>without the vision effect: ![{stage.title}]({os.path.basename(frame['reference'])})"
+            pbr_image = f"{key}-{stage.key}-pbr.png"
+            cell += f"<br>OpenGL + PBR: ![{stage.title}, PBR]({pbr_image})" if pbr_image in pbr else ""
             lines.append(f"| **{stage.title}** `{stage.key}` ({stage.duration_s:.0f} s max) | {cell} | "
                          f"{frame['subtitle']} |")
         for frame in stereo["frames"]:
@@ -54,6 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return 0
+
+
+def _render_pbr(out: str) -> set[str]:
+    """Every stage's key frame with OpenGL and PBR, from a child process (another display backend);
+    the names of the PNGs it wrote (none, with a line saying why, where no GL pipeline opens)."""
+    proc = subprocess.run([sys.executable, "-m", "vr_scenes.keyframes", "--out", out, "--size", "640x360",
+                           "--backend", "headlessgl", "--suffix", "-pbr", "--palette", "--no-reference"],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        print(f"no PBR frames: the GL pipeline failed ({proc.stderr.strip().splitlines()[-1:]})")
+        return set()
+    os.remove(os.path.join(out, "manifest.json"))
+    return {name for name in os.listdir(out) if name.endswith("-pbr.png")}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ state is rendered a second time with the effects off (``<stage>-noeffects.png``)
 can be compared. Writes ``manifest.json`` beside the PNGs.
 
     python -m vr_scenes.keyframes --out DIR [--scenes prison,drunk] [--size 320x180] [--stereo]
+                                  [--backend headlessgl] [--suffix -pbr] [--palette]
 
 One process renders any number of scenes (Panda3D allows one ShowBase per process); the tests and
 the gallery run it as a subprocess.
@@ -71,13 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stereo", action="store_true")
     parser.add_argument("--comfort", action="store_true")
     parser.add_argument("--backend", default="tiny", choices=sorted(view.BACKENDS))
+    parser.add_argument("--suffix", default="", help="appended to each PNG's name (the gallery's -pbr)")
+    parser.add_argument("--palette", action="store_true", help="save 8-bit palette PNGs (smaller)")
+    parser.add_argument("--no-reference", action="store_true", help="no second frame without the vision effect")
     args = parser.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     save = tuple(int(v) for v in args.save_size.split("x")) if args.save_size else None
     view.configure((w, h), backend=args.backend)
     keys = list(registry.scenes()) if args.scenes == "all" else args.scenes.split(",")
     os.makedirs(args.out, exist_ok=True)
-    results = [render_scene(k, args.out, stereo=args.stereo, comfort=args.comfort, save_size=save) for k in keys]
+    results = [render_scene(k, args.out, stereo=args.stereo, comfort=args.comfort, save_size=save,
+                            reference=not args.no_reference, suffix=args.suffix, palette=args.palette)
+               for k in keys]
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as fh:
         json.dump({"size": [w, h], "stereo": args.stereo, "scenes": results}, fh, ensure_ascii=False, indent=1)
     for r in results:
