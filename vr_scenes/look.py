@@ -119,6 +119,23 @@ def choose_look(supports_shaders: bool, backend: str) -> tuple[str, str]:
     return "pbr", f"{backend}: GLSL shaders, PBR on (panda3d-simplepbr, shadows from the main light)"
 
 
+SOFTWARE_RASTERIZERS = ("llvmpipe", "softpipe")     # Mesa's CPU rasterizers (the GSG's renderer string)
+
+
+def choose_tier(renderer: str, force: str | None = None) -> tuple[str, str]:
+    """The PBR tier for a GL renderer: ("pbr" | "pbr-vertex", why). ``pbr`` is simplepbr per pixel (a
+    GPU); ``pbr-vertex`` evaluates the same BRDF per vertex and keeps only the shadow-map sample and the
+    tone map per pixel, for a CPU rasterizer (Mesa's llvmpipe or softpipe), which pays for every
+    instruction of a fragment shader. ``force`` (``VR_LOOK``) picks either."""
+    if force in ("pbr", "pbr-vertex"):
+        return force, f"{force} requested (VR_LOOK)"
+    name = (renderer or "").lower()
+    cpu = next((r for r in SOFTWARE_RASTERIZERS if r in name), None)
+    if cpu:
+        return "pbr-vertex", f"{cpu} rasterizes on the CPU: lighting per vertex, shadow and tone map per pixel"
+    return "pbr", "lighting per pixel"
+
+
 def ambient_sh(up: tuple[float, float, float], down: tuple[float, float, float]) -> list[tuple[float, float, float]]:
     """Nine SH coefficients (simplepbr's ``sh_coeffs``) of a sky/ground hemisphere light whose diffuse
     irradiance over pi is ``up`` at an upward normal and ``down`` at a downward one (Panda3D's z up is
@@ -221,6 +238,175 @@ def _pbr_shader(max_lights: int):
     return shader
 
 
+_VERTEX_LIT_VERT = """#version 120
+// the pbr-vertex tier (a CPU rasterizer: llvmpipe, softpipe): simplepbr's GGX/Smith BRDF and sky/ground
+// ambient evaluated per vertex; the fragment shader only samples the main light's shadow map once,
+// adds the headlights (Lambert, per pixel: a cone on a big road quad) and tone-maps
+#define MAX_LIGHTS %(max_lights)d
+uniform struct p3d_LightSourceParameters {
+    vec4 position;
+    vec4 diffuse;
+    vec4 specular;
+    vec3 attenuation;
+    vec3 spotDirection;
+    float spotCosCutoff;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[MAX_LIGHTS];
+uniform struct p3d_MaterialParameters {
+    vec4 baseColor;
+    vec4 emission;
+    float roughness;
+    float metallic;
+} p3d_Material;
+uniform struct p3d_LightModelParameters {
+    vec4 ambient;
+} p3d_LightModel;
+uniform mat4 p3d_ProjectionMatrix;
+uniform mat4 p3d_ModelViewMatrix;
+uniform mat3 p3d_NormalMatrix;
+uniform mat4 p3d_ModelMatrixInverseTranspose;
+uniform mat4 p3d_TextureMatrix;
+uniform vec4 p3d_ColorScale;
+uniform vec3 sh_coeffs[9];
+uniform float vr_exposure;
+attribute vec4 p3d_Vertex;
+attribute vec4 p3d_Color;
+attribute vec3 p3d_Normal;
+attribute vec2 p3d_MultiTexCoord0;
+varying vec3 v_lit;        // unshadowed light on the base colour (ambient), exposure applied
+varying vec3 v_sun;        // the main light's diffuse part, to be multiplied by its shadow
+varying vec3 v_spec;       // the main light's specular part, ditto
+varying float v_alpha;
+varying vec2 v_texcoord;
+varying vec4 v_shadow_pos;
+#if MAX_LIGHTS > 1
+varying vec3 v_view_position;
+varying vec3 v_view_normal;
+varying vec3 v_head_color;  // base colour times exposure / pi: the headlights' Lambert factor
+#endif
+const float PI = 3.141592653589793;
+const vec3 F0 = vec3(0.04);
+
+void main() {
+    vec4 view_position = p3d_ModelViewMatrix * p3d_Vertex;
+    gl_Position = p3d_ProjectionMatrix * view_position;
+    v_texcoord = (p3d_TextureMatrix * vec4(p3d_MultiTexCoord0, 0, 1)).xy;
+    v_shadow_pos = p3d_LightSource[0].shadowViewMatrix * view_position;
+
+    vec4 base = p3d_Material.baseColor * p3d_Color * p3d_ColorScale;
+    v_alpha = base.a;
+    vec3 base_rgb = base.rgb * base.rgb * (vec3(0.7) + 0.3 * base.rgb);      // sRGB to linear
+    float metallic = clamp(p3d_Material.metallic, 0.0, 1.0);
+    float perceptual_roughness = clamp(p3d_Material.roughness, 0.0, 1.0);
+    float r = perceptual_roughness * perceptual_roughness;
+    vec3 diffuse_color = base_rgb * (vec3(1.0) - F0) * (1.0 - metallic);
+    vec3 spec_color = mix(F0, base_rgb, metallic);
+
+    vec3 n = normalize(p3d_NormalMatrix * p3d_Normal);
+    vec3 v = normalize(-view_position.xyz);
+    float n_dot_v = clamp(abs(dot(n, v)), 0.0, 1.0);
+
+    // the main light (directional): GGX distribution, Smith visibility, Schlick Fresnel (simplepbr's)
+    vec3 l = normalize(p3d_LightSource[0].position.xyz - view_position.xyz * p3d_LightSource[0].position.w);
+    vec3 h = normalize(l + v);
+    float n_dot_l = clamp(dot(n, l), 0.0, 1.0);
+    float n_dot_h = clamp(dot(n, h), 0.0, 1.0);
+    float v_dot_h = clamp(dot(v, h), 0.0, 1.0);
+    vec3 F = spec_color + (vec3(1.0) - spec_color) * pow(2.0, (-5.55473 * v_dot_h - 6.98316) * v_dot_h);
+    float r2 = r * r;
+    float ggxv = n_dot_l * sqrt(n_dot_v * n_dot_v * (1.0 - r2) + r2);
+    float ggxl = n_dot_v * sqrt(n_dot_l * n_dot_l * (1.0 - r2) + r2);
+    float V = (ggxv + ggxl > 0.0) ? 0.5 / (ggxv + ggxl) : 0.0;
+    float f = n_dot_h * n_dot_h * (r2 - 1.0) + 1.0;
+    float D = r2 / (PI * f * f);
+    vec3 sun = p3d_LightSource[0].diffuse.rgb * n_dot_l * vr_exposure;
+    v_sun = sun * diffuse_color / PI;
+    v_spec = sun * F * V * D;
+
+    // sky/ground ambient (constant and vertical SH terms, as the pbr tier uses)
+    vec3 world_normal = normalize(mat3(p3d_ModelMatrixInverseTranspose) * p3d_Normal);
+    vec3 irradiance = sh_coeffs[0] * 0.282095 + sh_coeffs[2] * 0.488603 * world_normal.z;
+    float k = 1.0 - n_dot_v;
+    vec3 ibl_f = spec_color + (max(vec3(1.0 - perceptual_roughness), spec_color) - spec_color) * (k * k * k * k * k);
+    vec3 ibl_kd = (1.0 - ibl_f) * (1.0 - metallic);
+    v_lit = (ibl_kd * base_rgb * max(irradiance, 0.0) / PI
+             + (diffuse_color + spec_color) * p3d_LightModel.ambient.rgb) * vr_exposure;
+#if MAX_LIGHTS > 1
+    v_view_position = view_position.xyz;
+    v_view_normal = n;
+    v_head_color = diffuse_color * vr_exposure / PI;
+#endif
+}
+"""
+
+_VERTEX_LIT_FRAG = """#version 120
+#define MAX_LIGHTS %(max_lights)d
+uniform struct p3d_LightSourceParameters {
+    vec4 position;
+    vec4 diffuse;
+    vec4 specular;
+    vec3 attenuation;
+    vec3 spotDirection;
+    float spotCosCutoff;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[MAX_LIGHTS];
+uniform sampler2D p3d_Texture0;
+uniform vec4 p3d_TexAlphaOnly;
+uniform float global_shadow_bias;
+varying vec3 v_lit;
+varying vec3 v_sun;
+varying vec3 v_spec;
+varying float v_alpha;
+varying vec2 v_texcoord;
+varying vec4 v_shadow_pos;
+#if MAX_LIGHTS > 1
+varying vec3 v_view_position;
+varying vec3 v_view_normal;
+varying vec3 v_head_color;
+#endif
+
+void main() {
+    vec4 tex = texture2D(p3d_Texture0, v_texcoord) + p3d_TexAlphaOnly;
+    vec3 albedo = tex.rgb * tex.rgb * (vec3(0.7) + 0.3 * tex.rgb);            // sRGB to linear
+    // one shadow-map sample (the driver's depth compare, no PCF)
+    vec3 coords = v_shadow_pos.xyz / v_shadow_pos.w;
+    coords.z -= global_shadow_bias;
+    float shadow = shadow2D(p3d_LightSource[0].shadowMap, coords).r;
+    vec3 c = albedo * (v_lit + shadow * v_sun) + shadow * v_spec;
+#if MAX_LIGHTS > 1
+    // the headlights: spot cone, attenuation, Lambert
+    vec3 n = normalize(v_view_normal);
+    for (int i = 1; i < MAX_LIGHTS; ++i) {
+        vec3 to_light = p3d_LightSource[i].position.xyz - v_view_position;
+        float dist2 = dot(to_light, to_light);
+        vec3 l = to_light * inversesqrt(dist2);
+        float spot = smoothstep(p3d_LightSource[i].spotCosCutoff - 0.001, p3d_LightSource[i].spotCosCutoff + 0.001,
+                                dot(p3d_LightSource[i].spotDirection, -l));
+        vec3 att = p3d_LightSource[i].attenuation;
+        float lit = spot * max(dot(n, l), 0.0) / (att.x + att.y * sqrt(dist2) + att.z * dist2);
+        c += albedo * v_head_color * p3d_LightSource[i].diffuse.rgb * lit;
+    }
+#endif
+    // simplepbr's filmic tone map (Hejl-Burgess-Dawson, gamma included); exposure was applied per vertex
+    c = max(vec3(0.0), c - vec3(0.004));
+    c = (c * (vec3(6.2) * c + vec3(0.5))) / (c * (vec3(6.2) * c + vec3(1.7)) + vec3(0.06));
+    gl_FragColor = vec4(c, v_alpha * tex.a);
+}
+"""
+
+
+def _vertex_lit_shader(max_lights: int):
+    """The pbr-vertex tier's shader (see ``_VERTEX_LIT_VERT``)."""
+    from panda3d.core import Shader
+
+    shader = Shader.make(Shader.SL_GLSL, _VERTEX_LIT_VERT % {"max_lights": max_lights},
+                         _VERTEX_LIT_FRAG % {"max_lights": max_lights})
+    shader.set_filename(Shader.ST_none, f"vr-pbr-vertex-{max_lights}")
+    return shader
+
+
 def _shadow_shader():
     from simplepbr import _shaderutils
 
@@ -233,7 +419,7 @@ class PbrLook:
 
     kind = "pbr"
 
-    def __init__(self, viewer):
+    def __init__(self, viewer, tier: str = "pbr", shadows: bool = True):
         from panda3d.core import (
             AmbientLight,
             BitMask32,
@@ -248,6 +434,7 @@ class PbrLook:
         from simplepbr import Pipeline
 
         self.viewer = viewer
+        self.kind = tier
         root = viewer.root
         self.root = root
         self._Vec3 = Vec3
@@ -266,7 +453,8 @@ class PbrLook:
         material.set_metallic(METALLIC)
         root.set_material(material)
         # one shadowed light, or three on the night road (the headlights): llvmpipe pays per light
-        self.shaders = {1: _pbr_shader(1), 3: _pbr_shader(3)}
+        make = _vertex_lit_shader if tier == "pbr-vertex" else _pbr_shader
+        self.shaders = {1: make(1), 3: make(3)}
         root.set_shader(self.shaders[1])
         root.set_shader_input("global_shadow_bias", 0.004)
         root.set_shader_input("brdf_lut", Pipeline._BRDF_LUT)
@@ -289,7 +477,8 @@ class PbrLook:
         amb.set_color((0, 0, 0, 1))       # the hemisphere fill comes from sh_coeffs
         self.ambient = root.attach_new_node(amb)
         sun = DirectionalLight("mood-main")
-        sun.set_shadow_caster(True, SHADOW_SIZE, SHADOW_SIZE)
+        # without shadows (a test's reference) Panda3D binds a dummy shadow map: everything is lit
+        sun.set_shadow_caster(shadows, SHADOW_SIZE, SHADOW_SIZE)
         sun.set_priority(100)             # first in p3d_LightSource: the shader's shadowed light
         sun.set_camera_mask(BitMask32.bit(SHADOW_MASK_BIT))
         state = sun.get_initial_state().add_attrib(ShaderAttrib.make(_shadow_shader()), 100)
@@ -415,11 +604,13 @@ class SoftwareLook:
 _announced: set[str] = set()
 
 
-def make_look(viewer, backend: str, force: str | None = None):
+def make_look(viewer, backend: str, force: str | None = None, shadows: bool = True):
     """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one
-    (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the software look: a
-    station without a GPU, where Mesa's llvmpipe shades PBR on the CPU at ~10 fps). Says once per
-    process (stderr, one line) which look it chose and why."""
+    (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the software look). PBR
+    comes in two tiers (``choose_tier``): per pixel on a GPU, per vertex on Mesa's CPU rasterizers
+    (``VR_LOOK=pbr`` / ``VR_LOOK=pbr-vertex`` force one). ``shadows=False`` turns the main light's
+    shadow off (a reference image for the tests). Says once per process (stderr, one line) which look
+    it chose and why."""
     import os
     import sys
 
@@ -430,11 +621,13 @@ def make_look(viewer, backend: str, force: str | None = None):
     if force == "software" and kind == "pbr":
         kind, reason = "software", f"{backend}: software look requested, PBR off"
     if kind == "pbr":
-        reason += f" on {gsg.get_driver_renderer()}"
+        renderer = gsg.get_driver_renderer()
+        kind, why = choose_tier(renderer, force)
+        reason = f"{kind}: {reason} on {renderer}; {why}"
     if reason not in _announced:
         _announced.add(reason)
         print(f"look: {reason}", file=sys.stderr, flush=True)     # stdout may carry a run's JSON
-    return PbrLook(viewer) if kind == "pbr" else SoftwareLook(viewer)
+    return SoftwareLook(viewer) if kind == "software" else PbrLook(viewer, kind, shadows=shadows)
 
 
 # --- key frames in both looks (tests, the gallery, a look at a stage) ------------------------------------
@@ -459,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stereo", action="store_true")
     parser.add_argument("--nohands", action="store_true", help="also render each shot with the hands hidden")
     parser.add_argument("--no-effects", action="store_true", help="vision effects off")
+    parser.add_argument("--no-shadows", action="store_true", help="PBR: the main light casts no shadow")
     args = parser.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     view.configure((w, h), backend=args.backend)
@@ -469,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         key, stage_key = where.split(":")
         scene = registry.create(key)
         stage = next(s for s in scene.stages if s.key == stage_key)
-        viewer = view.Viewer(scene, stereo=args.stereo, effects=not args.no_effects)
+        viewer = view.Viewer(scene, stereo=args.stereo, effects=not args.no_effects, shadows=not args.no_shadows)
         try:
             fast_forward(scene, dt=1 / 30, until_stage=stage_key, until_t=float(at) if at else stage.keyframe_s)
             viewer.update(0.0)

@@ -110,7 +110,7 @@ class _Eye:
 class Viewer:
     def __init__(self, scene: Scene, stereo: bool = False, comfort: bool | None = None, ipd: float = 0.064,
                  hfov: float | None = None, effects: bool = True, subtitles: bool = True, hands: bool = True,
-                 look: str | None = None):
+                 look: str | None = None, shadows: bool = True):
         from panda3d.core import Camera, PerspectiveLens
 
         from .world import World
@@ -159,7 +159,7 @@ class Viewer:
 
         self.hands = hands_mod.Hands(self) if hands else None
         self._brake: float | None = None
-        self.look = look_mod.make_look(self, _config.get("backend", "tiny"), force=look)
+        self.look = look_mod.make_look(self, _config.get("backend", "tiny"), force=look, shadows=shadows)
 
     # --- set-up --------------------------------------------------------------------------------------
     def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
