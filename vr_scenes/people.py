@@ -7,8 +7,10 @@ vertex colours by body region (the regions are read off the bind pose: the arms 
 T-pose, so sleeves and hands are a matter of |x|; a white coat is the trousers above the knee, a
 collar the top of the shirt at the front), so a police officer wears a dark navy (藏青) jacket with a
 light-blue shirt at the collar and a cap, an inmate the blue-grey uniform, a doctor a white coat, a
-judge a black robe with the red front, and everyone has dark hair. One dressed copy of each (model,
-outfit) is made per process; each role is an ``Actor`` copied from it (shared geometry).
+judge a black robe with the red front, and everyone has dark hair. The wheel's one rigged figure with
+all the clips is a woman; a man (``Role.male``) is made from her bind pose first (``_make_male``: a
+man's build, short hair, lips and brows). One dressed copy of each (model, outfit, sex) is made per
+process; each role is an ``Actor`` copied from it (shared geometry).
 
 Each frame the state's animation is posed at a frame computed from ``anim_t`` (scene time): no
 ``loop()`` and no wall clock, so a given scene time always renders the same picture. The software
