@@ -576,6 +576,12 @@ class PbrLook:
                 self.root.clear_light(lamp)
 
     def close(self) -> None:
+        # the shadow map's buffer belongs to the graphics engine and keeps rendering the old scene (a
+        # closed viewer's, every frame of the next one) until the light stops casting shadows
+        self.sun.node().set_shadow_caster(False)
+        self.root.clear_light()
+        self.sun.remove_node()
+        self.ambient.remove_node()
         self.frame.remove_node()
         self.heads = []
 
