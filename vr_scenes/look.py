@@ -148,6 +148,9 @@ def ambient_sh(up: tuple[float, float, float], down: tuple[float, float, float])
 # --- the view side (Panda3D) ---------------------------------------------------------------------------
 SHADOW_MASK_BIT = 21      # camera mask bit of the shadow camera (things hidden from it cast no shadow)
 SHADOW_SIZE = 1024
+# pbr-vertex: only the people nearest the learner cast shadows (a character is ~3,000 animated
+# triangles in ~8 Geoms, which a CPU rasterizer pays again in the shadow pass)
+SHADOW_PEOPLE, SHADOW_PEOPLE_RADIUS = 3, 4.0
 ROUGHNESS, METALLIC = 0.8, 0.0
 
 _UNLIT_VERT = """#version 120
@@ -407,6 +410,30 @@ def _vertex_lit_shader(max_lights: int):
     return shader
 
 
+_DEPTH_VERT = """#version 120
+uniform mat4 p3d_ModelViewProjectionMatrix;
+attribute vec4 p3d_Vertex;
+void main() {
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+}
+"""
+_DEPTH_FRAG = """#version 120
+void main() {
+    gl_FragColor = vec4(1.0);
+}
+"""
+
+
+def _depth_shader():
+    """The pbr-vertex tier's shadow pass: depth only (simplepbr's samples the base colour texture for
+    every fragment of the shadow map, which a CPU rasterizer pays for)."""
+    from panda3d.core import Shader
+
+    shader = Shader.make(Shader.SL_GLSL, _DEPTH_VERT, _DEPTH_FRAG)
+    shader.set_filename(Shader.ST_none, "vr-depth")
+    return shader
+
+
 def _shadow_shader():
     from simplepbr import _shaderutils
 
@@ -481,7 +508,8 @@ class PbrLook:
         sun.set_shadow_caster(shadows, SHADOW_SIZE, SHADOW_SIZE)
         sun.set_priority(100)             # first in p3d_LightSource: the shader's shadowed light
         sun.set_camera_mask(BitMask32.bit(SHADOW_MASK_BIT))
-        state = sun.get_initial_state().add_attrib(ShaderAttrib.make(_shadow_shader()), 100)
+        shadow_shader = _depth_shader() if tier == "pbr-vertex" else _shadow_shader()
+        state = sun.get_initial_state().add_attrib(ShaderAttrib.make(shadow_shader), 100)
         sun.set_initial_state(state)
         self.sun = root.attach_new_node(sun)
         # the car's headlights, in the car's frame (a scene with a car) or else the learner's body frame
@@ -544,12 +572,33 @@ class PbrLook:
         self.sun.set_pos(target - forward * back)
         self.sun.set_hpr(*mood.main_hpr)
         self.camera_pos[0] = self.viewer.camera.get_pos(self.root)
+        if self.kind == "pbr-vertex":
+            self._near_casters(body)
         if hasattr(scene, "car_x"):
             self.frame.set_pos(scene.car_x, scene.car_y, 0.0)
             self.frame.set_h(getattr(scene, "car_h", 0.0))
         else:
             self.frame.set_pos(body.x, body.y, 0.0)
             self.frame.set_h(body.heading)
+
+    def _near_casters(self, body) -> None:
+        """Only the ``SHADOW_PEOPLE`` people nearest the learner, within ``SHADOW_PEOPLE_RADIUS``,
+        cast shadows (their figures; the people's own show/hide stays theirs)."""
+        people = getattr(self.viewer.world, "nodes", {}).get("people")
+        persons = getattr(people, "persons", None)
+        if not persons:
+            return
+        mask = self._shadow_mask()
+        near = []
+        for person in persons.values():
+            root = person.root
+            d2 = (root.get_x(self.root) - body.x) ** 2 + (root.get_y(self.root) - body.y) ** 2
+            near.append((d2, root))
+        near.sort(key=lambda item: item[0])
+        for rank, (d2, root) in enumerate(near):
+            cast = rank < SHADOW_PEOPLE and d2 < SHADOW_PEOPLE_RADIUS ** 2
+            for child in root.get_children():
+                child.show(mask) if cast else child.hide(mask)
 
     def _apply(self, mood: Mood, indoor: bool) -> None:
         self._mood = (mood.name, indoor)
