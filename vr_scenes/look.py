@@ -659,17 +659,15 @@ class SoftwareLook:
 _announced: set[str] = set()
 
 
-def make_look(viewer, backend: str, force: str | None = None, shadows: bool = True):
-    """The look for this viewer's window: PBR where the renderer runs GLSL, else the software one
-    (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the software look). PBR
-    comes in two tiers (``choose_tier``): per pixel on a GPU, per vertex on Mesa's CPU rasterizers
-    (``VR_LOOK=pbr`` / ``VR_LOOK=pbr-vertex`` force one). ``shadows=False`` turns the main light's
-    shadow off (a reference image for the tests). Says once per process (stderr, one line) which look
-    it chose and why."""
+def decide_look(gsg, backend: str, force: str | None = None) -> str:
+    """The look for a window's GSG: "pbr" | "pbr-vertex" | "software". PBR where the renderer runs GLSL,
+    else the software one (``force="software"`` or the environment's ``VR_LOOK=software`` asks for the
+    software look). PBR comes in two tiers (``choose_tier``): per pixel on a GPU, per vertex on Mesa's
+    CPU rasterizers (``VR_LOOK=pbr`` / ``VR_LOOK=pbr-vertex`` force one). Says once per process
+    (stderr, one line) which look it chose and why."""
     import os
     import sys
 
-    gsg = viewer.b.win.get_gsg()
     shaders = bool(gsg.get_supports_basic_shaders() and gsg.get_supports_glsl())
     kind, reason = choose_look(shaders, backend)
     force = force or os.environ.get("VR_LOOK") or None
@@ -682,6 +680,13 @@ def make_look(viewer, backend: str, force: str | None = None, shadows: bool = Tr
     if reason not in _announced:
         _announced.add(reason)
         print(f"look: {reason}", file=sys.stderr, flush=True)     # stdout may carry a run's JSON
+    return kind
+
+
+def make_look(viewer, backend: str, force: str | None = None, shadows: bool = True, kind: str | None = None):
+    """The look object for this viewer's window (``decide_look`` unless ``kind`` was decided already);
+    ``shadows=False`` turns the main light's shadow off (a reference image for the tests)."""
+    kind = kind or decide_look(viewer.b.win.get_gsg(), backend, force)
     return SoftwareLook(viewer) if kind == "software" else PbrLook(viewer, kind, shadows=shadows)
 
 

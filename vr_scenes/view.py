@@ -32,6 +32,10 @@ def NodePath_from(node):
 
 
 BACKENDS = {"tiny": "p3tinydisplay", "headlessgl": "p3headlessgl", "gl": "pandagl"}
+# the eye's effects buffer, as a fraction of the eye's size, per look: on a CPU rasterizer (the
+# pbr-vertex look) the scene is drawn at half size while a vision effect is on (the effects blur the
+# image anyway) and the cards show it magnified
+EFFECTS_BUFFER_SCALE = {"pbr-vertex": 0.5}
 _base = None
 _config: dict = {}
 
@@ -121,6 +125,9 @@ class Viewer:
         self.effects = effects
         self.subtitles = subtitles
         self.b = base()
+        from . import look as look_mod
+
+        self.look_kind = look_mod.decide_look(self.b.win.get_gsg(), _config.get("backend", "tiny"), look)
         self.font = load_cjk_font()
         self.root = self.b.render.attach_new_node(f"scene-{scene.key}")
         self.world = World(self.root, self.font)
@@ -155,11 +162,10 @@ class Viewer:
         # first-person hands (vr_scenes.hands), then the light and material look (vr_scenes.look): PBR
         # where the renderer runs shaders, the scene's own fixed-function lights on the software renderer
         from . import hands as hands_mod
-        from . import look as look_mod
 
         self.hands = hands_mod.Hands(self) if hands else None
         self._brake: float | None = None
-        self.look = look_mod.make_look(self, _config.get("backend", "tiny"), force=look, shadows=shadows)
+        self.look = look_mod.make_look(self, _config.get("backend", "tiny"), shadows=shadows, kind=self.look_kind)
 
     # --- set-up --------------------------------------------------------------------------------------
     def _make_eye(self, left, right, channel, aspect, eye_w, h) -> _Eye:
@@ -182,6 +188,11 @@ class Viewer:
         # the software renderer needs power-of-two textures (the effects image is then a bit softer);
         # GPU backends render it at the eye's own size
         bw, bh = (_pot_below(eye_w), _pot_below(h)) if _config.get("backend") == "tiny" else (eye_w, h)
+        scale = EFFECTS_BUFFER_SCALE.get(self.look_kind, 1.0)
+        if scale != 1.0:
+            bw, bh = max(64, round(bw * scale)), max(64, round(bh * scale))
+            tex.set_minfilter(Texture.FT_linear)
+            tex.set_magfilter(Texture.FT_linear)
         buffer = win.make_texture_buffer(f"eye-{channel}", bw, bh, tex, False)
         buffer_region = buffer.make_display_region()
         buffer_region.set_camera(self.camera)
