@@ -1,5 +1,7 @@
-"""Light and material (vr_scenes.look): the mood table, the choice of look per renderer, and the PBR path
-rendered under p3headlessgl (EGL, Mesa llvmpipe here) against the software look of the same key frames.
+"""Light and material (vr_scenes.look): the mood table, the choice of look and PBR tier per renderer, and
+the PBR path rendered under p3headlessgl (EGL, Mesa llvmpipe here: the pbr-vertex tier, and the per-pixel
+tier forced with VR_LOOK=pbr) against the software look of the same key frames and against the same
+frames without shadows.
 
 The test process's Panda3D (if any) is p3tinydisplay and a process opens one display backend, so the
 frames are rendered by ``python -m vr_scenes.look`` in subprocesses (started together, once for the
@@ -20,13 +22,16 @@ from vr_scenes import look, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOTS = "prison:arrival@40,drunk:sober_lap,rehab:intake"
+SHADOW_SHOTS = "prison:arrival@40,drunk:sober_lap"
 RUNS = {
-    "gl": ["--backend", "headlessgl", "--size", "480x270", "--shots", SHOTS],
+    "gl": ["--backend", "headlessgl", "--size", "480x270", "--shots", SHOTS],     # the renderer's tier
     "software": ["--backend", "tiny", "--size", "480x270", "--shots", SHOTS],
-    "gl_stereo": ["--backend", "headlessgl", "--size", "640x360", "--stereo", "--shots",
+    "gl_stereo": ["--backend", "headlessgl", "--size", "640x360", "--stereo", "--shots",   # VR_LOOK=pbr
                   "prison:arrival@40,rehab:intake"],
     "gl_forced": ["--backend", "headlessgl", "--size", "320x180", "--shots", "rehab:intake"],   # VR_LOOK=software
+    "gl_noshadow": ["--backend", "headlessgl", "--size", "480x270", "--no-shadows", "--shots", SHADOW_SHOTS],
 }
+ENV = {"gl_forced": "software", "gl_stereo": "pbr"}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +41,8 @@ def renders(tmp_path_factory):
     for name, args in RUNS.items():
         out = base / name
         env = {k: v for k, v in os.environ.items() if k != "VR_LOOK"}
-        if name == "gl_forced":
-            env["VR_LOOK"] = "software"
+        if name in ENV:
+            env["VR_LOOK"] = ENV[name]
         procs[name] = (out, subprocess.Popen([sys.executable, "-m", "vr_scenes.look", "--out", str(out), *args],
                                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                              text=True))
@@ -97,13 +102,40 @@ def test_the_look_follows_the_renderer():
     assert look.choose_look(True, "headlessgl")[0] == "pbr"
 
 
+def test_the_pbr_tier_follows_the_renderer_string():
+    tier, why = look.choose_tier("llvmpipe (LLVM 15.0.6, 256 bits)")
+    assert tier == "pbr-vertex" and "llvmpipe" in why
+    assert look.choose_tier("Gallium 0.4 on softpipe")[0] == "pbr-vertex"
+    assert look.choose_tier("NVIDIA GeForce RTX 4090/PCIe/SSE2")[0] == "pbr"
+    assert look.choose_tier("AMD Radeon RX 7900 XTX (radeonsi, navi31, LLVM 15.0.6, DRM 3.54)")[0] == "pbr"
+    assert look.choose_tier("")[0] == "pbr"
+    # VR_LOOK forces either tier
+    assert look.choose_tier("llvmpipe (LLVM 15.0.6, 256 bits)", "pbr") == ("pbr", "pbr requested (VR_LOOK)")
+    assert look.choose_tier("NVIDIA GeForce RTX 4090/PCIe/SSE2", "pbr-vertex")[0] == "pbr-vertex"
+    assert look.choose_tier("llvmpipe", "software")[0] == "pbr-vertex"     # software is decided before
+
+
+def _cpu_rasterizer(output: str) -> bool:
+    line = next(line for line in output.splitlines() if line.startswith("look: "))
+    return any(name in line for name in look.SOFTWARE_RASTERIZERS)
+
+
 # --- rendered ------------------------------------------------------------------------------------------
 def test_the_software_backend_chooses_the_software_look_and_says_why(renders):
     run = renders["software"]
     assert {s["look"] for s in run["manifest"]["shots"]} == {"software"}
     assert f"look: {look.SOFTWARE_REASON}" in run["output"].splitlines()
-    assert {s["look"] for s in renders["gl"]["manifest"]["shots"]} == {"pbr"}
-    assert "PBR on" in renders["gl"]["output"]
+    # the GL renderer's tier: per vertex on Mesa's CPU rasterizers (llvmpipe here), per pixel on a GPU
+    gl = renders["gl"]
+    tier = "pbr-vertex" if _cpu_rasterizer(gl["output"]) else "pbr"
+    assert {s["look"] for s in gl["manifest"]["shots"]} == {tier}
+    line = next(line for line in gl["output"].splitlines() if line.startswith("look: "))
+    assert line.startswith(f"look: {tier}: ") and "PBR on" in line, line
+    if tier == "pbr-vertex":
+        assert "rasterizes on the CPU: lighting per vertex" in line, line
+    # VR_LOOK=pbr forces the per-pixel tier (what a GPU gets)
+    assert {s["look"] for s in renders["gl_stereo"]["manifest"]["shots"]} == {"pbr"}
+    assert "pbr requested (VR_LOOK)" in renders["gl_stereo"]["output"]
     # a station without a GPU asks for the software look on its GL pipeline (VR_LOOK=software)
     assert {s["look"] for s in renders["gl_forced"]["manifest"]["shots"]} == {"software"}
     assert "software look requested, PBR off" in renders["gl_forced"]["output"]
@@ -124,6 +156,22 @@ def test_the_pbr_path_renders_and_differs_from_the_software_look(renders):
     road_soft = load(shot(renders["software"], "drunk", "sober_lap")["path"])
     sky = (slice(50, 80), slice(200, 280))
     assert road[sky].mean() < 60 < road_soft[sky].mean()
+
+
+def test_the_main_light_casts_shadows(renders):
+    """Where the main light is blocked the frame is darker than the same frame without shadows: the
+    prison's arrival hall, the wall left of the officer (shadowed by the side wall), and the night road's
+    lower left (the car); nothing gets lighter."""
+    regions = {("prison", "arrival"): (slice(60, 200), slice(30, 90)),
+               ("drunk", "sober_lap"): (slice(165, 200), slice(0, 80))}
+    for s in renders["gl_noshadow"]["manifest"]["shots"]:
+        lit = load(shot(renders["gl"], s["scene"], s["stage"])["path"]).mean(axis=2)
+        unshadowed = load(s["path"]).mean(axis=2)
+        darker = unshadowed - lit
+        region = regions[(s["scene"], s["stage"])]
+        assert darker[region].mean() > 12, f"{s['scene']}/{s['stage']}: no shadow ({darker[region].mean():.1f})"
+        assert (darker > 10).mean() > 0.05, f"{s['scene']}/{s['stage']}: shadows cover {(darker > 10).mean():.3f}"
+        assert (darker < -10).mean() < 0.01, f"{s['scene']}/{s['stage']}: shadows made it lighter"
 
 
 def _best_horizontal(left: np.ndarray, right: np.ndarray, dy: int = 0, search: int = 24):
