@@ -161,16 +161,20 @@ class JanusRoom(MediaRoom):
             if not self._running:
                 return
             self._running = False
-        for key in list(self._subs):
-            self._end_sub(key)
-        for source_id in list(self._sources):
-            self._end_source(source_id)
+        # The room goes first, while every handle in it is still attached: Janus 1.1.2's videoroom
+        # closes the peer connections of the room's handles when it is destroyed, and a handle we
+        # had just detached is freed under it (a use-after-free; Janus crashed once in the tests,
+        # upstream janus-gateway#3154). Our own handles are hung up and detached after.
         if not self._lost:
             try:
                 self._session.request(self._control, {"request": "destroy", "room": self.room_id,
                                                       "secret": self._secret, "permanent": False})
             except (requests.RequestException, JanusApiError) as exc:
                 logger.warning("room %s: destroying the Janus room failed: %s", self.name, exc)
+        for key in list(self._subs):
+            self._end_sub(key)
+        for source_id in list(self._sources):
+            self._end_source(source_id)
         self._session.close()
         self._tapper.shutdown(timeout)
         self._teardown_threads()
@@ -619,15 +623,11 @@ class JanusRoom(MediaRoom):
             source.dependents.clear()
         if source.watchdog is not None:
             source.watchdog.cancel()
-        if source.tap_handle is not None or source.tap is not None:
-            source.tap = None
-            self._tapper.close(source_id)
-            if source.tap_handle is not None:
-                self._detach(source.tap_handle)
-        for key in keys:              # its subscribers' connections close
-            self._end_sub(key)
         for child, child_id in dependents:   # relays below end in turn
             child._end_source(child_id, parent_gone=True)
+        # The source's own teardown before its subscribers': unpublishing (a hangup, or removing a
+        # remote publisher) makes Janus close the subscribers' peer connections, which must still
+        # be attached then (see shutdown: a freed handle crashed Janus 1.1.2).
         if source.kind == "camera" and source.handle is not None:
             self._session.hangup(source.handle)
             self._detach(source.handle)
@@ -646,6 +646,13 @@ class JanusRoom(MediaRoom):
                                                           "secret": self._secret, "id": source_id})
                 except (requests.RequestException, JanusApiError, TimeoutError) as exc:
                     logger.info("room %s: remove_remote_publisher %s: %s", self.name, source_id, exc)
+        for key in keys:              # its subscribers' connections close
+            self._end_sub(key)
+        if source.tap_handle is not None or source.tap is not None:
+            source.tap = None
+            self._tapper.close(source_id)
+            if source.tap_handle is not None:
+                self._detach(source.tap_handle)
         if source.accepted:
             self._emit("source_ended", source_id)
 
