@@ -7,7 +7,8 @@
 
 Pipelines: ``software`` is p3tinydisplay (no shaders: the scenes' fixed-function look), ``gl`` is
 p3headlessgl (EGL; Mesa llvmpipe on a machine without a GPU) with the PBR look (vr_scenes.look:
-panda3d-simplepbr's shading, shadows from the main light). Panda3D opens one display backend per
+panda3d-simplepbr's shading, shadows from the main light), in the tier the renderer gets: ``pbr`` per
+pixel on a GPU, ``pbr-vertex`` on llvmpipe (``VR_LOOK=pbr`` / ``pbr-vertex`` force one). Panda3D opens one display backend per
 process, so each pipeline runs in its own subprocess (``--pipeline NAME``, what the parent starts).
 
 Per scene, mono then stereo: at every stage's key frame the scripted learner keeps playing (logic stepped
@@ -17,6 +18,7 @@ fps_<scene>_<pipeline> and fps_stereo_<scene>_<pipeline> (mean over the stages: 
 time), fps_min_<scene>_<pipeline> and slowest_stage_<scene>_<pipeline> (the slowest stage, mono),
 drawcalls_ and triangles_<scene>_<pipeline> (the most in any stage, mono, per eye), load_s_<scene>_<pipeline>
 (the scene's procedural geometry, the view, the hands and the first frame: shaders compile there),
+look_<scene>_<pipeline> (software, pbr or pbr-vertex),
 cpu_ms_per_frame_<scene>_<pipeline> (the process's CPU time per frame, all threads: llvmpipe's too; what
 a loaded machine does not change),
 characters_<scene> (animated characters the scene loads: Character nodes under the scene root, the

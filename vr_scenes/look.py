@@ -10,6 +10,11 @@ Two looks, chosen per window from what its renderer can do (``choose_look``):
   lights, so every node gets a rough dielectric default (roughness 0.8, metallic 0) and the shader
   turns its sRGB colours linear before lighting and tone-maps (simplepbr's filmic curve) after it.
   Nodes a scene marks unlit (light panels, windows to the sky, signs) keep their flat colour.
+  On a CPU rasterizer (Mesa's llvmpipe or softpipe: ``choose_tier`` reads the GL renderer string) the
+  ``pbr-vertex`` tier evaluates the same BRDF and ambient per vertex and keeps per pixel only one
+  shadow-map sample, the headlights (Lambert: their cones on a big road quad) and the tone map; its
+  shadow pass is depth only and only the people nearest the learner cast shadows (the view also draws
+  the vision effects' image at half size). ``VR_LOOK=pbr`` / ``VR_LOOK=pbr-vertex`` force a tier.
 * ``software`` (p3tinydisplay: no shaders): the scene's own fixed-function lights, unchanged.
 
 Why not ``simplepbr.init()``: its Pipeline routes *one* display region of *one* camera through a
