@@ -36,6 +36,44 @@ BACKENDS = {"tiny": "p3tinydisplay", "headlessgl": "p3headlessgl", "gl": "pandag
 # pbr-vertex look) the scene is drawn at half size while a vision effect is on (the effects blur the
 # image anyway) and the cards show it magnified
 EFFECTS_BUFFER_SCALE = {"pbr-vertex": 0.5}
+# ... and the base image and its two translucent copies (blur, double vision) are drawn in one pass: a
+# shader on the base card samples the image three times (a CPU rasterizer pays for every full-window
+# blended card)
+ONE_PASS_EFFECTS = {"pbr-vertex"}
+_COMPOSITE_VERT = """#version 120
+uniform mat4 p3d_ModelViewProjectionMatrix;
+uniform mat4 p3d_ModelMatrix;
+attribute vec4 p3d_Vertex;
+attribute vec2 p3d_MultiTexCoord0;
+varying vec2 v_uv;
+varying vec2 v_pos;          // overlay space (x, z)
+void main() {
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+    v_uv = p3d_MultiTexCoord0;
+    vec4 p = p3d_ModelMatrix * p3d_Vertex;
+    v_pos = p.xz;
+}
+"""
+_COMPOSITE_FRAG = """#version 120
+uniform sampler2D p3d_Texture0;
+uniform vec4 p3d_ColorScale;
+uniform vec4 ghost_a;        // blur copy: centre (x, z), 1 / (2 aspect scale), 1 / (2 scale)
+uniform vec4 ghost_b;        // double-vision copy, ditto
+uniform vec2 ghost_alpha;    // their alphas (0: not shown)
+varying vec2 v_uv;
+varying vec2 v_pos;
+vec4 copy(vec4 g, float alpha, vec4 under) {
+    vec2 uv = (v_pos - g.xy) * g.zw + vec2(0.5);
+    float inside = step(0.0, uv.x) * step(uv.x, 1.0) * step(0.0, uv.y) * step(uv.y, 1.0);
+    return mix(under, texture2D(p3d_Texture0, uv), alpha * inside);
+}
+void main() {
+    vec4 c = texture2D(p3d_Texture0, v_uv) * p3d_ColorScale;
+    if (ghost_alpha.x > 0.0) c = copy(ghost_a, ghost_alpha.x, c);
+    if (ghost_alpha.y > 0.0) c = copy(ghost_b, ghost_alpha.y, c);
+    gl_FragColor = vec4(c.rgb, 1.0);
+}
+"""
 _base = None
 _config: dict = {}
 
@@ -225,6 +263,13 @@ class Viewer:
                 card.set_transparency(TransparencyAttrib.M_alpha)
             card.hide()
             cards.append(card)
+        if self.look_kind in ONE_PASS_EFFECTS:
+            from panda3d.core import Shader
+
+            cards[0].set_shader(Shader.make(Shader.SL_GLSL, _COMPOSITE_VERT, _COMPOSITE_FRAG))
+            cards[0].set_shader_input("ghost_a", (0.0, 0.0, 1.0, 1.0))
+            cards[0].set_shader_input("ghost_b", (0.0, 0.0, 1.0, 1.0))
+            cards[0].set_shader_input("ghost_alpha", (0.0, 0.0))
 
         def full_card(name, color, sort, texture=None):
             card = overlay.attach_new_node(cm.generate())
@@ -329,6 +374,22 @@ class Viewer:
             for i, (dx, dz) in enumerate(offsets):
                 self._ghost(ghosts[i], v.blur > 1e-3, jx * a + dx * 2 * a, jz + dz * 2, zoom, 0.5)
             self._ghost(ghosts[1], v.double > 1e-4, jx * a + v.double * 2 * a, jz, zoom, 0.4)
+            if self.look_kind in ONE_PASS_EFFECTS:
+                self._one_pass(eye)
+
+    @staticmethod
+    def _one_pass(eye) -> None:
+        """The copies' places and alphas become the base card's shader inputs; the copies are not drawn."""
+        base_card, ghosts = eye.cards[0], eye.cards[1:]
+        params, alphas = [], []
+        for card in ghosts:
+            pos, scale = card.get_pos(), card.get_scale()
+            params.append((pos.x, pos.z, 1.0 / (2 * eye.aspect * scale.x), 1.0 / (2 * scale.z)))
+            alphas.append(0.0 if card.is_hidden() else card.get_color_scale()[3])
+            card.hide()
+        base_card.set_shader_input("ghost_a", params[0])
+        base_card.set_shader_input("ghost_b", params[1])
+        base_card.set_shader_input("ghost_alpha", tuple(alphas))
 
     @staticmethod
     def _ghost(card, on: bool, x: float, z: float, zoom: float, alpha: float) -> None:
