@@ -21,7 +21,7 @@ from PIL import Image
 from vr_scenes import look, registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHOTS = "prison:arrival@40,drunk:sober_lap,rehab:intake"
+SHOTS = "prison:arrival@40,drunk:sober_lap,rehab:intake,drunk:drunk_lap"     # the drunk lap: vision effects
 SHADOW_SHOTS = "prison:arrival@40,drunk:sober_lap"
 RUNS = {
     "gl": ["--backend", "headlessgl", "--size", "480x270", "--shots", SHOTS],     # the renderer's tier
