@@ -69,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render_pbr(out: str) -> set[str]:
-    """Every stage's key frame with OpenGL and PBR, from a child process (another display backend);
+    """Every stage's key frame with OpenGL and per-pixel PBR (the look of a station's GPU, forced here
+    where Mesa's llvmpipe would choose the per-vertex tier), from a child process (another display backend);
     the names of the PNGs it wrote (none, with a line saying why, where no GL pipeline opens)."""
     proc = subprocess.run([sys.executable, "-m", "vr_scenes.keyframes", "--out", out, "--size", "640x360",
-                           "--backend", "headlessgl", "--suffix", "-pbr", "--palette", "--no-reference"],
-                          capture_output=True, text=True, timeout=900)
+                           "--backend", "headlessgl", "--suffix=-pbr", "--palette", "--no-reference"],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "VR_LOOK": "pbr"})   # a GPU station's look, per pixel
     if proc.returncode != 0:
         print(f"no PBR frames: the GL pipeline failed ({proc.stderr.strip().splitlines()[-1:]})")
         return set()
