@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         stereo_stages = STEREO_STAGES.get(key, (cls.stages[0].key,))
         stereo = render_scene(key, args.out, stereo=True, stages=stereo_stages, suffix="-stereo",
                               reference=False, palette=True)
-        lines += [f"## {cls.title} (`{key}`)", "", (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+        lines += [f"## {cls.title} (`{key}`)", "", (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
                   "", "| stage | key frame | narration at that moment |", "| --- | --- | --- |"]
         for frame, stage in zip(result["frames"], cls.stages, strict=True):
             image = os.path.basename(frame["path"])
