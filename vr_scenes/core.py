@@ -258,6 +258,12 @@ class Scene:
     def subtitle(self) -> str:
         return self.runner.subtitle()
 
+    def speaker(self) -> str:
+        """Who says the line on screen now ("" for the narrator): the cue's speaker, unless a scene
+        knows better (the prison's roll call)."""
+        cue = self.runner.cue()
+        return cue.speaker if cue else ""
+
     def walk(self, dt: float, inputs: Inputs, area: tuple[float, float, float, float]) -> None:
         """Learner-controlled walking in the gaze direction, kept inside ``area`` = (x0, y0, x1, y1)."""
         speed = self.max_walk_speed

@@ -246,11 +246,8 @@ def _pbr_shader(max_lights: int):
     return shader
 
 
-_VERTEX_LIT_VERT = """#version 120
-// the pbr-vertex tier (a CPU rasterizer: llvmpipe, softpipe): simplepbr's GGX/Smith BRDF and sky/ground
-// ambient evaluated per vertex; the fragment shader only samples the main light's shadow map once,
-// adds the headlights (Lambert, per pixel: a cone on a big road quad) and tone-maps
-#define MAX_LIGHTS %(max_lights)d
+# Panda3D's light inputs, declared alike in both stages of the pbr-vertex shader
+_GLSL_LIGHTS = """#define MAX_LIGHTS %(max_lights)d
 uniform struct p3d_LightSourceParameters {
     vec4 position;
     vec4 diffuse;
@@ -261,7 +258,13 @@ uniform struct p3d_LightSourceParameters {
     sampler2DShadow shadowMap;
     mat4 shadowViewMatrix;
 } p3d_LightSource[MAX_LIGHTS];
-uniform struct p3d_MaterialParameters {
+"""
+
+_VERTEX_LIT_VERT = """#version 120
+// the pbr-vertex tier (a CPU rasterizer: llvmpipe, softpipe): simplepbr's GGX/Smith BRDF and sky/ground
+// ambient evaluated per vertex; the fragment shader only samples the main light's shadow map once,
+// adds the headlights (Lambert, per pixel: a cone on a big road quad) and tone-maps
+%(lights)suniform struct p3d_MaterialParameters {
     vec4 baseColor;
     vec4 emission;
     float roughness;
@@ -349,18 +352,7 @@ void main() {
 """
 
 _VERTEX_LIT_FRAG = """#version 120
-#define MAX_LIGHTS %(max_lights)d
-uniform struct p3d_LightSourceParameters {
-    vec4 position;
-    vec4 diffuse;
-    vec4 specular;
-    vec3 attenuation;
-    vec3 spotDirection;
-    float spotCosCutoff;
-    sampler2DShadow shadowMap;
-    mat4 shadowViewMatrix;
-} p3d_LightSource[MAX_LIGHTS];
-uniform sampler2D p3d_Texture0;
+%(lights)suniform sampler2D p3d_Texture0;
 uniform vec4 p3d_TexAlphaOnly;
 uniform float global_shadow_bias;
 varying vec3 v_lit;
@@ -409,8 +401,9 @@ def _vertex_lit_shader(max_lights: int):
     """The pbr-vertex tier's shader (see ``_VERTEX_LIT_VERT``)."""
     from panda3d.core import Shader
 
-    shader = Shader.make(Shader.SL_GLSL, _VERTEX_LIT_VERT % {"max_lights": max_lights},
-                         _VERTEX_LIT_FRAG % {"max_lights": max_lights})
+    lights = _GLSL_LIGHTS % {"max_lights": max_lights}
+    shader = Shader.make(Shader.SL_GLSL, _VERTEX_LIT_VERT % {"lights": lights},
+                         _VERTEX_LIT_FRAG % {"lights": lights})
     shader.set_filename(Shader.ST_none, f"vr-pbr-vertex-{max_lights}")
     return shader
 

@@ -227,8 +227,7 @@ class PrisonScene(Scene):
         """Who says the line on screen now ("" for the narrator)."""
         if self.stage.key == "regime" and self.regime_phase()[1] == "roll_call" and self.t_stage > 15:
             return "民警" if self.answered_at is None else ""
-        cue = self.runner.cue()
-        return cue.speaker if cue else ""
+        return super().speaker()
 
     def characters(self) -> dict[str, CharacterState]:
         """Where each member of the cast is now and what they do (see ``vr_scenes.cast``)."""

@@ -209,10 +209,6 @@ class DrugRehabScene(Scene):
         return self.stage.goal
 
     # --- the people -----------------------------------------------------------------------------------
-    def speaker(self) -> str:
-        cue = self.runner.cue()
-        return cue.speaker if cue else ""
-
     def characters(self) -> dict[str, CharacterState]:
         """Where each member of the cast is now and what they do (see ``vr_scenes.cast``)."""
         k, t, now = self.stage.key, self.t_stage, self.clock.now()
