@@ -225,6 +225,21 @@ def test_an_hour_every_gap_at_most_g_and_never_more_than_k():
         assert max(b - a for a, b in pairwise(marks)) <= POLICY.max_gap_s
 
 
+def test_an_arrival_after_the_last_check_is_checked_soon():
+    """A newcomer in a room (or a person back after leaving): the next check comes within
+    first_within_s of the arrival, not min_gap_s after the last check."""
+    for n in range(20):
+        seed = f"seed-{n}".encode()
+        room = [Present("a", 0.0, room="t1"), Present("b", 0.0, room="t1")]
+        alone = plan_checks(seed, "s", room, [((ROOM, "t1"), 850.0)], set(), 900.0, POLICY)
+        assert alone.planned[(ROOM, "t1")] >= 850.0 + POLICY.min_gap_s
+        joined = plan_checks(seed, "s", room + [Present("c", 900.0, room="t1")], [((ROOM, "t1"), 850.0)], set(),
+                             900.0, POLICY)
+        assert 900.0 <= joined.planned[(ROOM, "t1")] <= 900.0 + POLICY.first_within_s
+        back = plan_checks(seed, "s", [Present("q", 900.0)], [((PERSON, "q"), 850.0)], set(), 961.0, POLICY)
+        assert [t.key for t in back.start] == [(PERSON, "q")]
+
+
 def test_sampling_is_deterministic_with_a_seed_and_differs_without_it():
     def present_at(t):
         return [Present(i, 0.0) for i in range(4)]
