@@ -178,35 +178,10 @@ def test_rendered_run_questionnaire_from_the_console_view_and_stop(tmp_path, por
     """The rendered run (offscreen, software renderer) with a console: the questionnaire before the scene
     is in the headset's overlay and answered here from the console (the fallback), the operator sees
     the learner's view (a JPEG of the window), starts the scene and stops it at once."""
-    import os
-    import subprocess
-    import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
-         "--queue-dir", str(tmp_path / "q"), "--assignment", "4", "--offscreen", "--size", "320x180",
-         "--answers", "cab", "--console"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, base, token, state, wait = _station_with_console(
+        portal, tmp_path, ["--offscreen", "--size", "320x180"])
     try:
-        line = ""
-        while not line.startswith("操作员控制台："):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()[-2000:]
-        base, _, token = line.strip().split("：", 1)[1].partition("/?t=")
-
-        def state():
-            return json.loads(request(base + "/state", token=token)[1])
-
-        def wait(test, timeout=60):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                s = state()
-                if test(s):
-                    return s
-                time.sleep(0.05)
-            raise AssertionError(state())
-
         first = wait(lambda s: s["phase"] == "before" and s["question"])
         assert first["question"] == "体验前问卷 1/4：我能拒绝朋友递来的毒品"
         for value in (2, 4, 3, 3):
@@ -241,39 +216,14 @@ def test_in_a_window_keys_answer_the_questionnaire_and_esc_stops(tmp_path, porta
     from the console, and Esc in the window is the emergency stop."""
     import os
     import shutil
-    import subprocess
-    import sys
 
     from tests.vr.test_vr_window import xdo
 
     if not shutil.which("xdotool"):
         pytest.fail("needs xdotool: scripts/install-system-deps.sh --test installs it")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "DISPLAY": display}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
-         "--queue-dir", str(tmp_path / "q"), "--assignment", "4", "--size", "640x360", "--no-sound",
-         "--answers", "cab", "--console"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, base, token, state, wait = _station_with_console(portal, tmp_path, ["--size", "640x360", "--no-sound"], env)
     try:
-        line = ""
-        while not line.startswith("操作员控制台："):
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read()[-2000:]
-        base, _, token = line.strip().split("：", 1)[1].partition("/?t=")
-
-        def state():
-            return json.loads(request(base + "/state", token=token)[1])
-
-        def wait(test, timeout=60):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                s = state()
-                if test(s):
-                    return s
-                time.sleep(0.05)
-            raise AssertionError(state())
-
         wait(lambda s: s["phase"] == "before" and s["question"])
         window = ""
         deadline = time.monotonic() + 30
@@ -301,3 +251,36 @@ def test_in_a_window_keys_answer_the_questionnaire_and_esc_stops(tmp_path, porta
     assert posted["outcome"] == "stopped" and 0 < posted["progress"] < 1
     assert posted["questionnaire"] == {"before": {"rehab_refuse": 2, "rehab_once": 4, "rehab_help": 3,
                                                   "rehab_intention": 3}, "after": None}
+
+
+def _station_with_console(portal, tmp_path, options, env=None):
+    """The station program with its console, checked in by assignment 4: (process, console address,
+    its secret, ``state()``, ``wait(test)``) once the console's address is printed."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vr_scenes.station", "--portal", portal.url, "--token", "tok",
+         "--queue-dir", str(tmp_path / "q"), "--assignment", "4", *options, "--answers", "cab", "--console"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = ""
+    while not line.startswith("操作员控制台："):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-2000:]
+    base, _, token = line.strip().split("：", 1)[1].partition("/?t=")
+
+    def state():
+        return json.loads(request(base + "/state", token=token)[1])
+
+    def wait(test, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = state()
+            if test(s):
+                return s
+            time.sleep(0.05)
+        raise AssertionError(state())
+
+    return proc, base, token, state, wait
