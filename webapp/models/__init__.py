@@ -12,3 +12,4 @@ from webapp.models.proctor import FaceEnrolment, ProctorCheck, FlagStatus, Proct
 from webapp.models.conferences import ConferenceStatus, ParticipantRole, AttendanceOutcome, Conference, ConferenceParticipant, RollCall, AttendanceRecord, ConferenceReminderSent  # noqa: F401
 from webapp.models.vr import VrStation, VrAssignmentStatus, VrAssignment, VrSession, VrCheckIn, VrChallenge  # noqa: F401
 from webapp.models.compliance import LearnerMonth, UnitTransfer, StudyReminder  # noqa: F401
+from webapp.models.education import EducationSession, EducationPresence, EducationCheck  # noqa: F401
