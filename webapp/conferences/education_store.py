@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from webapp.models import EducationCheck, EducationPresence, EducationSession
 
@@ -49,8 +49,12 @@ def close_presence(db, session_id: int, user_id: int, at: float) -> None:
     """The person left at `at` (their open row, if any, is closed; never before it opened)."""
     row = _open_row(db, session_id, user_id)
     if row is not None:
-        row.left_at = max(float(at), row.joined_at)
-        db.flush()
+        _close(db, row.id, max(float(at), row.joined_at))
+
+
+def _close(db, row_id: int, at: float) -> None:
+    # an UPDATE statement (not an attribute write): closing presence is this module's alone
+    db.execute(update(EducationPresence).where(EducationPresence.id == row_id).values(left_at=at))
 
 
 def close_all_presence(db, session_id: int, at: float) -> int:
@@ -58,8 +62,7 @@ def close_all_presence(db, session_id: int, at: float) -> int:
     rows = db.scalars(select(EducationPresence).where(EducationPresence.session_id == session_id,
                                                       EducationPresence.left_at.is_(None))).all()
     for row in rows:
-        row.left_at = max(float(at), row.joined_at)
-    db.flush()
+        _close(db, row.id, max(float(at), row.joined_at))
     return len(rows)
 
 
@@ -86,9 +89,8 @@ def close_orphaned_presence(db, session_ids: list[int] | None = None,
         if orphaned is not None and not orphaned(conference_id):
             continue
         last = last_check_at(db, row.session_id, row.user_id, row.joined_at)
-        row.left_at = row.joined_at if last is None else max(last, row.joined_at)
+        _close(db, row.id, row.joined_at if last is None else max(last, row.joined_at))
         closed += 1
-    db.flush()
     return closed
 
 
