@@ -99,7 +99,7 @@ class EducationChecks:
     def __init__(self, live, session_id: int, policy: SamplingPolicy, seed: bytes, *, identify=None,
                  clock: Callable[[], float] = time.time, shell=None, check_policy: RollCallPolicy | None = None,
                  threshold: float | None = None, executor=None, confirm_within_s: float = 120.0,
-                 call_fps: float = 3.0, challenge_fps: float = 6.0):
+                 call_fps: float = 3.0, challenge_fps: float = 6.0, tick_s: float = 0.25):
         """`identify(rgb, references) -> (IdentityResult, cpu_ms)`: default the app's identity
         process (webapp.proctor.runner). `check_policy`, `threshold`, `executor`: default the
         roll call's (app config ROLLCALL_*, LIVENESS_*, IDENTITY_THRESHOLD; the warmed analysis
@@ -116,7 +116,7 @@ class EducationChecks:
         self.threshold = threshold
         self.executor = executor
         self.confirm_within_s = float(confirm_within_s)
-        self.call_fps, self.challenge_fps = call_fps, challenge_fps
+        self.call_fps, self.challenge_fps, self.tick_s = call_fps, challenge_fps, tick_s
         self.key = f"edu:{session_id}"
         self._lock = threading.RLock()
         self._people: dict[int, Person] = {}
@@ -188,7 +188,8 @@ class EducationChecks:
                     self._room_checks.pop(path)
                     expired.append((path, list(self._rooms.get(path, {}))))
             limit = self._max_check_s()
-            overdue = [c for c in self._face.values() if now - c.started_at > limit]
+            running = list(self._face.values())
+            overdue = [c for c in running if now - c.started_at > limit]
             present = [Present(p, since) for p, since in self._own.items()]
             for path, members in self._rooms.items():
                 present += [Present(p, since, path) for p, since in members.items()]
@@ -211,8 +212,11 @@ class EducationChecks:
             self.peak_parallel = max(self.peak_parallel, len(self._face) + len(self._room_checks))
         for path, members in expired:
             self._room_timed_out(path, members, now)
-        for check in overdue:
-            check.driver.end()
+        for check in running:
+            if check in overdue:
+                check.driver.end()
+            else:
+                _advance(check.driver)       # its own ticker does this too, every tick_s
         for check in starting:
             check.driver.start()
         for path in asking:
@@ -266,7 +270,7 @@ class EducationChecks:
         holder: list[_FaceCheck] = []
         driver = RollCallDriver(run, references, self._identity(), lambda actions, frames: self._face_sink(
             holder[0], actions, frames), self._set_rate, self._threshold(), call_fps=self.call_fps,
-            challenge_fps=self.challenge_fps, clock=self.clock, executor=self._executor())
+            challenge_fps=self.challenge_fps, tick_s=self.tick_s, clock=self.clock, executor=self._executor())
         check = _FaceCheck(person_id, now, driver, self._room_path(person_id) or "")
         holder.append(check)
         return check
@@ -524,6 +528,11 @@ class EducationChecks:
         except Exception:
             log.exception("education session %s: %s failed", self.session_id, getattr(step, "__name__", step))
             return None
+
+
+def _advance(driver: RollCallDriver) -> None:
+    with driver._lock:
+        driver._emit(driver.run.tick(driver.clock()))
 
 
 def _source(user_id: int) -> str:
