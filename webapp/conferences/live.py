@@ -18,6 +18,16 @@ cascade by Janus's own RTP forwarding. A room its media server lost (Janus resta
 enter, publish or subscribe of someone in the conference (`_revive`); the participants publish
 again into it, and the host's relays are set up again as the host's camera comes back.
 
+The stage (issue 16): one main stream besides the cameras, ruled by `conferencing.education.Stage`
+(the host plays course media or shares a screen; a participant shares while the host allows it).
+Course media is one `streaming.conference.FilePlayback` per play, published into the host's room
+as source "media" (encoded once) and relayed down every lower room as "media", like "host";
+pause, resume and seek act on that playback, so every level sees them. A shared screen is a
+second stream of its sharer, published as source "screen" into the sharer's room, relayed up room
+by room to the host's room (like the spotlight's "speaker") and from there down every other room.
+`stage_view(now)` (kind, title, playing, position at now, duration, sharer, grants) goes with every
+floor broadcast, so a late joiner gets the current position.
+
 The roll call: `webapp.conferences.rollcall_driver` on the called people's frames (the rooms' taps); each
 outcome is written at once by `_RollCallSink` (attendance row, flag with its evidence frame).
 A host who disconnects loses nothing: the roll call runs on the server until everyone is
@@ -37,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 
+from conferencing import education
 from conferencing.rules import normalise_path
 from proctoring.rollcall import (Call, Challenge, Done, Flag, Outcome, Participant, Record, RollCallPolicy, RollCallRun,
                                 SelectionError, who_is_called)
@@ -53,6 +64,10 @@ log = logging.getLogger(__name__)
 
 HOST_SOURCE = "host"
 SPEAKER_SOURCE = "speaker"
+MEDIA_SOURCE = "media"      # the course media the host plays (published in the host's room)
+SCREEN_SOURCE = "screen"    # a shared screen (published in the sharer's room)
+STAGE_SOURCES = (MEDIA_SOURCE, SCREEN_SOURCE)
+EDU_TICK_S = 2.0            # how often the education checks are asked what is due
 
 
 def source_of(user_id: int) -> str:
@@ -106,6 +121,12 @@ class LiveConference:
         self.tap_rates: dict[int, float] = {}
         self.lock = threading.RLock()
         self.closed = False
+        self.stage = education.Stage(host_id)
+        self.playback = None               # the FilePlayback on the stage (source "media")
+        self.media_info: dict | None = None  # {"course_id", "title"} of that playback
+        self.share_path: str | None = None  # the room the shared screen is published in
+        self.edu = None                    # education session hooks (_EducationSession), if any
+        self._edu_looked = False
 
     # --- people --------------------------------------------------------------------------
     def enter(self, user_id: int, name: str, unit_name: str, chain: Sequence[str]) -> dict:
@@ -120,8 +141,11 @@ class LiveConference:
                 raise LiveError(exc.code, exc.message) from None
             path = self._ensure_chain([normalise_path(p) for p in chain])
             self.member_room[user_id] = path
+        self._open_education()
+        self._edu_hook("on_enter", user_id)
         self.broadcast_floor()
-        return {"state": self.floor.snapshot(), "sources": self.sources_for(user_id), "room": path}
+        return {"state": self.floor.snapshot(), "sources": self.sources_for(user_id), "room": path,
+                "stage": self.stage_view()}
 
     def leave(self, user_id: int) -> None:
         with self.lock:
@@ -131,11 +155,16 @@ class LiveConference:
             self.tap_rates.pop(user_id, None)
             if self.speaker_rooms and self.floor.spotlight is None:
                 self._drop_speaker()
+            before = self.stage
+            self.stage = education.leave(self.stage, user_id)
+            if before.share is not None and self.stage.share is None:
+                self._end_share()
         if room is not None:
             try:
                 room.close(source_of(user_id))
             except SignallingError:
                 pass
+        self._edu_hook("on_leave", user_id)
         rollcall = self.rollcall
         if rollcall is not None:
             rollcall.driver.disconnect(user_id)
@@ -222,13 +251,175 @@ class LiveConference:
                           to=f"user:{command.target}")
         if command.action == "remove":
             socketio.emit("conf", {"conference_id": self.id, "type": "removed"}, to=f"user:{command.target}")
+            with self.lock:
+                before = self.stage
+                self.stage = education.leave(self.stage, command.target)
+                if before.share is not None and self.stage.share is None:
+                    self._end_share()
             self._close_media(command.target)
+            self._edu_hook("on_leave", command.target)
             if self.rollcall is not None:
                 self.rollcall.driver.disconnect(command.target)
         self.broadcast_floor()
         for path in list(self.rooms):
             self.broadcast_sources(path)
         return command
+
+    # --- the stage: course media and shared screens ------------------------------------------
+    def play_media(self, actor: int, course_id: object) -> dict:
+        """The host plays a course's video into the conference (replacing what is on the stage)."""
+        from streaming.conference.playback import FilePlayback
+
+        self._revive()
+        with self.lock:
+            self._stage_allows(actor, "play")
+        title, path, duration = self._course_media(course_id)
+        try:
+            playback = FilePlayback(str(path))
+        except ValueError as exc:      # not a video PyAV can open
+            raise LiveError("no_media", f"the course's video cannot be played: {exc}") from None
+        stepped = False
+        try:
+            duration = float(playback.duration or duration)
+            with self.lock:
+                self._stage_step(lambda: education.play(self.stage, actor, f"course:{course_id}", duration,
+                                                        time.time()))
+                stepped = True
+                self._clear_main()          # a new play replaces the old one (or a share)
+                room = self.rooms.get(self.host_path)
+                if room is None:
+                    raise LiveError("not_found", "enter the conference first")
+                self.playback = playback
+                self.media_info = {"course_id": course_id, "title": title, "path": str(path)}
+                room.publish_playback(MEDIA_SOURCE, playback)
+                self._anchor_playback()
+                self._ensure_stage_relays()
+        except BaseException:
+            with self.lock:
+                if stepped:
+                    self.stage = dataclasses.replace(self.stage, main=None)
+                if self.playback is playback:
+                    self.playback, self.media_info = None, None
+            playback.close()
+            raise
+        self._stage_changed()
+        return self.stage_view()
+
+    def pause_media(self, actor: int) -> dict:
+        with self.lock:
+            self._stage_step(lambda: education.pause(self.stage, actor, time.time()))
+            if self.playback is not None:
+                self.playback.pause()
+                self._anchor_playback()
+        self._stage_changed(sources=False)
+        return self.stage_view()
+
+    def resume_media(self, actor: int) -> dict:
+        with self.lock:
+            self._stage_step(lambda: education.resume(self.stage, actor, time.time()))
+            if self.playback is not None:
+                self.playback.resume()
+                self._anchor_playback()
+        self._stage_changed(sources=False)
+        return self.stage_view()
+
+    def seek_media(self, actor: int, position: object) -> dict:
+        with self.lock:
+            self._stage_step(lambda: education.seek(self.stage, actor, position, time.time()))
+            if self.playback is not None:
+                self.playback.seek(float(position))
+                self._anchor_playback()
+        self._stage_changed(sources=False)
+        return self.stage_view()
+
+    def stop_media(self, actor: int) -> dict:
+        with self.lock:
+            self._stage_step(lambda: education.stop_playback(self.stage, actor))
+            self._close_playback()
+        self._stage_changed()
+        return self.stage_view()
+
+    def grant_share(self, actor: int, user_id: object) -> dict:
+        with self.lock:
+            if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id not in self.floor.members:
+                raise LiveError("bad_field", "not a participant")
+            self._stage_step(lambda: education.grant(self.stage, actor, user_id))
+        self._stage_changed(sources=False)
+        return self.stage_view()
+
+    def revoke_share(self, actor: int, user_id: object) -> dict:
+        with self.lock:
+            if not isinstance(user_id, int) or isinstance(user_id, bool):
+                raise LiveError("bad_field", "not a participant")
+            before = self.stage
+            self._stage_step(lambda: education.revoke(self.stage, actor, user_id))
+            ended = before.share is not None and self.stage.share is None
+            if ended:
+                self._end_share()
+        self._stage_changed(sources=ended)
+        return self.stage_view()
+
+    def share_screen(self, actor: int, offer_sdp: str) -> str:
+        """The host, or a participant while allowed, shares a screen: a second stream of theirs,
+        published as source "screen" in their room; returns the answer SDP."""
+        self._revive()
+        with self.lock:
+            if not self.floor.present(actor):
+                raise LiveError("not_found", "enter the conference first")
+            path = self.member_room.get(actor)
+            room = self.rooms.get(path) if path else None
+            if room is None:
+                raise LiveError("not_found", "enter the conference first")
+            self._stage_step(lambda: education.start_share(self.stage, actor, time.time()))
+            self._clear_main()          # what was on the stage (a playback, an earlier share) ends
+            try:
+                answer = room.publish(SCREEN_SOURCE, offer_sdp)
+            except BaseException:
+                self.stage = dataclasses.replace(self.stage, main=None)
+                raise
+            self.share_path = path
+            self._ensure_stage_relays()
+        self._stage_changed()
+        return answer
+
+    def stop_share(self, actor: int) -> dict:
+        with self.lock:
+            self._stage_step(lambda: education.stop_share(self.stage, actor))
+            self._end_share()
+        self._stage_changed()
+        return self.stage_view()
+
+    def stage_view(self, now: float | None = None) -> dict:
+        """What a page shows of the stage at wall time `now` (a late joiner: the current position)."""
+        now = time.time() if now is None else now
+        with self.lock:
+            stage, info, members = self.stage, self.media_info or {}, self.floor.members
+            view = {"kind": "none", "grants": sorted(stage.grants), "at": now}
+            pb, share = stage.playback, stage.share
+            if pb is not None:
+                view.update(kind="media", course_id=info.get("course_id"), title=info.get("title", ""),
+                            playing=pb.playing and not pb.ended_at(now), position=round(pb.position_at(now), 3),
+                            duration=pb.duration, source_id=MEDIA_SOURCE)
+            elif share is not None:
+                member = members.get(share.user_id)
+                view.update(kind="share", user_id=share.user_id, name=member.name if member else "",
+                            source_id=SCREEN_SOURCE)
+        return view
+
+    def edu_confirm(self, officer_id: int, named: object) -> dict:
+        """An on-site officer names who sits in front of a shared room's camera."""
+        if not isinstance(named, list) or len(named) > 500 or any(
+                not isinstance(u, int) or isinstance(u, bool) for u in named):
+            raise LiveError("bad_field", "present: a list of user ids")
+        with self.lock:
+            path = self.member_room.get(officer_id)
+            if path is None or not self.floor.present(officer_id):
+                raise LiveError("not_found", "enter the conference first")
+            edu = self.edu
+        if edu is None or edu.checks is None:
+            raise LiveError("not_found", "no education session on this conference")
+        result = edu.checks.confirm_room(officer_id, path, list(named))
+        return {"confirmed": result if isinstance(result, (list, dict, int, str, bool)) else None}
 
     # --- roll call -----------------------------------------------------------------------
     def start_rollcall(self, actor: int, user_ids: list[int] | None, policy: RollCallPolicy, secret: bytes,
@@ -314,6 +505,18 @@ class LiveConference:
             else:
                 with self.lock:
                     self._ensure_host_relays()
+                    self._ensure_stage_relays()
+        elif event == "source_ended" and source_id == SCREEN_SOURCE and path == self.share_path:
+            with self.lock:   # the sharer's browser ended the share (its own stop button, a closed tab)
+                room = self.rooms.get(path)
+                try:
+                    still = room is not None and SCREEN_SOURCE in room.sources()   # a new share since
+                except SignallingError:
+                    still = False
+                share = self.stage.share
+                if not still and share is not None and path == self.share_path:
+                    self.stage = dataclasses.replace(self.stage, main=None)
+                    self._end_share()
         elif event == "source_ended" and user_id is not None and self.member_room.get(user_id) == path:
             with self.lock:
                 self.floor.set_publishing(user_id, False)
@@ -330,11 +533,13 @@ class LiveConference:
         return self._sources_view(path) if path else []
 
     def broadcast_floor(self) -> None:
-        socketio.emit("conf", {"conference_id": self.id, "type": "floor", "state": self.floor.snapshot()},
+        socketio.emit("conf", {"conference_id": self.id, "type": "floor", "state": self.floor.snapshot(),
+                               "stage": self.stage_view()},
                       to=conference_room(self.id))
 
     def broadcast_sources(self, path: str) -> None:
-        socketio.emit("conf", {"conference_id": self.id, "type": "sources", "sources": self._sources_view(path)},
+        socketio.emit("conf", {"conference_id": self.id, "type": "sources", "sources": self._sources_view(path),
+                               "stage": self.stage_view()},
                       to=media_room_channel(self.id, path))
 
     def broadcast_rollcall(self) -> None:
@@ -348,6 +553,10 @@ class LiveConference:
         with self.lock:
             self.closed = True
             rollcall = self.rollcall
+            edu, self.edu = self.edu, None
+            playback, self.playback = self.playback, None
+        if edu is not None:
+            edu.stop()
         if rollcall is not None:
             if end_rollcall and not rollcall.driver.done:
                 rollcall.driver.end()
@@ -358,6 +567,193 @@ class LiveConference:
             except Exception:
                 log.exception("conference %s: room shutdown", self.id)
         self.rooms.clear()
+        if playback is not None:
+            playback.close()
+
+    # --- internals: the stage -------------------------------------------------------------------
+    def _stage_allows(self, actor: int, action: str) -> None:
+        code = education.refusal(self.stage, actor, action)
+        if code is not None:
+            raise LiveError(code, f"{action} refused: {code}")
+
+    def _stage_step(self, step) -> None:
+        """Apply a pure stage rule (under the lock); its refusal becomes a LiveError of its code."""
+        try:
+            self.stage = step()
+        except education.EducationError as exc:
+            raise LiveError(exc.code, exc.message) from None
+
+    def _anchor_playback(self) -> None:
+        """The stage's position follows the real playback's (decoding may lag the wall clock)."""
+        pb, playback = self.stage.playback, self.playback
+        if pb is None or playback is None:
+            return
+        try:
+            position = min(max(0.0, float(playback.position())), pb.duration)
+        except Exception:   # noqa: BLE001 - the rule's own position stands
+            return
+        self.stage = dataclasses.replace(self.stage, main=dataclasses.replace(pb, position=position,
+                                                                              set_at=time.time()))
+
+    def _clear_main(self) -> None:
+        """End the media of what was on the stage (the stage itself is the rule's business)."""
+        self._close_playback()
+        if self.share_path is not None:
+            self._end_share()
+
+    def _close_playback(self) -> None:
+        playback, self.playback, self.media_info = self.playback, None, None
+        if playback is None:
+            return
+        room = self.rooms.get(self.host_path)
+        if room is not None:
+            try:
+                room.unpublish(MEDIA_SOURCE)      # its relays end with it
+            except SignallingError:
+                pass
+        self._stop_relays(MEDIA_SOURCE, keep=self.host_path)
+        playback.close()
+
+    def _end_share(self) -> None:
+        path, self.share_path = self.share_path, None
+        if path is None:
+            return
+        self._stop_relays(SCREEN_SOURCE, keep=path)
+        room = self.rooms.get(path)
+        if room is not None:
+            try:
+                room.unpublish(SCREEN_SOURCE)
+            except SignallingError:
+                pass
+
+    def _stop_relays(self, source_id: str, keep: str) -> None:
+        """Stop the relays of a stage source in every room but its origin, lowest rooms first."""
+        for path in sorted(self.rooms, key=len, reverse=True):
+            if path == keep:
+                continue
+            try:
+                if source_id in self.rooms[path].sources():
+                    self.rooms[path].stop_relay(source_id)
+            except SignallingError:
+                pass
+
+    def _ensure_stage_relays(self) -> None:
+        """The stage's source reaches every room: a shared screen first up its room's chain to the
+        host's room (as the spotlight does), then, like course media, down every lower room."""
+        if self.share_path is not None:
+            child = self.share_path
+            while self.parent.get(child) is not None:
+                parent_path = self.parent[child]
+                room, below = self.rooms[parent_path], self.rooms[child]
+                try:
+                    if SCREEN_SOURCE not in room.sources():
+                        if SCREEN_SOURCE not in below.sources():
+                            break
+                        room.relay_from(below, SCREEN_SOURCE, SCREEN_SOURCE)
+                except SignallingError as exc:
+                    log.info("conference %s: screen relay up into %s not set up yet: %s", self.id, parent_path,
+                             exc.code)
+                    break
+                child = parent_path
+        source = MEDIA_SOURCE if self.playback is not None else SCREEN_SOURCE if self.share_path else None
+        if source is None:
+            return
+        for path in sorted(self.rooms, key=len):
+            parent_path = self.parent.get(path)
+            if parent_path is None:
+                continue
+            room, parent = self.rooms[path], self.rooms[parent_path]
+            try:
+                if source not in room.sources() and source in parent.sources():
+                    room.relay_from(parent, source, source)
+            except SignallingError as exc:
+                log.info("conference %s: %s relay into %s not set up yet: %s", self.id, source, path, exc.code)
+
+    def _replay_into(self, room: MediaRoom) -> None:
+        """The host's room was replaced (_revive): the playback goes on in the new one, from where
+        it was (a new FilePlayback: the old one's tracks went with the old room)."""
+        from streaming.conference.playback import FilePlayback
+
+        old, pb = self.playback, self.stage.playback
+        position = pb.position_at(time.time()) if pb is not None else 0.0
+        try:
+            fresh = FilePlayback(self.media_info["path"], start_at=position, paused=not (pb is not None and pb.playing))
+            room.publish_playback(MEDIA_SOURCE, fresh)
+        except Exception as exc:   # noqa: BLE001 - the media server is still away: the stage empties
+            log.warning("conference %s: the course media could not be played again: %s", self.id, exc)
+            self.playback, self.media_info = None, None
+            self.stage = dataclasses.replace(self.stage, main=None)
+            old.close()
+            return
+        self.playback = fresh
+        old.close()
+        self._ensure_stage_relays()
+
+    def _course_media(self, course_id: object) -> tuple[str, object, float]:
+        """A course's title, video file (resolved as the study player's media route does) and
+        duration. The host may use every course (staff use the whole catalogue, as the course
+        pages show it); a course without its video file is refused."""
+        from streaming.media_files import MediaPathError, resolve
+        from webapp.core.access import STAFF
+        from webapp.core.inputs import bounded_int
+        from webapp.models import Course
+
+        if not isinstance(course_id, int) or isinstance(course_id, bool) or bounded_int(course_id) is None:
+            raise LiveError("bad_field", "course_id: a number")
+        with self.app.app_context():
+            session = db.session()
+            try:
+                host = session.get(User, self.host_id)
+                course = session.get(Course, course_id)
+                if host is None or host.role not in STAFF or course is None:
+                    raise LiveError("not_found", "no such course")
+                try:
+                    path = resolve(self.app.config["MEDIA_ROOT"], course.slug, course.source_file)
+                except MediaPathError:
+                    raise LiveError("no_media", "the course has no video file") from None
+                return course.title, path, float(course.duration_s or 0.0)
+            finally:
+                session.rollback()
+
+    def _stage_changed(self, sources: bool = True) -> None:
+        self.broadcast_floor()
+        if sources and not self.closed:
+            for path in list(self.rooms):
+                self.broadcast_sources(path)
+
+    def _open_education(self) -> None:
+        """At the first entry: if the conference holds an education session
+        (webapp.conferences.education_store), its presence rows and attendance checks run here."""
+        with self.lock:
+            if self._edu_looked or self.closed:
+                return
+            self._edu_looked = True
+        from webapp.conferences import education_store
+
+        with self.app.app_context():
+            with db.write_transaction() as session:
+                row = education_store.session_for(session, self.id)
+                if row is None:
+                    return
+                session_id = row.id
+                policy = _sampling_policy(row)
+        checks = None
+        try:
+            from webapp.conferences.education_checks import EducationChecks
+        except ImportError:     # the checks' runner is not part of this build: presence only
+            log.warning("conference %s: education session %s without attendance checks", self.id, session_id)
+        else:
+            checks = EducationChecks(self, session_id, policy, self.app.config["SECRET_KEY"].encode())
+        with self.lock:
+            if not self.closed:
+                self.edu = _EducationSession(self, session_id, checks).start()
+        if self.closed and checks is not None:
+            checks.stop()
+
+    def _edu_hook(self, name: str, *args) -> None:
+        edu = self.edu
+        if edu is not None:
+            edu.call(name, *args)
 
     # --- internals ---------------------------------------------------------------------------
     def _floor(self, step):
@@ -390,6 +786,7 @@ class LiveConference:
                 self.parent[path] = parent
             parent = path
         self._ensure_host_relays()
+        self._ensure_stage_relays()
         return chain[-1]
 
     def _new_room(self, path: str) -> MediaRoom:
@@ -415,6 +812,14 @@ class LiveConference:
             for path in lost:
                 self.rooms[path] = self._new_room(path)
             self.speaker_rooms = [path for path in self.speaker_rooms if path not in old]
+            if self.share_path in old:     # the sharer's stream died with its room: the share ends
+                self.share_path = None
+                if self.stage.share is not None:
+                    self.stage = dataclasses.replace(self.stage, main=None)
+            if self.host_path in old and self.playback is not None:
+                self._replay_into(self.rooms[self.host_path])
+            else:
+                self._ensure_stage_relays()
             publishing = [uid for uid, path in self.member_room.items() if path in old
                           and uid in self.floor.members and self.floor.members[uid].publishing]
         for room in old.values():
@@ -500,14 +905,21 @@ class LiveConference:
         for source_id in ids:
             if source_id == HOST_SOURCE:
                 user_id, kind = self.host_id, "host"
+            elif source_id == MEDIA_SOURCE:
+                user_id, kind = None, "media"
+            elif source_id == SCREEN_SOURCE:
+                share = self.stage.share
+                user_id, kind = (share.user_id if share is not None else None), "screen"
             elif source_id == SPEAKER_SOURCE:
                 user_id, kind = self.floor.spotlight, "speaker"
             else:
                 user_id = user_of(source_id)
                 kind = "host" if user_id == self.host_id else "camera"
             member = members.get(user_id) if user_id is not None else None
-            out.append({"source_id": source_id, "user_id": user_id, "name": member.name if member else "",
-                        "kind": kind})
+            name = member.name if member else ""
+            if kind == "media":
+                name = (self.media_info or {}).get("title", "")
+            out.append({"source_id": source_id, "user_id": user_id, "name": name, "kind": kind})
         return out
 
     def _tap_callback(self, user_id: int):
@@ -530,6 +942,81 @@ class LiveConference:
                 room.untap(source)
             except SignallingError:
                 pass
+
+
+def _sampling_policy(row) -> education.SamplingPolicy:
+    """An education session's check timings (its row) as the pure rules' policy."""
+    gap, low, first = float(row.max_gap_s), float(row.min_gap_s), float(row.first_within_s)
+    try:
+        return education.SamplingPolicy(max_parallel=int(row.max_parallel), max_gap_s=gap, min_gap_s=low,
+                                        first_within_s=first, reserve_s=max(0.0, min(120.0, gap - max(low, first))))
+    except ValueError:
+        log.warning("education session %s: check timings %s/%s/%s unusable; the defaults apply", row.id,
+                    low, gap, first)
+        return education.SamplingPolicy()
+
+
+class _EducationSession:
+    """A live conference's education session: supervisees' presence rows as they enter and
+    leave (webapp.conferences.education_store), the attendance checks' hooks (EducationChecks,
+    when built) and their ticker thread, like the roll call's."""
+
+    def __init__(self, live: LiveConference, session_id: int, checks):
+        self.live = live
+        self.session_id = session_id
+        self.checks = checks
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "_EducationSession":
+        if self.checks is not None:
+            self._thread = threading.Thread(target=self._tick_loop, name=f"edu-{self.session_id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def call(self, name: str, user_id: int) -> None:
+        try:
+            self._presence(name, user_id)
+        except Exception:   # noqa: BLE001 - a failed write must not stop the conference
+            log.exception("education session %s: presence of %s (%s)", self.session_id, user_id, name)
+        if self.checks is not None:
+            try:
+                getattr(self.checks, name)(user_id)
+            except Exception:   # noqa: BLE001
+                log.exception("education session %s: checks.%s(%s)", self.session_id, name, user_id)
+
+    def _presence(self, name: str, user_id: int) -> None:
+        from webapp.conferences import education_store
+
+        live, now = self.live, time.time()
+        with live.app.app_context():
+            with db.write_transaction() as session:
+                user = session.get(User, user_id)
+                if user is None or user.role != Role.SUPERVISEE:
+                    return
+                if name == "on_enter":
+                    education_store.open_presence(session, self.session_id, user_id,
+                                                  live.member_room.get(user_id, ""), now)
+                else:
+                    education_store.close_presence(session, self.session_id, user_id, now)
+                session.commit()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(EDU_TICK_S):
+            try:
+                self.checks.tick(time.time())
+            except Exception:   # noqa: BLE001 - the next tick tries again
+                log.exception("education session %s: tick", self.session_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.checks is not None:
+            try:
+                self.checks.stop()
+            except Exception:   # noqa: BLE001
+                log.exception("education session %s: stopping the checks", self.session_id)
 
 
 class _RollCallSink:
@@ -702,8 +1189,9 @@ _registry_lock = threading.Lock()
 
 
 def room_config(cfg) -> RoomConfig:
+    # relays per room: the host from above, a speaker from below, the stage's media or screen
     wanted = {"ice_servers": json.loads(cfg["ICE_SERVERS"] or "[]"),
-              "relay_transport": cfg["CONFERENCE_RELAY_TRANSPORT"]}
+              "relay_transport": cfg["CONFERENCE_RELAY_TRANSPORT"], "max_relays": 3}
     known = {f.name for f in dataclasses.fields(RoomConfig)}
     return RoomConfig(**{k: v for k, v in wanted.items() if k in known})
 

@@ -18,7 +18,9 @@ from webapp.core import db
 
 METHODS = frozenset({"info", "enter", "publish", "subscribe", "subscribe_offer", "subscribe_answer",
                      "unsubscribe", "raise_hand", "chat",
-                     "host_command", "leave", "start_rollcall", "end_rollcall", "close"})
+                     "host_command", "leave", "start_rollcall", "end_rollcall", "close",
+                     "play_media", "pause_media", "resume_media", "seek_media", "stop_media",
+                     "grant_share", "revoke_share", "share_screen", "stop_share", "stage_view", "edu_confirm"})
 
 
 class LiveService:
@@ -97,6 +99,41 @@ class LiveService:
     def end_rollcall(self, conference_id: int, actor: int) -> None:
         self._live(conference_id).end_rollcall(actor)
 
+    # --- the stage (issue 16): course media and shared screens; each returns the stage's view
+    def play_media(self, conference_id: int, actor: int, course_id) -> dict:
+        return self._live(conference_id).play_media(actor, course_id)
+
+    def pause_media(self, conference_id: int, actor: int) -> dict:
+        return self._live(conference_id).pause_media(actor)
+
+    def resume_media(self, conference_id: int, actor: int) -> dict:
+        return self._live(conference_id).resume_media(actor)
+
+    def seek_media(self, conference_id: int, actor: int, position) -> dict:
+        return self._live(conference_id).seek_media(actor, position)
+
+    def stop_media(self, conference_id: int, actor: int) -> dict:
+        return self._live(conference_id).stop_media(actor)
+
+    def grant_share(self, conference_id: int, actor: int, user_id) -> dict:
+        return self._live(conference_id).grant_share(actor, user_id)
+
+    def revoke_share(self, conference_id: int, actor: int, user_id) -> dict:
+        return self._live(conference_id).revoke_share(actor, user_id)
+
+    def share_screen(self, conference_id: int, actor: int, sdp: str) -> str:
+        """The answer SDP to the sharer's offer."""
+        return self._live(conference_id).share_screen(actor, sdp)
+
+    def stop_share(self, conference_id: int, actor: int) -> dict:
+        return self._live(conference_id).stop_share(actor)
+
+    def stage_view(self, conference_id: int) -> dict:
+        return self._live(conference_id).stage_view()
+
+    def edu_confirm(self, conference_id: int, officer_id: int, present) -> dict:
+        return self._live(conference_id).edu_confirm(officer_id, present)
+
     def close(self, conference_id: int) -> None:
         close_live(self.app, conference_id)
 
@@ -122,7 +159,7 @@ def live_service(app: Flask):
     if found is None:
         if app.config["MEDIA_MODE"] == "remote":
             from webapp.media import client
-            found = client(app).service("conference", METHODS, timeouts={"start_rollcall": 30.0})
+            found = client(app).service("conference", METHODS, timeouts={"start_rollcall": 30.0, "play_media": 20.0})
         else:
             found = LiveService(app)
         app.extensions["conference_service"] = found

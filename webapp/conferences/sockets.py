@@ -47,11 +47,23 @@ MESSAGES = {
     "media_unavailable": _l("The video service is restarting. Please wait a moment and try again."),
 }
 
+# The stage's refusals (conferencing.education codes), in the stage events' acks.
+STAGE_MESSAGES = {
+    "not_host": _l("Only the host may do this."),
+    "not_allowed": _l("The host has not allowed you to share your screen."),
+    "busy": _l("Something else is on the main screen. The host must stop it first."),
+    "no_playback": _l("No course video is playing."),
+    "not_sharing": _l("No screen is being shared."),
+    "bad_position": _l("That position is outside the video."),
+    "no_media": _l("This course has no video file."),
+}
+
 _sid_member: dict[str, tuple[int, int]] = {}    # sid -> (conference id, user id)
 
 
-def _error(code: str, detail: str = "") -> dict:
-    body = {"error": code, "message": str(MESSAGES.get(code, MESSAGES["bad_field"]))}
+def _error(code: str, detail: str = "", messages: dict | None = None) -> dict:
+    known = {**MESSAGES, **(messages or {})}
+    body = {"error": code, "message": str(known.get(code, MESSAGES["bad_field"]))}
     if detail:
         body["detail"] = detail[:200]
     return body
@@ -112,8 +124,8 @@ def _hosted(data):
     return live, error
 
 
-def _call(step):
-    """Run a live-conference step and turn its errors into acks."""
+def _call(step, messages: dict | None = None):
+    """Run a live-conference step and turn its errors into acks (`messages`: the event's own codes)."""
     from webapp.conferences.live import LiveError
     from webapp.media.rpc import MediaError
 
@@ -122,7 +134,8 @@ def _call(step):
     except MediaError:
         return _error("media_unavailable")
     except LiveError as exc:
-        return _error(exc.code if exc.code in MESSAGES else "bad_field", exc.message)
+        known = exc.code in MESSAGES or exc.code in (messages or {})
+        return _error(exc.code if known else "bad_field", exc.message, messages)
     except SignallingError as exc:
         # not_running: the media server is away or restarting (a Janus restart; webapp.conferences.live)
         code = {"too_many_streams": "too_many_streams", "unknown_source": "unknown_source",
@@ -179,8 +192,33 @@ def _enter(data=None):
     join_room(conference_room(conference.id))
     join_room(media_room_channel(conference.id, result["room"]))
     _sid_member[request.sid] = (conference.id, user_id)
-    return {"ok": True, "me": {"user_id": user_id, "name": name, "host": is_host},
-            "state": result["state"], "sources": result["sources"], "rollcall": result["rollcall"]}
+    ack = {"ok": True, "me": {"user_id": user_id, "name": name, "host": is_host},
+           "state": result["state"], "sources": result["sources"], "rollcall": result["rollcall"],
+           "stage": result.get("stage")}
+    if is_host:
+        ack["courses"] = _courses_for_host()
+    return ack
+
+
+def _courses_for_host() -> list[dict]:
+    """The courses the host may play into the conference: staff use the whole catalogue (the
+    course pages, webapp.supervision), those with their video file on disk."""
+    from streaming.media_files import MediaPathError, resolve
+    from webapp.core.access import STAFF
+    from webapp.models import Course
+
+    if current_user.role not in STAFF:
+        return []
+    root = current_app.config["MEDIA_ROOT"]
+    out = []
+    for course in db.session().scalars(select(Course).order_by(Course.category, Course.title)):
+        try:
+            resolve(root, course.slug, course.source_file)
+        except MediaPathError:
+            continue
+        out.append({"id": course.id, "title": course.title, "duration_s": course.duration_s})
+    db.session().rollback()
+    return out
 
 
 @socketio.on("conf_publish")
@@ -356,6 +394,109 @@ def _rollcall_end(data=None):
         return result
     audit("rollcall_ended", target=f"conference:{live.id}")
     return {"ok": True}
+
+
+# --- the stage: course media, shared screens (issue 16) ------------------------------------------
+MEDIA_ACTIONS = ("play", "pause", "resume", "seek", "stop")
+
+
+def _number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@socketio.on("conf_media")
+def _media(data=None):
+    """The host plays a course into the conference, pauses, resumes, seeks, stops.
+    {action, course_id (play), position (seek, seconds)} -> {"ok": true, "stage": {...}}."""
+    from webapp.core.audit import audit
+
+    live, error = _hosted(data)
+    if error:
+        return error
+    action = data.get("action")
+    if action not in MEDIA_ACTIONS:
+        return _error("bad_field")
+    user_id, service = current_user.id, live.service
+    if action == "play":
+        course_id = data.get("course_id")
+        if not isinstance(course_id, int) or isinstance(course_id, bool) or bounded_int(course_id) is None:
+            return _error("bad_field")
+        result = _call(lambda: service.play_media(live.id, user_id, course_id), STAGE_MESSAGES)
+    elif action == "seek":
+        position = data.get("position")
+        if not _number(position):
+            return _error("bad_position", messages=STAGE_MESSAGES)
+        result = _call(lambda: service.seek_media(live.id, user_id, float(position)), STAGE_MESSAGES)
+    else:
+        method = {"pause": service.pause_media, "resume": service.resume_media, "stop": service.stop_media}[action]
+        result = _call(lambda: method(live.id, user_id), STAGE_MESSAGES)
+    if "error" in result:
+        return result
+    if action == "play":
+        audit("conference_media_played", target=f"conference:{live.id}", detail=f"course:{data['course_id']}")
+    return {"ok": True, "stage": result}
+
+
+@socketio.on("conf_share")
+def _share(data=None):
+    """Share a screen (the host, or a participant while the host allows it) or stop sharing.
+    {action: "start", sdp, type: "offer"} -> {"ok": true, "sdp", "type": "answer"}; {action: "stop"}."""
+    live, error = _live(data)
+    if error:
+        return error
+    action = data.get("action")
+    user_id = current_user.id
+    if action == "start":
+        sdp = _offer(data)
+        if sdp is None:
+            return _error("media", "bad_sdp: not an offer")
+        answer = _call(lambda: live.service.share_screen(live.id, user_id, sdp), STAGE_MESSAGES)
+        if isinstance(answer, dict):
+            return answer
+        return {"ok": True, "sdp": answer, "type": "answer"}
+    if action == "stop":
+        result = _call(lambda: live.service.stop_share(live.id, user_id), STAGE_MESSAGES)
+        return result if "error" in result else {"ok": True, "stage": result}
+    return _error("bad_field")
+
+
+@socketio.on("conf_share_grant")
+def _share_grant(data=None):
+    """The host allows a participant to share a screen, or takes it back (ending their share).
+    {user_id, allowed: bool}."""
+    live, error = _hosted(data)
+    if error:
+        return error
+    target, allowed_ = data.get("user_id"), data.get("allowed")
+    if not isinstance(target, int) or isinstance(target, bool) or bounded_int(target) is None \
+            or not isinstance(allowed_, bool):
+        return _error("bad_field")
+    user_id, service = current_user.id, live.service
+    step = service.grant_share if allowed_ else service.revoke_share
+    result = _call(lambda: step(live.id, user_id, target), STAGE_MESSAGES)
+    return result if "error" in result else {"ok": True, "stage": result}
+
+
+@socketio.on("conf_edu_confirm")
+def _edu_confirm(data=None):
+    """An on-site officer confirms who sits in front of a shared room's camera (an education
+    session's check). {present: [user ids]}."""
+    from webapp.core.access import STAFF
+
+    live, error = _live(data)
+    if error:
+        return error
+    if current_user.role not in STAFF:
+        return _error("forbidden")
+    present = data.get("present")
+    if not isinstance(present, list) or len(present) > 500 or any(
+            not isinstance(u, int) or isinstance(u, bool) or bounded_int(u) is None for u in present):
+        return _error("bad_field")
+    user_id = current_user.id
+    result = _call(lambda: live.service.edu_confirm(live.id, user_id, present), STAGE_MESSAGES)
+    return result if "error" in result else {"ok": True, **result}
 
 
 # --- leaving -----------------------------------------------------------------------------------

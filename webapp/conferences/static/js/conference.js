@@ -13,6 +13,7 @@
 //   conference_floor.js       participants, hands, mute, spotlight, main stage, tiles and paging
 //   conference_chat.js        the chat
 //   conference_rollcall.js    the host's roll-call panel, being called (overlay)
+//   conference_stage.js       the stage: course media the host plays, shared screens
 // This module: entering, reconnecting, leaving, ending.
 
 import { RETRY_ENTER_MS, cfg, conferenceId, els, root, setStatus, state, toastError } from "./conference_context.js";
@@ -21,6 +22,7 @@ import * as media from "./conference_media.js";
 import * as floor from "./conference_floor.js";
 import * as chat from "./conference_chat.js";
 import * as rollcall from "./conference_rollcall.js";
+import * as stage from "./conference_stage.js";
 
 const ask = signalling.ask;
 
@@ -36,6 +38,8 @@ function enter() {
     setStatus("live", cfg.msgEntered);
     els.hand.disabled = false;
     chat.renderChat((res.state && res.state.chat) || []);
+    if (res.courses) stage.setCourses(res.courses);
+    stage.applyStage(res.stage);
     floor.applyFloor(res.state || {});
     floor.setSources(res.sources || []);
     if (res.rollcall) rollcall.onRollcall(res.rollcall);
@@ -57,12 +61,14 @@ function enter() {
 function lost() {
   if (state.removed || state.left) return;
   state.gen++;
+  stage.stopSharing(false);
   media.closeMedia();
   setStatus("reconnecting", cfg.msgReconnecting);
 }
 
 function closeEverything() {
   state.gen++;
+  stage.stopSharing(false);
   media.closeMedia();
   media.stopLocal();
   rollcall.stopCall();
@@ -90,6 +96,8 @@ function start() {
   floor.install();
   chat.install();
   rollcall.install();
+  stage.onChange(floor.reconcile);
+  stage.install();
 
   if (els.end) {
     els.end.addEventListener("click", function () {
@@ -111,8 +119,8 @@ function start() {
   });
 
   // Server events of this conference.
-  signalling.onEvent("floor", function (ev) { floor.applyFloor(ev.state); });
-  signalling.onEvent("sources", function (ev) { floor.setSources(ev.sources); });
+  signalling.onEvent("floor", function (ev) { stage.applyStage(ev.stage); floor.applyFloor(ev.state); });
+  signalling.onEvent("sources", function (ev) { stage.applyStage(ev.stage); floor.setSources(ev.sources); });
   signalling.onEvent("chat", function (ev) { chat.addChat(ev.message); });
   signalling.onEvent("muted", function (ev) { floor.setMuted(!!ev.muted); });
   signalling.onEvent("removed", onRemoved);

@@ -43,6 +43,8 @@ export const state = {
   hand: false, muted: false,
   rollcall: null, rollcallAt: 0, picked: new Set(),
   call: null,           // the running countdown of my own roll call
+  stage: null,          // what is on the stage (the server's stage view; conference_stage.js)
+  sharePc: null, screen: null,   // my shared screen's peer connection and stream
 };
 
 const toastRoot = document.getElementById("notices");

@@ -10,7 +10,14 @@ import { subscribe, unsubscribe } from "./conference_media.js";
 
 function mainSource() {
   const floor = state.floor || {};
+  const stage = state.stage || {};
   let src = null;
+  // The stage's stream (course media, a shared screen) is the main stream while it is there.
+  if (stage.kind === "share" && stage.user_id === me) return null;   // my own screen: shown locally
+  if (stage.kind === "media" || stage.kind === "share") {
+    src = state.sources.find(function (s) { return s.source_id === stage.source_id; }) || null;
+    if (src) return src;
+  }
   if (floor.spotlight != null) {
     if (floor.spotlight === me) return null;
     src = state.sources.find(function (s) { return s.user_id === floor.spotlight; }) ||
@@ -28,6 +35,7 @@ function mainSource() {
 function tileSources(main) {
   return state.sources.filter(function (s) {
     return s.user_id !== me && s.source_id !== "host" && s.kind !== "host" &&
+      s.kind !== "media" && s.kind !== "screen" &&
       !(main && s.source_id === main.source_id);
   });
 }
@@ -99,6 +107,10 @@ export function renderStage() {
     els.main.muted = els.sound.hidden ? false : els.main.muted;
     attach(els.main, entry && entry.stream);
     els.mainLabel.textContent = main.name || "";
+  } else if (state.screen) {
+    els.main.muted = true;    // my own shared screen
+    attach(els.main, state.screen);
+    els.mainLabel.textContent = "";
   } else if (state.local && (isHost || (state.floor && state.floor.spotlight === me))) {
     els.main.muted = true;    // myself on the main stage: never play my own microphone
     attach(els.main, state.local);
@@ -254,6 +266,10 @@ function renderParticipants(people) {
       actions.appendChild(spotlight === p.user_id ? actionButton("unspotlight", cfg.msgUnspotlight, p.user_id)
                                                   : actionButton("spotlight", cfg.msgSpotlight, p.user_id));
       if (p.hand) actions.appendChild(actionButton("lower_hand", cfg.msgLower, p.user_id));
+      const grants = (state.stage && state.stage.grants) || [];
+      actions.appendChild(grants.indexOf(p.user_id) >= 0
+        ? actionButton("share_revoke", cfg.msgShareRevoke, p.user_id)
+        : actionButton("share_grant", cfg.msgShareGrant, p.user_id));
       actions.appendChild(actionButton("remove", cfg.msgRemove, p.user_id, "danger"));
       li.appendChild(actions);
     }
@@ -288,6 +304,7 @@ export function install() {
     const button = ev.target.closest ? ev.target.closest("button[data-action]") : null;
     if (!button || !isHost) return;
     const action = button.dataset.action;
+    if (action.indexOf("share_") === 0) return;   // conference_stage.js: screen-share permissions
     const userId = parseInt(button.dataset.userId, 10);
     if (action === "remove" && !window.confirm(cfg.msgConfirmRemove)) return;
     button.disabled = true;

@@ -11,7 +11,7 @@ let localReady = function () {};
 export function onChange(fn) { changed = fn; }
 export function onLocalStream(fn) { localReady = fn; }
 
-function gathered(pc, limitMs) {
+export function gathered(pc, limitMs) {
   // The server takes the whole offer at once (non-trickle): wait for our candidates, bounded.
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise(function (resolve) {
