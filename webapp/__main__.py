@@ -26,8 +26,10 @@ def main() -> None:
     if app.config["MEDIA_MODE"] == "embedded":
         # The live conferences are this process's: roll calls an earlier run left open end now.
         from webapp.conferences.live import close_orphaned_rollcalls
+        from webapp.conferences.education_credit import recover as recover_education
         with app.app_context():
             close_orphaned_rollcalls()
+            recover_education()      # education sessions: presence a crash left open, ended ones credited
     scheduler = None
     if app.config["SCHEDULER_ENABLED"]:
         from webapp.scheduler import start

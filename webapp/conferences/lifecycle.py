@@ -10,6 +10,7 @@ from sqlalchemy import select
 from conferencing import lifecycle
 from conferencing.lifecycle import Event, Participation, TransitionRefused  # noqa: F401  (re-exported)
 
+from webapp.conferences import education_credit
 from webapp.models import Conference, ConferenceParticipant, ConferenceStatus, ParticipantRole, utcnow
 
 
@@ -22,6 +23,7 @@ def transition(session, conference: Conference, event: Event, now: datetime | No
     conference.status = ConferenceStatus(target.value)
     if target in lifecycle.FINAL:
         close_participations(session, conference.id, now or utcnow())
+        education_credit.conference_ended(session, conference.id, now)   # an education session: credited
     return True
 
 

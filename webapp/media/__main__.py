@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
+    from webapp.conferences.education_credit import recover as recover_education
     from webapp.conferences.live import close_orphaned_rollcalls
     from webapp.conferences.live import shutdown as close_conferences
     from webapp.core import db
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with app.app_context():
         closed = close_orphaned_rollcalls(orphaned=orphaned_here(Registry(server.redis), args.worker))
+        recover_education(orphaned=orphaned_here(Registry(server.redis), args.worker))
     if closed:
         log.info("closed %d roll call(s) left open by an earlier media worker", len(closed))
     if app.config["PROCTORING_REQUIRED"]:
