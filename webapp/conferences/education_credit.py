@@ -122,11 +122,10 @@ def credit_session(db, session_id: int, now: float) -> dict[int, float]:
     edu = db.get(EducationSession, session_id)
     if edu is None or edu.credited_at is not None:
         return {}
-    return _write(db, edu, _plan(db, edu, now))
+    return _write(db, edu, _plan(db, edu, now), current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
-def _write(db, edu: EducationSession, plan: dict[int, list[tuple[float, float]]]) -> dict[int, float]:
-    tz_name = current_app.config["BABEL_DEFAULT_TIMEZONE"]
+def _write(db, edu: EducationSession, plan: dict[int, list[tuple[float, float]]], tz_name: str) -> dict[int, float]:
     credited: dict[int, float] = {}
     for user_id, spans in plan.items():
         total = 0.0
@@ -157,10 +156,11 @@ def conference_ended(db, conference_id: int, at: datetime | None = None) -> dict
     store.close_all_presence(db, edu.id, end)
     try:
         plan = _plan(db, edu, end)      # reads only: a failure here leaves nothing half-written
+        tz_name = current_app.config["BABEL_DEFAULT_TIMEZONE"]     # (outside an app context: no credit now)
     except Exception:
         log.exception("education session %s: credit not worked out; the sweep will try again", edu.id)
         return None
-    return _write(db, edu, plan)
+    return _write(db, edu, plan, tz_name)
 
 
 def credit_ended_sessions(db, now: float | None = None) -> list[int]:

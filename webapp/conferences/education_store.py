@@ -19,9 +19,42 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
+from conferencing.education import SamplingPolicy
+
 from webapp.models import EducationCheck, EducationPresence, EducationSession
 
 CHECK_KINDS = ("face", "officer", "terminal")
+
+# The check timings an officer may choose when scheduling (seconds; K checks at once)
+FIRST_WITHIN_MIN = 30
+GAP_MIN, GAP_MAX = 60, 3600
+PARALLEL_MIN, PARALLEL_MAX = 1, 8
+RESERVE_S = 120.0
+
+
+def timing_problems(first_within_s: float, min_gap_s: float, max_gap_s: float, max_parallel: int) -> list[str]:
+    """What is wrong with a session's check timings, as codes (empty: acceptable):
+    first_within (30 <= first_within_s < max_gap_s: the first check comes before a gap could
+    end), min_gap (60 <= min_gap_s < max_gap_s), max_gap (max_gap_s <= 3600), max_parallel (1..8)."""
+    problems = []
+    if not FIRST_WITHIN_MIN <= first_within_s < max_gap_s:
+        problems.append("first_within")
+    if not GAP_MIN <= min_gap_s < max_gap_s:
+        problems.append("min_gap")
+    if not max_gap_s <= GAP_MAX:
+        problems.append("max_gap")
+    if not PARALLEL_MIN <= max_parallel <= PARALLEL_MAX:
+        problems.append("max_parallel")
+    return problems
+
+
+def sampling_policy(edu: EducationSession) -> SamplingPolicy:
+    """The session's timings as `conferencing.education.SamplingPolicy` takes them. The reserve
+    (the slack for waiting behind K) is 120 s, or what the gaps leave when they are shorter, so
+    that every gap stays within max_gap_s (timings that passed `timing_problems` always fit)."""
+    reserve = max(0.0, min(RESERVE_S, edu.max_gap_s - max(edu.min_gap_s, edu.first_within_s)))
+    return SamplingPolicy(max_parallel=edu.max_parallel, max_gap_s=edu.max_gap_s, min_gap_s=edu.min_gap_s,
+                          first_within_s=edu.first_within_s, reserve_s=reserve)
 
 
 def session_for(db, conference_id: int) -> EducationSession | None:

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, IntegerField, SelectMultipleField, StringField
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -25,13 +25,13 @@ from conferencing.lifecycle import open_for_joining
 from conferencing.rules import (MAX_LEVEL, TOWNSHIP, ConferenceScope, levels_from_text, levels_to_text, may_join,
                                 participant_units)
 
-from webapp.conferences import lifecycle
+from webapp.conferences import education_store, lifecycle
 from webapp.core import db, jurisdiction
 from webapp.core.access import STAFF, allow
 from webapp.core.audit import audit
 from webapp.core.turn import ice_servers_for
-from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, OrgUnit, Role,
-                     RollCall, User, utcnow)
+from webapp.models import (Conference, ConferenceParticipant, ConferenceStatus, Course, EducationSession, OrgUnit,
+                           Role, RollCall, User, utcnow)
 
 bp = Blueprint("conferences", __name__, url_prefix="/conferences", template_folder="templates",
                static_folder="static", static_url_path="/assets")
@@ -100,11 +100,68 @@ class ConferenceForm(FlaskForm):
     levels = MultiCheckboxField(_l("Include the officers of these levels below"), coerce=int, choices=[],
                                 validate_choice=False)
     include_supervisees = BooleanField(_l("Include the supervisees of township judicial offices"))
+    # A group education session (optional): a course or a topic, and the attendance check timings
+    education = BooleanField(_l("Hold it as a group education session"))
+    edu_course = SelectField(_l("Course"), choices=[], validate_choice=False)
+    edu_topic = StringField(_l("Topic"), validators=[
+        Length(max=200, message=_l("The topic may have at most 200 characters."))])
+    edu_first_within_s = StringField(_l("First check within (seconds)"), default="120")
+    edu_min_gap_s = StringField(_l("Shortest gap between checks (seconds)"), default="300")
+    edu_max_gap_s = StringField(_l("Longest gap between checks (seconds)"), default="900")
+    edu_max_parallel = StringField(_l("Checks at once"), default="2")
 
-    def __init__(self, host_level: int, *args, **kwargs):
+    def __init__(self, host_level: int, *args, courses: list[tuple[int, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.host_level = host_level
         self.levels.choices = [(level, LEVEL_NAMES[level]) for level in lower_levels(host_level)]
+        self.edu_course.choices = [("", _("None (a topic)"))] + [(str(cid), title) for cid, title in courses]
+        self.education_values: dict = {}
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        if self.education.data:
+            ok = self._validate_education() and ok
+        return ok
+
+    def _validate_education(self) -> bool:
+        """The education part, parsed into `education_values` (EducationSession's columns)."""
+        course = (self.edu_course.data or "").strip()
+        if course and course not in {value for value, _label in self.edu_course.choices}:
+            self.edu_course.errors.append(_("Choose one of the courses."))
+            return False
+        topic = (self.edu_topic.data or "").strip()
+        if not course and not topic:
+            self.edu_topic.errors.append(_("Choose a course or enter a topic."))
+            return False
+        numbers = {}
+        for name in ("edu_first_within_s", "edu_min_gap_s", "edu_max_gap_s", "edu_max_parallel"):
+            field = getattr(self, name)
+            text = (field.data or "").strip()
+            if not (text.isascii() and text.isdigit() and len(text) <= 6):
+                field.errors.append(_("Enter a whole number."))
+            else:
+                numbers[name] = int(text)
+        if len(numbers) < 4:
+            return False
+        messages = {"first_within": (self.edu_first_within_s, _(
+                        "The first check must come within at least 30 seconds, sooner than the longest gap.")),
+                    "min_gap": (self.edu_min_gap_s, _(
+                        "The shortest gap must be at least 60 seconds and shorter than the longest gap.")),
+                    "max_gap": (self.edu_max_gap_s, _("The longest gap may be at most 3600 seconds.")),
+                    "max_parallel": (self.edu_max_parallel, _("Between 1 and 8 checks may run at once."))}
+        problems = education_store.timing_problems(numbers["edu_first_within_s"], numbers["edu_min_gap_s"],
+                                                   numbers["edu_max_gap_s"], numbers["edu_max_parallel"])
+        for code in problems:
+            field, message = messages[code]
+            field.errors.append(message)
+        if problems:
+            return False
+        self.education_values = {"course_id": int(course) if course else None, "topic": topic,
+                                 "first_within_s": float(numbers["edu_first_within_s"]),
+                                 "min_gap_s": float(numbers["edu_min_gap_s"]),
+                                 "max_gap_s": float(numbers["edu_max_gap_s"]),
+                                 "max_parallel": numbers["edu_max_parallel"]}
+        return True
 
     def validate_starts_at(self, field):
         if field.data is not None and to_utc(field.data) <= utcnow():
@@ -148,7 +205,8 @@ def _ancestor_paths(path: str) -> list[str]:
 @allow(*STAFF)
 def new():
     unit = current_user.unit
-    form = ConferenceForm(unit.level)
+    courses = db.session().execute(select(Course.id, Course.title).order_by(Course.title, Course.id)).all()
+    form = ConferenceForm(unit.level, courses=[tuple(c) for c in courses])
     if form.validate_on_submit():
         levels = sorted(set(form.levels.data or []))
         conference = Conference(host_unit_id=unit.id, host_officer_id=current_user.id,
@@ -159,8 +217,11 @@ def new():
         session = db.session()
         session.add(conference)
         session.flush()
+        if form.education.data:     # a group education session, in the same transaction
+            session.add(EducationSession(conference_id=conference.id, **form.education_values))
         audit("conference_created", target=f"conference:{conference.id}",
-              detail=f"unit:{unit.id} levels:{conference.levels} supervisees:{int(conference.include_supervisees)}",
+              detail=f"unit:{unit.id} levels:{conference.levels} supervisees:{int(conference.include_supervisees)}"
+                     f"{' education:1' if form.education.data else ''}",
               commit=False)
         session.commit()
         flash(_("Conference scheduled."), "success")
@@ -195,7 +256,18 @@ def detail(conference_id: int):
                            joined=joined, show_joined=may_manage,
                            is_in=mine is not None and mine.joined_at is not None and mine.left_at is None,
                            may_attend=open_for_joining(conference.status.value),
-                           rollcalls=rollcalls)
+                           rollcalls=rollcalls, education=_education_link(conference))
+
+
+def _education_link(conference: Conference) -> dict | None:
+    """The education session's subject and, for who may see it, its attendance page."""
+    from webapp.conferences.education_views import may_view
+    edu = education_store.session_for(db.session(), conference.id)
+    if edu is None:
+        return None
+    course = db.session().get(Course, edu.course_id) if edu.course_id else None
+    return {"subject": course.title if course is not None else edu.topic,
+            "url": url_for("conferences.education", conference_id=conference.id) if may_view(conference) else None}
 
 
 def _may_cancel(conference: Conference) -> bool:
@@ -271,3 +343,6 @@ def room(conference_id: int):
                            is_host=current_user.id == conference.host_officer_id,
                            ice_servers=json.dumps(ice_servers_for(current_app.config, current_user.id)),
                            closed=conference.status in (ConferenceStatus.ENDED, ConferenceStatus.CANCELLED))
+
+
+from webapp.conferences import education_views  # noqa: E402,F401  (its routes are on bp)
