@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from conferencing import education
 from conferencing.rules import normalise_path
@@ -700,20 +701,18 @@ class LiveConference:
 
         if not isinstance(course_id, int) or isinstance(course_id, bool) or bounded_int(course_id) is None:
             raise LiveError("bad_field", "course_id: a number")
-        with self.app.app_context():
-            session = db.session()
+        # A session of its own: this may run on a Socket.IO handler's thread, whose scoped
+        # session (and its current_user) a nested app context would end.
+        with Session(self.app.extensions["db_engine"]) as session:
+            host = session.get(User, self.host_id)
+            course = session.get(Course, course_id)
+            if host is None or host.role not in STAFF or course is None:
+                raise LiveError("not_found", "no such course")
             try:
-                host = session.get(User, self.host_id)
-                course = session.get(Course, course_id)
-                if host is None or host.role not in STAFF or course is None:
-                    raise LiveError("not_found", "no such course")
-                try:
-                    path = resolve(self.app.config["MEDIA_ROOT"], course.slug, course.source_file)
-                except MediaPathError:
-                    raise LiveError("no_media", "the course has no video file") from None
-                return course.title, path, float(course.duration_s or 0.0)
-            finally:
-                session.rollback()
+                path = resolve(self.app.config["MEDIA_ROOT"], course.slug, course.source_file)
+            except MediaPathError:
+                raise LiveError("no_media", "the course has no video file") from None
+            return course.title, path, float(course.duration_s or 0.0)
 
     def _stage_changed(self, sources: bool = True) -> None:
         self.broadcast_floor()
@@ -730,13 +729,12 @@ class LiveConference:
             self._edu_looked = True
         from webapp.conferences import education_store
 
-        with self.app.app_context():
-            with db.write_transaction() as session:
-                row = education_store.session_for(session, self.id)
-                if row is None:
-                    return
-                session_id = row.id
-                policy = _sampling_policy(row)
+        with Session(self.app.extensions["db_engine"]) as session:   # (see _course_media)
+            row = education_store.session_for(session, self.id)
+            if row is None:
+                return
+            session_id = row.id
+            policy = _sampling_policy(row)
         checks = None
         try:
             from webapp.conferences.education_checks import EducationChecks
@@ -967,6 +965,9 @@ class _EducationSession:
         self.checks = checks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # enter/leave in order, off the Socket.IO handlers' threads (their writes need an app
+        # context of their own, which would end a handler's session)
+        self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"edu-{session_id}-calls")
 
     def start(self) -> "_EducationSession":
         if self.checks is not None:
@@ -975,6 +976,12 @@ class _EducationSession:
         return self
 
     def call(self, name: str, user_id: int) -> None:
+        try:
+            self._calls.submit(self._call, name, user_id)
+        except RuntimeError:    # stopped
+            pass
+
+    def _call(self, name: str, user_id: int) -> None:
         try:
             self._presence(name, user_id)
         except Exception:   # noqa: BLE001 - a failed write must not stop the conference
@@ -1010,6 +1017,7 @@ class _EducationSession:
 
     def stop(self) -> None:
         self._stop.set()
+        self._calls.shutdown(wait=True)
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.checks is not None:
