@@ -115,9 +115,19 @@ export function stopSharing(tellServer) {
   state.sharePc = null;
   state.screen = null;
   delete root.dataset.sharing;
-  if (pc) pc.close();
-  if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
-  if (tellServer) ask("conf_share", { action: "stop" }).then(function (res) { applyStage(res.stage); }, toastError);
+  const close = function () {
+    if (pc) pc.close();
+    if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+  };
+  if (tellServer) {
+    // Tell the server first: a closed connection alone also ends the share there, and the
+    // request would then find nothing to stop.
+    ask("conf_share", { action: "stop" }).then(function (res) { applyStage(res.stage); }, function (err) {
+      if (err.error !== "not_sharing") toastError(err);
+    }).then(close);
+  } else {
+    close();
+  }
   render();
   changed();
 }
