@@ -25,6 +25,7 @@ MAX_ID = 2**31 - 1         # webapp.core.inputs.MAX_ID: an INTEGER column
 PAYLOAD_LIMIT = 60_000     # bytes of JSON: SOCKETIO_MAX_BYTES (64 KiB) refuses a larger packet whole
 CHAT_MAX_CHARS = 500       # conferencing.floor
 HOST_ACTIONS = ("mute", "unmute", "spotlight", "unspotlight", "remove", "lower_hand")
+MEDIA_ACTIONS = ("play", "pause", "resume", "seek", "stop")      # webapp.conferences.sockets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,10 +327,19 @@ EVENTS: dict[str, st.SearchStrategy[Payload]] = {
     "conf_end": _event(payload(CONFERENCE)),
     "rollcall_start": _event(payload(CONFERENCE, optional={"user_ids": user_ids()})),
     "rollcall_end": _event(payload(CONFERENCE)),
+    # the stage (issue 16): course media, shared screens, grants, an on-site officer's confirmation
+    "conf_media": _event(payload({**CONFERENCE, "action": field(st.sampled_from(MEDIA_ACTIONS), TEXT)},
+                                 optional={"course_id": unchecked(st.one_of(st.integers(1, MAX_ID), HUGE_INTS, JUNK)),
+                                           "position": unchecked(st.one_of(st.floats(-10, 1e6), ODD_FLOATS,
+                                                                           HUGE_INTS, JUNK))})),
+    "conf_share": _event(payload({**CONFERENCE, "action": field(st.sampled_from(["start", "stop"]), TEXT)},
+                                 optional={"sdp": sdp_field(), "type": offer_type()})),
+    "conf_share_grant": _event(payload({**CONFERENCE, "user_id": unchecked(user_id()), "allowed": boolean()})),
+    "conf_edu_confirm": _event(payload({**CONFERENCE, "present": user_ids()})),
 }
 
 # Who sends what: the learner mostly the study events, the host mostly the host's.
-HOST_EVENTS = {"conf_host", "conf_end", "rollcall_start", "rollcall_end"}
+HOST_EVENTS = {"conf_host", "conf_end", "rollcall_start", "rollcall_end", "conf_media", "conf_share_grant"}
 
 
 def sender(event: str) -> st.SearchStrategy[str]:
