@@ -9,9 +9,12 @@ One module a seam:
   relays, the receivers' complete-frame jitter buffer;
 - :mod:`.fanout`: sources, subscriptions and their bounded packet queues, frame taps;
 - :mod:`.relays`: relays between rooms, in-process or over WebRTC;
+- :mod:`.playback`: :class:`FilePlayback`, a course file played into a room as a source of its own
+  (issue 16: the host plays, pauses, seeks);
 - :mod:`.aiortc_room`: :class:`AiortcRoom`, the rooms on aiortc;
-- :mod:`.janus_api`, :mod:`.janus_tap`, :mod:`.janus_room`: :class:`JanusRoom`, the rooms on a
-  Janus VideoRoom (its HTTP API client, the frame taps' aiortc peers, the room).
+- :mod:`.janus_api`, :mod:`.janus_tap`, :mod:`.janus_publisher`, :mod:`.janus_room`:
+  :class:`JanusRoom`, the rooms on a Janus VideoRoom (its HTTP API client, the frame taps' aiortc
+  peers, the course files' aiortc publisher peers, the room).
 
 The public names are importable from here (``from streaming.conference import AiortcRoom``).
 Nothing here imports Flask, the models or anything of ours outside streaming.
@@ -36,10 +39,11 @@ from .interface import (
     SourceListener,
     TapCallback,
 )
+from .playback import FilePlayback
 from .relays import RelayLink
 from .sdp import validate_publish_offer, validate_subscribe_offer
 
 __all__ = ["AUDIO_RATE", "AUDIO_SAMPLES_PER_PACKET", "AUDIO_TIME_BASE", "RELAY_TRANSPORTS", "VIDEO_CLOCK",
-           "VIDEO_TIME_BASE", "AiortcRoom", "JanusEndpoint", "JanusRoom", "MediaRoom", "RelayLink", "RoomConfig", "SharedOpusEncoder",
+           "VIDEO_TIME_BASE", "AiortcRoom", "FilePlayback", "JanusEndpoint", "JanusRoom", "MediaRoom", "RelayLink", "RoomConfig", "SharedOpusEncoder",
            "SharedVp8Encoder", "SignallingError", "SourceListener", "TapCallback", "validate_publish_offer",
            "validate_subscribe_offer"]

@@ -11,7 +11,9 @@ queues: a slow subscriber loses packets (and then waits for the next keyframe)
 instead of holding up the others. A keyframe request (PLI/FIR) from any
 subscriber, and every new subscriber, forces a keyframe out of the one encoder of
 that source. A source nobody receives is not encoded at all (aiortc still
-decodes it, so frame taps keep working).
+decodes it, so frame taps keep working). A course file the host plays
+(:meth:`AiortcRoom.publish_playback`, :mod:`.playback`) is a source of the same kind: its
+decoded frames take the camera's path (taps, one shared encoder, packets fanned out).
 
 Its parts live beside it: the encoders and the receivers' jitter buffer in
 :mod:`.codecs`, sources, subscriptions and taps in :mod:`.fanout`, relays between
@@ -38,6 +40,7 @@ from .sdp import _m_section, validate_publish_offer, validate_subscribe_offer
 logger = logging.getLogger(__name__)
 
 _room_names = itertools.count(1)
+_PUBLISHED = ("camera", "playback")    # sources a participant publishes (not relays)
 
 
 class AiortcRoom(MediaRoom, LoopOwner):
@@ -93,6 +96,17 @@ class AiortcRoom(MediaRoom, LoopOwner):
         kinds = validate_publish_offer(offer_sdp)
         return self._call(self._publish(participant_id, offer_sdp, "audio" in kinds))
 
+    def publish_playback(self, source_id: str, playback) -> None:
+        """A course file as a source (:meth:`MediaRoom.publish_playback`): the playback's frames go
+        into the same path as a camera's decoded frames (taps, one shared VP8 encoder, one shared
+        Opus encoder, packets fanned out to every subscriber and relay)."""
+        from .playback import FilePlayback
+
+        _check_stream_id(source_id)
+        if not isinstance(playback, FilePlayback):
+            raise TypeError("publish_playback needs a FilePlayback")
+        self._call(self._publish_playback(source_id, playback))
+
     def subscribe(self, participant_id: str, source_id: str, offer_sdp: str) -> str:
         _check_stream_id(participant_id)
         _check_stream_id(source_id)
@@ -141,7 +155,7 @@ class AiortcRoom(MediaRoom, LoopOwner):
 
     async def _unpublish(self, participant_id: str) -> None:
         source = self._sources.get(participant_id)
-        if source is None or source.kind != "camera":
+        if source is None or source.kind not in _PUBLISHED:
             raise SignallingError("unknown_stream", f"{participant_id!r} publishes nothing here")
         await self._end_source(participant_id)
 
@@ -263,8 +277,7 @@ class AiortcRoom(MediaRoom, LoopOwner):
 
         if participant_id in self._sources:
             raise SignallingError("exists", f"{participant_id!r} already publishes here")
-        if sum(1 for s in self._sources.values() if s.kind == "camera") >= self.config.max_publishers:
-            raise SignallingError("too_many_streams", f"at most {self.config.max_publishers} publishers")
+        self._check_publisher_room()
         source = _Source(self, participant_id, "camera")
         source.encoder = SharedVp8Encoder(self.config.bitrate)
         source.has_audio = with_audio
@@ -293,6 +306,32 @@ class AiortcRoom(MediaRoom, LoopOwner):
             self._mark_connected(source)
         source.watchdog = asyncio.ensure_future(self._watchdog(lambda: source.state, self._end_source, participant_id))
         return pc.localDescription.sdp
+
+    def _check_publisher_room(self) -> None:
+        if sum(1 for s in self._sources.values() if s.kind in _PUBLISHED) >= self.config.max_publishers:
+            raise SignallingError("too_many_streams", f"at most {self.config.max_publishers} publishers")
+
+    async def _publish_playback(self, source_id: str, playback) -> None:
+        if source_id in self._sources:
+            raise SignallingError("exists", f"{source_id!r} already publishes here")
+        self._check_publisher_room()
+        if playback.closed:
+            raise SignallingError("bad_stream_id", "the playback is closed")
+        if not playback._claim(self):
+            raise SignallingError("exists", "the playback is published elsewhere")
+        source = _Source(self, source_id, "playback")
+        source.playback = playback
+        source.encoder = SharedVp8Encoder(self.config.bitrate)
+        source.has_audio = playback.has_audio
+        if source.has_audio:
+            source.audio_encoder = SharedOpusEncoder(self.config.audio_bitrate)
+        source.ensure_executor()
+        source.state = "connected"
+        source.accepted = True          # source_connected with its first frame (_video_loop)
+        self._sources[source_id] = source
+        self._start_media(source, playback.video_track)
+        if playback.audio_track is not None:
+            self._start_media(source, playback.audio_track)
 
     async def _video_loop(self, source: _Source, track) -> None:
         """Decoded frames in (aiortc decodes): taps sample them; one shared encode
@@ -323,7 +362,8 @@ class AiortcRoom(MediaRoom, LoopOwner):
                         source.last_keyframe_at = loop.time()
                     source.fan_out(packet)
         except MediaStreamError:
-            pass
+            if source.kind == "playback":     # the playback was closed under the room
+                await self._end_source(source.id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -590,6 +630,8 @@ class AiortcRoom(MediaRoom, LoopOwner):
             source.upstream.detach()
         if source.kind == "relay":
             self._relays.pop(source_id, None)
+        if source.playback is not None:
+            source.playback._release(self)
         if source.accepted:
             self._emit("source_ended", source_id)
 
@@ -600,7 +642,7 @@ class AiortcRoom(MediaRoom, LoopOwner):
             raise SignallingError("unknown_stream", f"no participant {participant_id!r}")
         for key in keys:
             await self._end_sub(key)
-        if participant_id in self._sources and self._sources[participant_id].kind == "camera":
+        if participant_id in self._sources and self._sources[participant_id].kind in _PUBLISHED:
             await self._end_source(participant_id)
 
     # ----- relays: child side

@@ -141,13 +141,14 @@ class _Subscription:
 
 class _Source:
     """One stream that can be subscribed to: a participant's camera (decoded once,
-    encoded once here), a relay over WebRTC (the same), or an in-process relay
-    (packets from another room)."""
+    encoded once here), a course file played by the host (its frames encoded once here), a
+    relay over WebRTC (decoded once, encoded once), or an in-process relay (packets from
+    another room)."""
 
     def __init__(self, room: AiortcRoom, source_id: str, kind: str, transport: str | None = None):
         self.room = room
         self.id = source_id
-        self.kind = kind            # "camera" | "relay"
+        self.kind = kind            # "camera" | "playback" (a course file) | "relay"
         self.transport = transport  # relays: "inprocess" | "webrtc"
         self.subs: dict[str, _Subscription] = {}
         self.encoder: SharedVp8Encoder | None = None
@@ -176,6 +177,7 @@ class _Source:
         self.tasks: list[asyncio.Task] = []
         self.watchdog: asyncio.Task | None = None
         self.upstream: RelayLink | _WebRtcUpstream | None = None   # relays: asks the parent for keyframes
+        self.playback = None        # "playback": the FilePlayback read (owned by the caller)
 
     def ensure_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self.executor is None:
@@ -219,4 +221,5 @@ class _Source:
                 "audio_encoders_created": self.audio_encoder.created if self.audio_encoder else 0,
                 "audio_frames_in": self.audio_frames_in, "audio_encodes": self.audio_encodes,
                 "audio_packets_out": self.audio_packets_out, "audio_packets_muted": self.audio_packets_muted,
-                "tap": self.tap.info() if self.tap is not None else None}
+                "tap": self.tap.info() if self.tap is not None else None,
+                "playback": self.playback.info() if self.playback is not None else None}

@@ -40,6 +40,10 @@ set_muted              audio packets dropped at the source        ``moderate`` (
                                                                   forwarders)
 tap                    the decoded frames it has anyway           one extra recvonly aiortc subscription
                                                                   per tapped source (Janus never decodes)
+publish_playback       the playback's frames into the source's    one aiortc publisher peer
+(a course file)        one shared VP8 (+ Opus) encoder, like a    (:mod:`.janus_publisher`) ``joinandconfigure``
+                       camera's decoded frames                    s the file: aiortc's sender encodes once,
+                                                                  Janus forwards it like any publisher
 relay_from             in-process packets or a WebRTC             ``add_remote_publisher`` in the child +
                        subscription (``relay_transport``)         ``publish_remotely`` of the origin
                                                                   publisher (plain RTP, PLIs over RTCP)
@@ -55,6 +59,16 @@ authority              in process                                 room created w
                                                                   on shutdown
 =====================  =========================================  ===========================================
 
+Course playback (issue 16): :meth:`MediaRoom.publish_playback` makes a
+:class:`.playback.FilePlayback` (a course file decoded with PyAV, paced in real time; the host
+plays, pauses and seeks it) a source of the room. On Janus the file is a VideoRoom *publisher*
+(an aiortc peer of the portal sending the playback's tracks), not a Streaming-plugin mountpoint:
+a publisher is what the rest of the contract already handles (``publish_remotely`` cascades it
+down the levels, ``configure keyframe`` and the subscribers' PLIs reach its encoder, ``moderate``
+mutes it, taps subscribe to it, webrtcup/hangup events announce it), while a mountpoint is a
+different kind of feed that VideoRoom subscribers, relays and moderation cannot use, and would need
+an RTP/ffmpeg feeder process of its own.
+
 Janus notes: the VideoRoom only remotizes *local* publishers, so a relay of a relay (a third
 level) is fed by the origin publisher's forwarder directly, while the rooms keep their chain
 (stopping a middle relay, or the origin ending, ends every relay below it). Janus itself is
@@ -67,6 +81,8 @@ import fractions
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from streaming.rtc import SignallingError
 
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -110,6 +126,20 @@ class MediaRoom(abc.ABC):
         """The participant sends their camera (an offer with one sending video
         m-line offering VP8 or H264, optionally one sending audio m-line offering
         Opus); returns the answer SDP. The stream becomes source ``participant_id``."""
+
+    def publish_playback(self, source_id: str, playback) -> None:
+        """Play a course file into the room as source ``source_id`` (``playback``: a
+        :class:`streaming.conference.playback.FilePlayback`; its video, and audio when the file
+        has it). The source is like a camera: encoded once, subscribed with
+        :meth:`subscribe_offer`/:meth:`subscribe_answer`, relayed with :meth:`relay_from`, tapped,
+        muted; it counts against ``max_publishers``; ``source_connected`` when its first frame is
+        out, ``source_ended`` when :meth:`unpublish`/:meth:`close` of ``source_id`` (or the room's
+        shutdown, or the playback's close) ends it. Play, pause and seek are the playback's own
+        methods: they reach every subscriber and relay. The caller owns the playback (the room
+        never closes it); a playback is published in one room at a time (exists). Codes:
+        bad_stream_id, exists, too_many_streams, not_running. Backends without it answer
+        unsupported (this default)."""
+        raise SignallingError("unsupported", f"{type(self).__name__} cannot play files")
 
     @abc.abstractmethod
     def subscribe(self, participant_id: str, source_id: str, offer_sdp: str) -> str:

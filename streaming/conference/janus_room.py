@@ -8,6 +8,10 @@ session, and the room is destroyed on :meth:`shutdown`. Janus forwards RTP and n
 
 - publish: a publisher handle, ``joinandconfigure`` (``id`` = the source id) with the
   participant's offer; Janus's JSEP answer comes back;
+- publish_playback: a course file (:class:`.playback.FilePlayback`) is a publisher too: an aiortc
+  peer of this process (:mod:`.janus_publisher`) offers its tracks to a publisher handle
+  (``joinandconfigure``); aiortc's sender encodes once, Janus forwards and cascades it like a
+  camera; PLIs reach aiortc's encoder (the interface module says why not the Streaming plugin);
 - subscribe: server offer (:meth:`subscribe_offer` / :meth:`subscribe_answer`): a subscriber
   handle ``join`` s the source's streams, Janus offers, the participant answers, ``start``;
   the client-offer :meth:`subscribe` is refused with ``unsupported``;
@@ -47,6 +51,7 @@ from streaming.rtc import SignallingError, _check_stream_id
 from .fanout import _Tap
 from .interface import MediaRoom, RoomConfig, SourceListener, TapCallback
 from .janus_api import JanusApiError, JanusEndpoint, JanusSession
+from .janus_publisher import PlaybackPublisher
 from .janus_tap import FrameTapper
 from .sdp import validate_publish_offer
 
@@ -56,6 +61,7 @@ _room_names = itertools.count(1)
 _CODEC = {"video": "vp8", "audio": "opus"}
 _ID_EXISTS = 436      # JANUS_VIDEOROOM_ERROR_ID_EXISTS
 _LEAVING_S = 3.0      # how long an id that just left may still be taken
+_PUBLISHED = ("camera", "playback")    # sources published into this room (not relays)
 
 
 def _m_lines(sdp: str) -> list[tuple[str, str]]:
@@ -70,7 +76,7 @@ def _m_lines(sdp: str) -> list[tuple[str, str]]:
 @dataclass
 class _Source:
     id: str
-    kind: str                               # "camera" | "relay"
+    kind: str                               # "camera" | "playback" (a course file) | "relay"
     streams: list[tuple[str, str]]          # (kind, mid) in m-line order
     handle: int | None = None               # the publisher handle (camera)
     origin: tuple | None = None             # (JanusRoom, source id) whose publisher feeds a relay
@@ -85,6 +91,7 @@ class _Source:
     tap_handle: int | None = None
     watchdog: threading.Timer | None = None
     up: threading.Event = field(default_factory=threading.Event)   # connected (or ended)
+    playback: object = None                 # "playback": the FilePlayback sent (owned by the caller)
 
     @property
     def has_audio(self) -> bool:
@@ -128,6 +135,7 @@ class JanusRoom(MediaRoom):
         self._work: concurrent.futures.ThreadPoolExecutor | None = None
         self._tap_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._tapper: FrameTapper | None = None
+        self._publisher: PlaybackPublisher | None = None    # course files' peers, made on first use
         self._running = False
         self._lost = False
 
@@ -177,6 +185,8 @@ class JanusRoom(MediaRoom):
             self._end_source(source_id)
         self._session.close()
         self._tapper.shutdown(timeout)
+        if self._publisher is not None:
+            self._publisher.shutdown(timeout)
         self._teardown_threads()
 
     def healthy(self) -> bool:
@@ -311,13 +321,65 @@ class JanusRoom(MediaRoom):
         _check_stream_id(participant_id)
         validate_publish_offer(offer_sdp)
         self._check_running()
+        return self._publish(participant_id, offer_sdp, "camera")
+
+    def _check_free(self, participant_id: str) -> None:
+        """Under the lock: the id is free and there is room for one more publisher."""
+        if participant_id in self._sources:
+            raise SignallingError("exists", f"{participant_id!r} already publishes here")
+        if sum(1 for s in self._sources.values() if s.kind in _PUBLISHED) >= self.config.max_publishers:
+            raise SignallingError("too_many_streams", f"at most {self.config.max_publishers} publishers")
+
+    def publish_playback(self, source_id: str, playback) -> None:
+        """A course file as a publisher of the VideoRoom (:meth:`MediaRoom.publish_playback`): an
+        aiortc peer of this process (:class:`.janus_publisher.PlaybackPublisher`) offers the
+        playback's tracks, a publisher handle ``joinandconfigure`` s them; from there on it is a
+        publisher like a camera (subscribers, relays, keyframe requests, moderation, taps)."""
+        from .playback import FilePlayback
+
+        _check_stream_id(source_id)
+        if not isinstance(playback, FilePlayback):
+            raise TypeError("publish_playback needs a FilePlayback")
+        self._check_running()
+        with self._lock:
+            self._check_free(source_id)
+            if playback.closed:
+                raise SignallingError("bad_stream_id", "the playback is closed")
+            if not playback._claim(self):
+                raise SignallingError("exists", "the playback is published elsewhere")
+            if self._publisher is None:
+                from streaming.rtc import _ice_servers
+                self._publisher = PlaybackPublisher(self.name, _ice_servers(self.config),
+                                                    self.config.call_timeout_s).start()
+        try:
+            offer = self._publisher.offer(source_id, playback, lambda: self._playback_closed(source_id, playback))
+            answer = self._publish(source_id, offer, "playback", playback)
+            self._publisher.accept(source_id, answer)
+        except SignallingError:
+            playback._release(self)
+            self._publisher.close(source_id)
+            self._end_playback(source_id, playback)
+            raise
+
+    def _end_playback(self, source_id: str, playback) -> None:
+        """End the source if it is (still) this playback's."""
+        with self._lock:
+            source = self._sources.get(source_id)
+        if source is not None and source.playback is playback:
+            self._end_source(source_id)
+
+    def _playback_closed(self, source_id: str, playback) -> None:
+        """On the publisher's loop: the playback was closed under its source: end it."""
+        try:
+            self._work.submit(self._end_playback, source_id, playback)
+        except RuntimeError:
+            pass    # the room is shutting down
+
+    def _publish(self, participant_id: str, offer_sdp: str, kind: str, playback=None) -> str:
         streams = _m_lines(offer_sdp)
         with self._lock:
-            if participant_id in self._sources:
-                raise SignallingError("exists", f"{participant_id!r} already publishes here")
-            if sum(1 for s in self._sources.values() if s.kind == "camera") >= self.config.max_publishers:
-                raise SignallingError("too_many_streams", f"at most {self.config.max_publishers} publishers")
-            source = _Source(participant_id, "camera", streams)
+            self._check_free(participant_id)
+            source = _Source(participant_id, kind, streams, playback=playback)
             self._sources[participant_id] = source
         try:
             source.handle = self._janus(self._session.attach, code="not_running")
@@ -342,7 +404,7 @@ class JanusRoom(MediaRoom):
     def unpublish(self, participant_id: str) -> None:
         with self._lock:
             source = self._sources.get(participant_id)
-            if source is None or source.kind != "camera":
+            if source is None or source.kind not in _PUBLISHED:
                 raise SignallingError("unknown_stream", f"{participant_id!r} publishes nothing here")
         self._end_source(participant_id)
 
@@ -437,7 +499,7 @@ class JanusRoom(MediaRoom):
                 raise SignallingError("unknown_stream", f"no participant {participant_id!r}")
         for key in keys:
             self._end_sub(key)
-        if source is not None and source.kind == "camera":
+        if source is not None and source.kind in _PUBLISHED:
             self._end_source(participant_id)
 
     # ----- taps
@@ -578,6 +640,9 @@ class JanusRoom(MediaRoom):
     def stats(self) -> dict:
         with self._lock:
             sources = {sid: {"kind": s.kind, "state": s.state, "audio": s.has_audio, "muted": s.muted,
+                             "playback": s.playback.info() if s.playback is not None else None,
+                             "keyframe_requests": (self._publisher.keyframe_requests.get(sid, 0)
+                                                   if s.playback is not None and self._publisher else None),
                              "encoders": 0, "audio_encoders": 0,
                              "subscribers": sum(1 for (_, src) in self._subs if src == sid),
                              "relays_below": len(s.dependents),
@@ -628,9 +693,13 @@ class JanusRoom(MediaRoom):
         # The source's own teardown before its subscribers': unpublishing (a hangup, or removing a
         # remote publisher) makes Janus close the subscribers' peer connections, which must still
         # be attached then (see shutdown: a freed handle crashed Janus 1.1.2).
-        if source.kind == "camera" and source.handle is not None:
+        if source.kind in _PUBLISHED and source.handle is not None:
             self._session.hangup(source.handle)
             self._detach(source.handle)
+        if source.playback is not None:
+            if self._publisher is not None:
+                self._publisher.close(source_id)
+            source.playback._release(self)
         elif source.kind == "relay":
             origin_room, origin_id = source.origin
             origin_room._unforward(origin_id, source.remote_id)
