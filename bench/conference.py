@@ -23,6 +23,15 @@ Prints key=value lines:
   frames at each level: (median township latency - median province latency) / 2.
 - ``hop_latency_inprocess_ms``: the same with in-process relays (all rooms in
   one process, packets handed between room loops: no network, no transcoding).
+- ``media_playback_cpu_s_per_s``: CPU per second of playing one course into a conference (issue 16:
+  the host plays a course file; three rooms city -> county -> township; the playback and the rooms
+  in one process of their own, bench/conference.py media_playback): decode, scale, encode once,
+  with one viewer; beside it the same with ``--playback-viewers`` viewers and their ratio (encode
+  once: it should stay near 1; on Janus the viewers cost Janus, ``media_playback_janus_cpu_*``).
+- ``playback_latency_ms_township``: from the moment the playback's clock reaches a frame (its media
+  time, read from the marker drawn into the course by content/marker_video.py, mapped to
+  CLOCK_MONOTONIC through the playback's clock) to the moment a township viewer has decoded it;
+  median (and ``_p90``). ``playback_conditions`` says resolution, fps, backend and load.
 - ``rollcall_cpu_pct``: CPU of one roll call with 1 host and 100 participants, as a
   share of a 2-core machine (bench/conference_rollcall.py explains the set-up).
 
@@ -237,13 +246,77 @@ def view_offered(room, participant_id: str, source_id: str, client_loop: ClientL
     return viewer
 
 
+class CourseViewer(Viewer):
+    """A viewer of a played course (content/marker_video.py): reads the course's media-time marker
+    from every decoded frame (off the client loop) with ``clock()`` at its arrival (e.g. the
+    playback's position; None: not read), and keeps its audio (mono samples) with arrival times."""
+
+    def __init__(self, client_loop: ClientLoop, clock: Callable[[], float] | None = None, audio: bool = True,
+                 keep: int = 4000):
+        super().__init__(client_loop, audio=audio, keep=keep)
+        self.clock = clock
+        self.seen: list[tuple[float, float | None, float | None]] = []     # (arrival, marker, clock)
+        self.heard: list[tuple[float, np.ndarray]] = []                   # (arrival, mono samples)
+
+    async def _read(self, track) -> None:
+        from content.marker_video import read_marker as read_course_marker
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await track.recv()
+                at = time.monotonic()
+                clock = self.clock() if self.clock is not None else None
+                self.frames += 1
+                self.size = (frame.width, frame.height)
+                marker = await loop.run_in_executor(None, lambda f=frame: read_course_marker(f.to_ndarray(format="rgb24")))
+                with self.lock:
+                    self.seen.append((at, marker, clock))
+                    del self.seen[:-self.keep]
+        except MediaStreamError:
+            pass
+
+    async def _listen(self, track) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().reshape(-1, 2)[:, 0].astype(np.float64)
+                self.audio_frames += 1
+                if np.sqrt(np.mean(samples ** 2)) > 300:
+                    self.audio_loud_frames += 1
+                with self.lock:
+                    self.heard.append((time.monotonic(), samples))
+                    del self.heard[:-200]
+        except MediaStreamError:
+            pass
+
+    def since(self, at: float) -> list[tuple[float, float | None, float | None]]:
+        with self.lock:
+            return [s for s in self.seen if s[0] >= at]
+
+    def markers_since(self, at: float) -> list[float]:
+        return [m for _, m, _ in self.since(at) if m is not None]
+
+    def wait_marker(self, predicate: Callable[[float], bool], timeout: float, what: str) -> float:
+        """Wait for a frame decoded from now on whose marker satisfies ``predicate``; returns it."""
+        start = time.monotonic()
+        while time.monotonic() < start + timeout:
+            for _, marker, _ in self.since(start - 0.001):
+                if marker is not None and predicate(marker):
+                    return marker
+            time.sleep(0.05)
+        with self.lock:
+            tail = [m for _, m, _ in self.seen[-10:]]
+        raise AssertionError(f"timed out waiting for {what}; last markers {tail}")
+
+
 # ---------------------------------------------------------------- the benchmark
 ROOT = Path(__file__).resolve().parent.parent
 CLK = os.sysconf("SC_CLK_TCK")
 # --smoke: every part once at tiny size, about 30 s (tests/bench/test_bench_smoke.py)
 SMOKE = {"subscribers": 3, "steps": "3", "search_budget_s": 20.0, "viewer_procs": 1, "settle_s": 1.0,
          "window_s": 2.0, "latency_s": 2.0, "profile_s": 1.0,
-         "rollcall_participants": 2, "rollcall_idle_s": 2.0, "rollcall_settle_s": 1.0}
+         "rollcall_participants": 2, "rollcall_idle_s": 2.0, "rollcall_settle_s": 1.0,
+         "playback_viewers": 3, "playback_window_s": 1.0, "playback_seconds": 8.0}
 
 
 def ensure_netns(argv: list[str]) -> None:
@@ -427,6 +500,145 @@ def hop_latency_webrtc(args, cores: set[int] | None = None) -> dict:
     return out
 
 
+def _playback_process(conn, backend: str, janus: tuple | None, course: str, max_width: int, bitrate: int,
+                      cores: set[int] | None) -> None:
+    """The portal's media side of a conference playing a course: three rooms (city, county relaying
+    the city, township relaying the county) and the FilePlayback, alone in this process (its CPU is
+    the playback's: decode, scale, one encode; aiortc rooms also packetize and send per viewer, a
+    Janus room only feeds Janus). Driven over a pipe: ("subscribe_offer"|"subscribe_answer", level,
+    args...), ("clock",) -> (CLOCK_MONOTONIC, position), ("stop",)."""
+    if cores:
+        os.sched_setaffinity(0, cores)
+    from streaming.conference import AiortcRoom, FilePlayback, JanusEndpoint, JanusRoom, RoomConfig
+    from streaming.rtc import SignallingError
+
+    config = RoomConfig(ice_servers=[], bitrate=bitrate, max_subscriptions=1000, max_subscriptions_per_participant=2)
+    if backend == "janus":
+        endpoint = JanusEndpoint(*janus)
+        rooms = [JanusRoom(level, config, janus=endpoint).start() for level in PLAYBACK_LEVELS]
+    else:
+        rooms = [AiortcRoom(level, config).start() for level in PLAYBACK_LEVELS]
+    playback = FilePlayback(course, max_width=max_width)
+    try:
+        rooms[0].publish_playback("course", playback)
+        rooms[1].relay_from(rooms[0], "course", "course")
+        rooms[2].relay_from(rooms[1], "course", "course")
+        conn.send(("ok", {"size": f"{playback.size[0]}x{playback.size[1]}", "fps": playback.fps}))
+        while True:
+            op, *args = conn.recv()
+            if op == "stop":
+                break
+            try:
+                if op == "clock":
+                    with playback._cond:     # one reading of both clocks
+                        conn.send(("ok", (time.monotonic(), playback._position_locked())))
+                    continue
+                level, *rest = args
+                conn.send(("ok", getattr(rooms[level], op)(*rest)))
+            except SignallingError as exc:
+                conn.send(("error", exc.code))
+    finally:
+        for room in reversed(rooms):
+            room.shutdown()
+        playback.close()
+        conn.send(("ok", None))
+
+
+PLAYBACK_LEVELS = ("city", "county", "township")
+
+
+def media_playback(args, backend: str, work: Path, cores: set[int] | None, janus=None) -> dict:
+    """``media_playback_cpu_s_per_s``: CPU per second of the process that plays one course into a
+    conference (three rooms chained by relays, see _playback_process) with one viewer (in the
+    township), then with ``--playback-viewers`` (spread over the three rooms): encode once, so the
+    second figure stays near the first (aiortc adds a packetize/SRTP path per viewer; on Janus the
+    viewers cost Janus, reported apart). ``playback_latency_ms_township``: from the moment the
+    playback's clock reaches a frame's media time (when it is due to be sent) to the moment the
+    township viewer has decoded it: median and p90 over the windows."""
+    from content.marker_video import build
+
+    course = str(build(work / "playback-course.mp4", args.playback_seconds, 640, 360, 15))
+    ctx = mp.get_context("spawn")
+    conn, child = ctx.Pipe()
+    endpoint = (janus.url, janus.api_secret, janus.admin_key) if janus is not None else None
+    proc = ctx.Process(target=_playback_process, daemon=True,
+                       args=(child, backend, endpoint, course, args.playback_width, args.bitrate, cores))
+    proc.start()
+
+    def call(*msg):
+        conn.send(msg)
+        status, value = conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"playback rooms refused {msg[0]}: {value}")
+        return value
+
+    client = ClientLoop()
+    viewers: list[Viewer] = []
+    out: dict = {}
+
+    def watch(level: int, participant: str, viewer: Viewer) -> Viewer:
+        offer = call("subscribe_offer", level, participant, "course", viewer.audio)
+        call("subscribe_answer", level, participant, "course", viewer.answer(offer))
+        viewers.append(viewer)
+        return viewer
+
+    def cpu_window() -> tuple[float, float | None]:
+        janus_pid = janus.proc.pid if janus is not None else None
+        c0, j0, t0 = proc_cpu(proc.pid), proc_cpu(janus_pid) if janus_pid else 0.0, time.monotonic()
+        time.sleep(args.playback_window_s)
+        c1, j1, t1 = proc_cpu(proc.pid), proc_cpu(janus_pid) if janus_pid else 0.0, time.monotonic()
+        return (c1 - c0) / (t1 - t0), ((j1 - j0) / (t1 - t0) if janus_pid else None)
+    try:
+        status, info = conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"the playback rooms did not start: {info}")
+        township = watch(2, "villager", CourseViewer(client, audio=True))
+        township.wait_frames(10, timeout=30)
+        time.sleep(args.settle_s)
+        one, janus_one = cpu_window()
+        for i in range(args.playback_viewers - 1):
+            watch(i % 3, f"viewer{i}", Viewer(client, audio=True)).wait_frames(3, timeout=30)
+        time.sleep(args.settle_s)
+        many, janus_many = cpu_window()
+        mono, position = call("clock")
+        # frame with marker m was due at mono - (position - m) (no pause or seek in this run)
+        samples = sorted((at - (mono - (position - m))) * 1000 for at, m, _ in township.since(0)[5:] if m is not None)
+        samples = [s for s in samples if -100 < s < 10_000]
+        n = args.playback_viewers
+        out["media_playback_cpu_s_per_s"] = round(one, 4)
+        out[f"media_playback_cpu_s_per_s_{n}_viewers"] = round(many, 4)
+        out[f"media_playback_cpu_ratio_{n}_vs_1"] = round(many / one, 3) if one else "nan"
+        if janus_one is not None:
+            out["media_playback_janus_cpu_s_per_s"] = round(janus_one, 4)
+            out[f"media_playback_janus_cpu_s_per_s_{n}_viewers"] = round(janus_many, 4)
+        out["playback_latency_ms_township"] = round(statistics.median(samples), 1)
+        out["playback_latency_ms_township_p90"] = round(statistics.quantiles(samples, n=10)[-1], 1)
+        out["playback_viewer_fps_township"] = round(len(samples) / (time.monotonic() - township.seen[0][0]), 1)
+        out["playback_conditions"] = (
+            f"course {args.playback_seconds:g} s 640x360 15 fps H.264+AAC, played at {info['size']} {info['fps']:g} fps, "
+            f"VP8 {args.bitrate // 1000} kbit/s + Opus, backend {backend}, rooms city->county->township "
+            f"({'in-process relays' if backend == 'aiortc' else 'Janus relay_from'}), viewers 1 (township) then {n} "
+            f"(all with audio, spread over the rooms, in the bench process), windows {args.playback_window_s:g} s, "
+            f"playback process pinned to {sorted(cores) if cores else 'no cores'}, loadavg {_loadavg()}")
+    finally:
+        for viewer in viewers:
+            viewer.close()
+        try:
+            conn.send(("stop",))
+            conn.recv()
+        except (OSError, EOFError):
+            pass
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+        client.stop()
+    return out
+
+
+def _loadavg() -> str:
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def run_backend(backend: str, args, ctx, cores, work: Path, emit) -> None:
     """Every part of the bench for one media backend; `emit(key, value)` prints a figure."""
     from bench.conference_load import (AiortcSide, JanusSide, figures, janus_hop_latency, pin_self, search,
@@ -455,11 +667,15 @@ def run_backend(backend: str, args, ctx, cores, work: Path, emit) -> None:
                 emit(key, value)
             for key, value in hop_latency_inprocess(args).items():
                 emit(key, value)
+            for key, value in media_playback(args, backend, work, server_cores).items():
+                emit(key, value)
             side = AiortcSide(ctx, args, server_cores)
         else:
             janus = start_janus(work / "janus", server_cores, args.nice)
             emit("janus_pid_cores", f"{janus.proc.pid} {sorted(os.sched_getaffinity(janus.proc.pid))}")
             for key, value in janus_hop_latency(janus, args).items():
+                emit(key, value)
+            for key, value in media_playback(args, backend, work, server_cores, janus).items():
                 emit(key, value)
             side = JanusSide(args, server_cores, work, server=janus)
         try:
@@ -513,6 +729,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollcall-settle-s", type=float, default=5.0,
                         help="after the host's viewers joined, before that window")
     parser.add_argument("--skip-rollcall", action="store_true")
+    parser.add_argument("--playback-viewers", type=int, default=12,
+                        help="viewers of the played course in the second CPU window (the first has 1)")
+    parser.add_argument("--playback-width", type=int, default=640, help="the played course's width (640x360 file)")
+    parser.add_argument("--playback-window-s", type=float, default=8.0)
+    parser.add_argument("--playback-seconds", type=float, default=60.0, help="length of the built course")
     parser.add_argument("--nice", type=int, default=0,
                         help="scheduling priority of the server and the load generators (negative needs root): on a "
                              "machine shared with other jobs, -10 keeps them their cores")

@@ -158,6 +158,11 @@ EXPECTED: dict[str, dict[str, Callable[[str], bool]]] = {
         "fps": positive,
         "loadavg": load_figures,
         "viewer_frame_sizes": equals("320x240"),
+        # a course played into three rooms (issue 16): its cost with 1 viewer and with more, and
+        # how late its frames reach the township
+        "media_playback_cpu_s_per_s": positive,
+        r"media_playback_cpu_s_per_s_\d+_viewers": positive,
+        "playback_latency_ms_township": positive,
     },
     "vr": {     # per scene and pipeline (software: p3tinydisplay; gl: p3headlessgl with PBR, where EGL opens)
         r"fps_(stereo_)?[a-z]+_(software|gl)": positive,
