@@ -310,3 +310,58 @@ def test_a_granted_supervisee_shares_a_screen(rig, client_loop):
     rig.closing.append(again)
     assert sharer.emit("conf_share", action="start", sdp=again.offer(), type="offer")["error"] == "not_allowed"
     assert np.isfinite(rig.live.stage_view()["at"])
+
+
+@pytest.mark.parametrize("media_settings", ["aiortc"], indirect=True)
+def test_an_education_session_records_presence_and_takes_confirmations(rig):
+    """A conference held as an education session: a supervisee's entering and leaving are
+    written as presence (officers have none), the session's attendance checks run beside the
+    conference (their ticker), and an officer's confirmation reaches them (conf_edu_confirm)."""
+    from webapp.conferences.education_checks import EducationChecks
+    from webapp.models import EducationCheck, EducationPresence, EducationSession
+
+    session = EducationSession(conference_id=rig.conference_id, course_id=rig.course_id, topic="",
+                               first_within_s=300.0, min_gap_s=300.0, max_gap_s=900.0, max_parallel=2)
+    rig.db.add(session)
+    rig.db.commit()
+    host, county, township = rig.member("officer_hz"), rig.member("officer_xh"), rig.member("zhangsan")
+    for m in (host, county, township):
+        m.enter()
+
+    def rows():
+        rig.db.expire_all()
+        return rig.db.query(EducationPresence).filter_by(session_id=session.id).all()
+    wait_until(lambda: len(rows()) == 1, 10, "zhangsan's presence row")
+    (row,) = rows()
+    assert row.user_id == township.id and row.room_path == TOWNSHIP and row.left_at is None
+    assert abs(row.joined_at - time.time()) < 10 and not row.shared_room
+    edu = rig.live.edu
+    assert edu is not None and isinstance(edu.checks, EducationChecks) and edu.session_id == session.id
+    assert edu._thread is not None and edu._thread.is_alive()
+    wait_until(lambda: township.id in edu.checks.view()["own_camera"], 10, "zhangsan among the checked")
+
+    # confirmations: officers only, ids only; the checks' own refusal comes back with its reason
+    assert township.emit("conf_edu_confirm", present=[township.id])["error"] == "forbidden"
+    assert county.emit("conf_edu_confirm", present="all")["error"] == "bad_field"
+    refused = county.emit("conf_edu_confirm", present=[township.id])
+    assert refused["error"] == "bad_field" and "at that unit" in refused["detail"], refused
+    # the township's on-site officer names 李四, in front of the township room's camera
+    onsite, lisi = rig.member("officer_bs"), user(rig.db, "lisi").id
+    onsite.enter()
+    refused = onsite.emit("conf_edu_confirm", present=[township.id])
+    assert refused["error"] == "bad_field" and "own camera" in refused["detail"], refused
+    confirmed = onsite.emit("conf_edu_confirm", present=[lisi])
+    assert confirmed.get("ok"), confirmed
+    rig.db.expire_all()
+    checks = rig.db.query(EducationCheck).filter_by(session_id=session.id).all()
+    assert [(c.user_id, c.kind, c.passed, c.confirmed_by_id, c.room_path) for c in checks] == \
+        [(lisi, "officer", True, onsite.id, TOWNSHIP)]
+    assert {(r.user_id, r.shared_room) for r in rows()} == {(township.id, False), (lisi, True)}
+
+    assert township.emit("conf_leave")["ok"]
+    mine = lambda: [r for r in rows() if r.user_id == township.id]    # noqa: E731
+    wait_until(lambda: mine()[0].left_at is not None, 10, "zhangsan's presence closed")
+    assert mine()[0].left_at >= mine()[0].joined_at and len(mine()) == 1
+    wait_until(lambda: township.id not in edu.checks.view()["own_camera"], 10, "zhangsan no longer checked")
+    rig.live.shutdown()
+    assert not edu._thread.is_alive()

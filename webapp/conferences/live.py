@@ -419,7 +419,8 @@ class LiveConference:
             edu = self.edu
         if edu is None or edu.checks is None:
             raise LiveError("not_found", "no education session on this conference")
-        result = edu.checks.confirm_room(officer_id, path, list(named))
+        # in order after the enter/leave hooks already queued (the officer's own entry among them)
+        result = edu.run(lambda: edu.checks.confirm_room(officer_id, path, list(named)))
         return {"confirmed": result if isinstance(result, (list, dict, int, str, bool)) else None}
 
     # --- roll call -----------------------------------------------------------------------
@@ -734,7 +735,7 @@ class LiveConference:
             if row is None:
                 return
             session_id = row.id
-            policy = _sampling_policy(row)
+            policy = education_store.sampling_policy(row)
         checks = None
         try:
             from webapp.conferences.education_checks import EducationChecks
@@ -942,18 +943,6 @@ class LiveConference:
                 pass
 
 
-def _sampling_policy(row) -> education.SamplingPolicy:
-    """An education session's check timings (its row) as the pure rules' policy."""
-    gap, low, first = float(row.max_gap_s), float(row.min_gap_s), float(row.first_within_s)
-    try:
-        return education.SamplingPolicy(max_parallel=int(row.max_parallel), max_gap_s=gap, min_gap_s=low,
-                                        first_within_s=first, reserve_s=max(0.0, min(120.0, gap - max(low, first))))
-    except ValueError:
-        log.warning("education session %s: check timings %s/%s/%s unusable; the defaults apply", row.id,
-                    low, gap, first)
-        return education.SamplingPolicy()
-
-
 class _EducationSession:
     """A live conference's education session: supervisees' presence rows as they enter and
     leave (webapp.conferences.education_store), the attendance checks' hooks (EducationChecks,
@@ -980,6 +969,14 @@ class _EducationSession:
             self._calls.submit(self._call, name, user_id)
         except RuntimeError:    # stopped
             pass
+
+    def run(self, step, timeout_s: float = 20.0):
+        """`step()` on the session's thread, after the calls queued before it; its result or error."""
+        try:
+            future = self._calls.submit(step)
+        except RuntimeError:
+            raise LiveError("not_live", "the conference has ended") from None
+        return future.result(timeout=timeout_s)
 
     def _call(self, name: str, user_id: int) -> None:
         try:

@@ -57,6 +57,7 @@ STAGE_MESSAGES = {
     "bad_position": _l("That position is outside the video."),
     "no_media": _l("This course has no video file."),
 }
+EDU_MESSAGES = {"forbidden": _l("Only an officer present in that room may confirm who is there.")}
 
 _sid_member: dict[str, tuple[int, int]] = {}    # sid -> (conference id, user id)
 
@@ -489,13 +490,13 @@ def _edu_confirm(data=None):
     if error:
         return error
     if current_user.role not in STAFF:
-        return _error("forbidden")
+        return _error("forbidden", messages=EDU_MESSAGES)
     present = data.get("present")
     if not isinstance(present, list) or len(present) > 500 or any(
             not isinstance(u, int) or isinstance(u, bool) or bounded_int(u) is None for u in present):
         return _error("bad_field")
     user_id = current_user.id
-    result = _call(lambda: live.service.edu_confirm(live.id, user_id, present), STAGE_MESSAGES)
+    result = _call(lambda: live.service.edu_confirm(live.id, user_id, present), EDU_MESSAGES)
     return result if "error" in result else {"ok": True, **result}
 
 
