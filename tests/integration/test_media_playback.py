@@ -112,6 +112,9 @@ def test_a_course_played_into_three_levels(make_room, client_loop, course, backe
         check_audio(villager, playback, "township")
         # the playback is one source, counted like a camera, and one reader at a time
         assert city.stats()["sources"]["course"]["kind"] == "playback"
+        if backend == "aiortc":     # encoded once at the top; the relays below hand its packets on
+            assert [room.stats()["encoders"] for room in (city, county, township)] == [1, 0, 0]
+            assert city.stats()["sources"]["course"]["encoders_created"] == 1
         with pytest.raises(SignallingError) as err:
             county.publish_playback("again", playback)
         assert err.value.code == "exists"
