@@ -54,7 +54,7 @@ INTEGRATION = Path(__file__).parent / "integration"
 # database work (the README's test section says the same).
 ON_POSTGRESQL = {
     "test_access_matrix.py", "test_admin_officer.py", "test_attention.py", "test_attendance.py", "test_compliance_pages.py", "test_compliance_reports.py", "test_auth.py", "test_auth_findings.py",
-    "test_conferences.py", "test_enrolment_review.py", "test_hardening.py", "test_migrations.py", "test_people.py",
+    "test_conferences.py", "test_education_credit.py", "test_education_sessions.py", "test_enrolment_review.py", "test_hardening.py", "test_migrations.py", "test_people.py",
     "test_proctor_standing.py", "test_server_starts.py", "test_socket_heartbeats.py",
     "test_study_api.py", "test_vr_portal.py", "test_write_transaction.py",
 }

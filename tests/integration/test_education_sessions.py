@@ -226,3 +226,31 @@ def test_attendance_table_and_exports_match_the_hand_worked_figures(app, db, cli
     assert body == ROWS and totals == TOTALS
     exported = db.scalars(select(AuditLog.detail).where(AuditLog.action == "education_attendance_exported")).all()
     assert sorted(d.split(" format:")[1] for d in exported) == ["csv rows:5", "xlsx rows:5"]
+
+
+def test_accepted_timings_always_make_a_sampling_policy():
+    """Whatever the form accepts, the pure check sampler takes (conferencing.education.SamplingPolicy
+    raises ValueError on timings it cannot keep); the reserve for waiting behind K is 120 s, or what
+    the gaps leave: (120, 300, 900) -> 120; (30, 60, 90) -> 90 - 60 = 30; (60, 60, 61) -> 1."""
+    from webapp.conferences.education_store import sampling_policy, timing_problems
+
+    def edu(first, low, high, k=2):
+        return EducationSession(first_within_s=float(first), min_gap_s=float(low), max_gap_s=float(high),
+                                max_parallel=k)
+    assert sampling_policy(edu(120, 300, 900)).reserve_s == 120.0
+    assert sampling_policy(edu(30, 60, 90)).reserve_s == 30.0
+    assert sampling_policy(edu(60, 60, 61)).reserve_s == 1.0
+    accepted = 0
+    for first in (29, 30, 59, 60, 61, 119, 120, 600, 3599, 3600):
+        for low in (59, 60, 61, 300, 899, 3599):
+            for high in (60, 61, 90, 120, 180, 900, 3600, 3601):
+                for k in (0, 1, 8, 9):
+                    if timing_problems(first, low, high, k):
+                        continue
+                    accepted += 1
+                    policy = sampling_policy(edu(first, low, high, k))
+                    assert (policy.first_within_s, policy.min_gap_s, policy.max_gap_s, policy.max_parallel) == (
+                        first, low, high, k)
+    assert accepted == 2 * sum(1 for f in (29, 30, 59, 60, 61, 119, 120, 600, 3599, 3600)
+                               for lo in (59, 60, 61, 300, 899, 3599) for hi in (60, 61, 90, 120, 180, 900, 3600, 3601)
+                               if 30 <= f < hi and 60 <= lo < hi <= 3600)

@@ -17,6 +17,10 @@ NOT_JURISDICTION = {
                                                       "jurisdiction.contains unless host side"),
     ("conferences/sockets.py", "_chain_of"): (1, "the ancestors of the user's own unit (the room chain upwards)"),
     ("conferences/views.py", "detail"): (1, "participants of one conference already checked by conference_or_404"),
+    ("conferences/education_credit.py", "_plan"): (1, "the roles of the people present in one session (only "
+                                                      "supervisees are credited); the end of a conference, no viewer"),
+    ("conferences/education_credit.py", "attendance_table"): (1, "the people of one session, whose page "
+                                                                 "education_views.may_view already allowed"),
     ("conferences/views.py", "index"): (1, "conferences of the user's own ancestors (visibility by conferencing.rules)"),
     ("attention/reminders.py", "_batch"): (1, "the scheduled reminder job: every supervisee behind, no viewer"),
     ("compliance/rollup.py", "_all_units"): (1, "upkeep of every supervisee's month: every unit, no viewer"),

@@ -45,10 +45,6 @@ def _load(conference_id: int) -> tuple[Conference, EducationSession]:
     return conference, edu
 
 
-def _now(conference: Conference) -> float:
-    return time.time()
-
-
 def minutes(seconds: float) -> float:
     return round(seconds / 60.0, 2)
 
@@ -58,7 +54,7 @@ def kind_names() -> dict[str, str]:
 
 
 def _table(conference: Conference, edu: EducationSession) -> tuple[list[PersonRow], dict]:
-    rows = attendance_table(db.session(), edu, _now(conference))
+    rows = attendance_table(db.session(), edu, time.time())    # presence still open counts to now
     learners = [r for r in rows if r.supervisee]
     totals = {"people": len(rows), "supervisees": len(learners),
               "credited_people": sum(1 for r in learners if r.credited_s > 0),
