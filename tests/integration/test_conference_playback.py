@@ -14,7 +14,6 @@ Runs inside the private network namespace (scripts/in-netns.sh), like the other 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from datetime import timedelta
@@ -32,7 +31,6 @@ from webapp.models import Category, Conference, ConferenceStatus, Course, utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
 
-CI = os.environ.get("CI") == "true"
 COURSE_S = 30.0          # the marker course's length
 CITY, COUNTY, TOWNSHIP, OTHER_TOWNSHIP = "/1/2/3/", "/1/2/3/4/", "/1/2/3/4/5/", "/1/2/3/4/6/"
 

@@ -14,6 +14,9 @@
 //   conference_chat.js        the chat
 //   conference_rollcall.js    the host's roll-call panel, being called (overlay)
 //   conference_stage.js       the stage: course media the host plays, shared screens
+//                             (conf_media {action: play|pause|resume|seek|stop, course_id, position},
+//                             conf_share {action: start|stop, sdp}, conf_share_grant {user_id, allowed};
+//                             the stage view comes with conf_enter's ack and every floor/sources event)
 // This module: entering, reconnecting, leaving, ending.
 
 import { RETRY_ENTER_MS, cfg, conferenceId, els, root, setStatus, state, toastError } from "./conference_context.js";
