@@ -3,7 +3,8 @@ room plays a marker course (content/marker_video.py: every frame carries its med
 changes pitch every second) with MediaRoom.publish_playback; the county room relays it, the
 township room relays the county's relay; real aiortc viewers in the township and the county read
 the marker out of the frames they decode and listen to the audio. Pause, seek and a late joiner
-are checked at the viewers, and unpublishing ends the relays below.
+are checked at the viewers; the course is tapped, muted, asked for a keyframe and counted as a
+publisher like a camera; unpublishing ends the relays below, and closing the playback ends it.
 
 The fixtures (make_room over aiortc and Janus, client_loop, the private Janus) are those of
 test_media_room_contract.py. Run under scripts/in-netns.sh.
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from bench.conference import CourseViewer
-from content.marker_video import build, tone_hz
+from content.marker_video import build, read_marker, tone_hz
 from streaming.conference import FilePlayback
 from streaming.rtc import SignallingError
 from tests.integration import test_media_room_contract as contract
@@ -121,6 +122,21 @@ def test_a_course_played_into_three_levels(make_room, client_loop, course, backe
         with pytest.raises(SignallingError) as err:
             city.publish("camera", _offer(client_loop, "video"))     # max_publishers=1: the course is one
         assert err.value.code == "too_many_streams"
+        # tapped like a camera: the frames carry the course's marker
+        taps = contract.Taps()
+        city.tap("course", taps, 4)
+        wait_until(lambda: taps.count() >= 2, 5, "tap samples")
+        _, at, rgb = taps.got[-1]
+        assert rgb.shape == (180, 320, 3) and read_marker(rgb) is not None
+        city.untap("course")
+        # muted at the top: the township hears nothing, then the tone again
+        city.set_muted("course", True)
+        time.sleep(0.5)
+        heard = villager.audio_frames
+        time.sleep(0.6)
+        assert villager.audio_frames == heard
+        city.set_muted("course", False)
+        wait_until(lambda: villager.audio_frames >= heard + 10, 5, "audio after unmute")
         before = _keyframe_requests(city)
         township.request_keyframe("course")          # reaches the playback's encoder at the top
         wait_until(lambda: _keyframe_requests(city) > before, 5, "the keyframe request at the top")
