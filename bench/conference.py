@@ -614,6 +614,8 @@ def media_playback(args, backend: str, work: Path, cores: set[int] | None, janus
         out["playback_latency_ms_township"] = round(statistics.median(samples), 1)
         out["playback_latency_ms_township_p90"] = round(statistics.quantiles(samples, n=10)[-1], 1)
         out["playback_viewer_fps_township"] = round(len(samples) / (time.monotonic() - township.seen[0][0]), 1)
+        seen = township.since(0)
+        out["playback_unread_markers_township"] = f"{sum(1 for _, m, _ in seen if m is None)} of {len(seen)} frames"
         out["playback_conditions"] = (
             f"course {args.playback_seconds:g} s 640x360 15 fps H.264+AAC, played at {info['size']} {info['fps']:g} fps, "
             f"VP8 {args.bitrate // 1000} kbit/s + Opus, backend {backend}, rooms city->county->township "
