@@ -303,6 +303,9 @@ class EducationChecks:
                     self.shell.record(person, action.at, FACE, passed, check.room_path, scores, flag=evidence)
                 except Exception:
                     log.exception("education session %s: the check of %s was not written", self.session_id, person)
+                    if evidence is not None:    # the result matters more than its flag: without it, once more
+                        self._safe(self.shell.record, person, action.at, FACE, passed, check.room_path,
+                                   {**scores, "flag": evidence[0], "flag_not_written": True})
                 with self._lock:
                     self._last[person] = {"at": round(action.at, 3), "kind": FACE, "passed": passed,
                                           "outcome": action.outcome.value, "flag": flag.kind if flag else None}
@@ -621,8 +624,9 @@ class _Shell:
                 flag_id = None
                 if flag is not None:
                     kind_, flag_scores, frame = flag
-                    raised = record_flag(session, learner_id=user_id, session_id=f"edu{self.session_id}",
-                                         check_id=None, kind=kind_, at=at, scores=flag_scores, frame_rgb=frame)
+                    # no study sitting (ProctorFlag.session_id is one): the session is in the scores
+                    raised = record_flag(session, learner_id=user_id, session_id=None, check_id=None, kind=kind_,
+                                         at=at, scores=flag_scores, frame_rgb=frame)
                     session.flush()
                     flag_id = raised.id
                 check_id = education_store.record_check(session, self.session_id, user_id, at, kind, passed,

@@ -1,0 +1,166 @@
+"""Attendance checks of a group education session, real parts only: the portal on SQLite with
+an education session on the conference (shortened timings), Socket.IO through Flask-SocketIO's
+test clients, real aiortc client peers publishing frames of real face photos into the
+conference's aiortc media room, the live conference's own EducationChecks (created at the first
+entry, ticked every EDU_TICK_S) running mediapipe and dlib on the room's tapped frames, with the
+roll call's liveness challenge.
+
+zhangsan and lisi are both enrolled with the astronaut's face; zhangsan shows it and turns or
+nods as each challenge asks (a real photo re-rendered as turned, as in
+test_conference_rollcall.py), lisi's camera shows somebody else. K is 1: the room's tap stats,
+sampled all along, never show two cameras tapped at once.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from proctoring.sample_faces import ENROLLED, IMPOSTOR, nod, scene, turn
+from tests.conftest import user
+from tests.integration.test_conference_rollcall import Rig
+from tests.rtc_peers import FrameTrack
+from webapp.models import EducationCheck, EducationSession, Evidence, ProctorFlag, User
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("webrtc_network")]
+
+SIZE = (640, 480)
+
+
+@pytest.fixture
+def rig(tmp_path, database_factory, client_loop, enrolled_embedding):
+    made = []
+
+    def make(**overrides):
+        r = Rig(tmp_path / "app", database_factory.new("app"), client_loop, enrolled_embedding,
+                CONFERENCE_MEDIA_BACKEND="aiortc", **overrides)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close()
+
+
+class TapWatch:
+    """Samples every room's stats: which camera sources are tapped at each moment."""
+
+    def __init__(self, live):
+        self.live = live
+        self.most = 0
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.1):
+            tapped = set()
+            for room in list(self.live.rooms.values()):
+                try:
+                    sources = room.stats()["sources"]
+                except Exception:   # noqa: BLE001 - a room shutting down
+                    continue
+                tapped |= {sid for sid, info in sources.items() if info.get("tap")}
+            self.most = max(self.most, len(tapped))
+            self.seen |= tapped
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(2)
+
+
+def checks_of(r, session_id) -> dict[str, list[EducationCheck]]:
+    r.db.expire_all()
+    out: dict[str, list[EducationCheck]] = {}
+    for row in r.db.scalars(select(EducationCheck).where(EducationCheck.session_id == session_id)
+                            .order_by(EducationCheck.at)):
+        out.setdefault(r.db.get(User, row.user_id).username, []).append(row)
+    return out
+
+
+def test_sampled_checks_pass_the_enrolled_face_and_flag_the_impostor_k_at_once(rig):
+    r = rig(ROLLCALL_LIVENESS=True, ROLLCALL_ANSWER_S=10.0, LIVENESS_WINDOW_S=3.0,
+            LIVENESS_ACTIONS="turn_left,turn_right,look_up,look_down")
+    edu = EducationSession(conference_id=r.conference_id, topic="法治教育", first_within_s=5.0, min_gap_s=10.0,
+                           max_gap_s=20.0, max_parallel=1)
+    r.db.add(edu)
+    r.db.commit()
+    session_id = edu.id
+
+    neutral = [scene(ENROLLED, SIZE, seed=0)]
+    posed = {"turn_left": [turn(neutral[0], 40.0)], "turn_right": [turn(neutral[0], -40.0)],
+             "look_up": [nod(neutral[0], 35.0)], "look_down": [nod(neutral[0], -30.0)]}
+    host = r.member("officer_bs")
+    host.enter()
+    live = r.app.extensions["conference_live"][r.conference_id]
+    assert live.edu is not None and live.edu.checks is not None
+    checks = live.edu.checks
+    assert (checks.policy.max_parallel, checks.policy.first_within_s, checks.policy.max_gap_s) == (1, 5.0, 20.0)
+    watch = TapWatch(live)
+    zhang, li = r.member("zhangsan"), r.member("lisi")
+    zhang_track = FrameTrack(list(neutral), fps=8.0)
+    for m, track in ((zhang, zhang_track), (li, FrameTrack([scene(IMPOSTOR, SIZE, seed=0)], fps=8.0))):
+        m.enter()
+        m.publish(None, track=track)
+    entered = time.time()
+
+    # zhangsan's page: follow every challenge the checks send (as a person in front of the camera would)
+    answered = 0
+    deadline = time.monotonic() + 75
+    while time.monotonic() < deadline:
+        rows = checks_of(r, session_id)
+        passed = [c for c in rows.get("zhangsan", []) if c.passed]
+        if len(passed) >= 2 and rows.get("lisi"):
+            break
+        challenges = [e for e in zhang.conf_events() if e["type"] == "edu_check_challenge"]
+        if len(challenges) > answered:
+            challenge, received = challenges[answered], time.monotonic()
+            answered += 1
+            for step, action in enumerate(challenge["actions"]):
+                window_start = received + challenge["starts_in_s"] + step * challenge["window_s"]
+                time.sleep(max(0.0, window_start + 1.0 - time.monotonic()))
+                zhang_track.frames = posed[action]
+                time.sleep(1.2)
+                zhang_track.frames = neutral
+        time.sleep(0.1)
+    watch.stop()
+    rows = checks_of(r, session_id)
+    view = checks.view()
+    print("checks:", {k: [(round(c.at - entered, 1), c.passed) for c in v] for k, v in rows.items()},
+          "view:", {k: view[k] for k in ("peak_parallel", "peak_tapped", "started")}, "most tapped:", watch.most)
+
+    # the enrolled face passed identity and liveness, twice, each written as a face check
+    zhang_rows = rows.get("zhangsan", [])
+    assert len([c for c in zhang_rows if c.passed]) >= 2, [(c.passed, c.scores_json) for c in zhang_rows]
+    first = zhang_rows[0]
+    assert first.passed and first.kind == "face" and first.flag_id is None
+    scores = json.loads(first.scores_json)
+    assert scores["outcome"] == "present_verified" and scores["distance"] <= 0.5
+    assert len(scores["steps"]) == 2 and all(s["passed"] for s in scores["steps"])
+    assert first.room_path == live.member_room[user(r.db, "zhangsan").id]
+    # the first check came within first_within_s of the entry (+ one tick of the ticker, + the
+    # identity and challenge before the verdict); the next one min_gap_s..max_gap_s later
+    assert first.at - entered <= 5.0 + 2.0 + 12.0
+    second = [c for c in zhang_rows if c.passed][1]
+    assert 10.0 - 12.0 <= second.at - first.at <= 20.0 + 12.0
+    calls = [e for e in zhang.conf_events() if e["type"] == "edu_check_call"]
+    assert calls and calls[0]["name"] == "张三"
+    assert [e["passed"] for e in zhang.conf_events() if e["type"] == "edu_check_result"][:2] == [True, True]
+
+    # the impostor failed, with a flag and its evidence frame
+    li_rows = rows["lisi"]
+    assert li_rows and not any(c.passed for c in li_rows)
+    flag = r.db.get(ProctorFlag, li_rows[0].flag_id)
+    assert flag is not None and flag.kind == "identity_mismatch" and flag.learner_id == user(r.db, "lisi").id
+    assert json.loads(flag.scores_json)["distance"] > 0.5
+    assert json.loads(flag.scores_json)["education_session_id"] == session_id
+    assert r.db.scalar(select(Evidence).where(Evidence.flag_id == flag.id)) is not None
+    assert json.loads(li_rows[0].scores_json)["outcome"] == "present_unverified"
+
+    # only K = 1 camera analysed at a time; only the checked people were ever tapped (not the host)
+    assert watch.most == 1 and view["peak_tapped"] == 1 and view["peak_parallel"] == 1
+    assert watch.seen == {f"u{user(r.db, 'zhangsan').id}", f"u{user(r.db, 'lisi').id}"}
+    assert view["started"] >= 3
