@@ -124,6 +124,7 @@ class FilePlayback:
         self.decode_errors = 0
         self.video_track = _make_video_track(self)
         self.audio_track = _make_audio_track(self) if self.has_audio else None
+        self._anchor_wall = time.monotonic()     # the clock starts now that everything is ready
         self._thread = threading.Thread(target=self._run, args=(container,), daemon=True, name="playback-decode")
         self._thread.start()
 
@@ -325,7 +326,8 @@ class FilePlayback:
             with self._cond:
                 while not self._closed and gen == self._seek_gen:
                     pos = self._position_locked()
-                    if not self._eof and self._decoded_t < pos - CATCH_UP_S:
+                    # (not while decoding its way to a seek target: that is catching up already)
+                    if target is None and not self._eof and self._decoded_t < pos - CATCH_UP_S:
                         self.catch_ups += 1
                         self._request_seek_locked(pos)
                         break

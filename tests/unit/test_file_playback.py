@@ -232,3 +232,12 @@ def test_the_marker_reader_rejects_what_is_not_a_marker():
     smeared = marked.copy()
     smeared[0:18, 16 * 5:16 * 6] = 128                                  # a grey cell
     assert read_marker(smeared) is None
+
+
+def test_a_reader_that_comes_late_gets_the_frame_of_now(loop, playing):
+    playback = playing(start_at=0.5)
+    time.sleep(1.5)                      # nobody reads meanwhile (a room still negotiating)
+    position = playback.position()
+    got = frames(loop, playback.video_track, 2)
+    assert position == pytest.approx(2.0, abs=0.1)
+    assert position - 0.1 <= got[0][1] <= position + 0.1, (got[0][1], position)
