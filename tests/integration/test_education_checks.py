@@ -164,3 +164,57 @@ def test_sampled_checks_pass_the_enrolled_face_and_flag_the_impostor_k_at_once(r
     assert watch.most == 1 and view["peak_tapped"] == 1 and view["peak_parallel"] == 1
     assert watch.seen == {f"u{user(r.db, 'zhangsan').id}", f"u{user(r.db, 'lisi').id}"}
     assert view["started"] >= 3
+
+
+def test_shared_room_confirmed_over_the_socket(rig):
+    """The township room's officer (here the host, in that room) names who sits in front of its
+    camera with conf_edu_confirm: officer checks and shared-room presence are written; a
+    supervisee, a person on their own camera and someone of another unit are refused."""
+    from webapp.models import EducationPresence
+
+    r = rig()
+    edu = EducationSession(conference_id=r.conference_id, topic="法治教育", first_within_s=30.0, min_gap_s=60.0,
+                           max_gap_s=600.0, max_parallel=1)
+    r.db.add(edu)
+    r.db.commit()
+    host = r.member("officer_bs")
+    host.enter()
+    zhang = r.member("zhangsan")
+    zhang.enter()                                       # on their own device
+    ids = {name: user(r.db, name).id for name in ("zhangsan", "lisi", "wanger", "officer_ly")}
+
+    def panel_people():
+        panels = [e for e in host.conf_events() if e["type"] == "edu_room"]
+        return {p["user_id"]: p for p in panels[-1]["people"]} if panels else {}
+    # the officer's panel lists the unit's supervisees; zhangsan shows as on their own camera
+    r.wait_for(lambda: panel_people().get(ids["zhangsan"], {}).get("own_camera"), timeout=10,
+               what="the officer's panel")
+    assert set(panel_people()) == {ids["zhangsan"], ids["lisi"], ids["wanger"]}
+
+    assert zhang.emit("conf_edu_confirm", present=[ids["lisi"]])["error"] == "forbidden"
+    assert host.emit("conf_edu_confirm", present=[ids["zhangsan"]])["error"] == "bad_field"
+    assert host.emit("conf_edu_confirm", present=[ids["officer_ly"]])["error"] == "bad_field"
+    assert host.emit("conf_edu_confirm", present="all")["error"] == "bad_field"
+    r.db.expire_all()
+    assert r.db.scalars(select(EducationCheck).where(EducationCheck.session_id == edu.id)).all() == []
+
+    before = time.time()
+    ack = host.emit("conf_edu_confirm", present=[ids["lisi"], ids["wanger"]])
+    assert ack.get("ok"), ack
+    r.db.expire_all()
+    rows = r.db.scalars(select(EducationCheck).where(EducationCheck.session_id == edu.id)).all()
+    host_id = user(r.db, "officer_bs").id
+    assert sorted((c.user_id, c.kind, c.passed, c.confirmed_by_id) for c in rows) == sorted(
+        [(ids["lisi"], "officer", True, host_id), (ids["wanger"], "officer", True, host_id)])
+    shared = r.db.scalars(select(EducationPresence).where(EducationPresence.session_id == edu.id,
+                                                          EducationPresence.shared_room.is_(True))).all()
+    assert sorted(p.user_id for p in shared) == sorted([ids["lisi"], ids["wanger"]])
+    assert all(p.left_at is None and p.joined_at >= before for p in shared)
+    # the next confirmation leaves wanger out: wanger fails and leaves the room
+    assert host.emit("conf_edu_confirm", present=[ids["lisi"]]).get("ok")
+    r.db.expire_all()
+    latest = r.db.scalars(select(EducationCheck).where(EducationCheck.session_id == edu.id)
+                          .order_by(EducationCheck.id.desc()).limit(2)).all()
+    assert sorted((c.user_id, c.passed) for c in latest) == sorted([(ids["lisi"], True), (ids["wanger"], False)])
+    wanger = r.db.scalar(select(EducationPresence).where(EducationPresence.user_id == ids["wanger"]))
+    assert wanger.left_at is not None

@@ -316,7 +316,12 @@ def test_a_supervisee_on_their_own_camera_cannot_be_named_in_a_room():
     clock, live, shell, checks = harness(policy)
     enter(live, checks, OFFICER, TOWN)
     enter(live, checks, S1, TOWN)
+    panel = [p for u, k, p in shell.told if k == "edu_room" and u == OFFICER][-1]
+    assert {x["user_id"]: x["own_camera"] for x in panel["people"]} == {S1: True, S2: False, S3: False}
     with pytest.raises(LiveError) as refused:
         checks.confirm_room(OFFICER, TOWN, [S1, S2])
     assert refused.value.code == "bad_field" and shell.records == []
+    checks.on_leave(S1)                           # gone: the panel offers them again
+    panel = [p for u, k, p in shell.told if k == "edu_room" and u == OFFICER][-1]
+    assert {x["user_id"]: x["own_camera"] for x in panel["people"]} == {S1: False, S2: False, S3: False}
     checks.stop()

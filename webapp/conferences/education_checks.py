@@ -142,24 +142,27 @@ class EducationChecks:
         if person is None:
             return
         path = self._room_path(user_id)
-        tell_room = None
+        tell_room, officers = None, None
         with self._lock:
             if self._stopped:
                 return
             if person.supervisee:
                 if not any(user_id in members for members in self._rooms.values()):
                     self._own.setdefault(user_id, self.clock())
+                if path is not None and path in self._officers.values():
+                    tell_room = path          # their officer's panel: now on their own camera
             elif path is not None:
                 self._officers[user_id] = path
-                tell_room = path
+                tell_room, officers = path, [user_id]
         if tell_room is not None:
-            self._tell_room(tell_room, officers=[user_id])
+            self._tell_room(tell_room, officers=officers)
         self._tell_host()
 
     def on_leave(self, user_id: int) -> None:
         now = self.clock()
+        path_of_own = self._room_path(user_id)
         with self._lock:
-            self._own.pop(user_id, None)
+            was_own = self._own.pop(user_id, None) is not None
             check = self._face.pop(user_id, None)
             if check is not None:
                 check.cancelled = True
@@ -173,6 +176,8 @@ class EducationChecks:
             check.driver.stop()
         for person in closing:
             self._safe(self.shell.close_presence, person, now)
+        if was_own and path_of_own is not None and path_of_own in self._officers.values():
+            self._tell_room(path_of_own)
         self._tell_host()
 
     def tick(self, now: float) -> None:
