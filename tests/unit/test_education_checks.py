@@ -2,7 +2,7 @@
 fake clock, a stand-in live conference exposing only what the checks use (`member_room`, `rooms`
 whose `tap`/`untap` are recorded, `host_id`), a stand-in shell (people, writes, messages) and an
 identity stub answering given distances. The real `RollCallRun`/`RollCallDriver` run inside.
-tests/integration/test_education_checks.py runs the real models on real faces over real rooms.
+tests/integration/test_education_checks_live.py runs the real models on real faces over real rooms.
 
 Expected values come from the scenario (who shows which face, who was named), and the check
 times from `conferencing.education.planned_at`, the rule being carried out."""

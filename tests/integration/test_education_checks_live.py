@@ -51,6 +51,7 @@ class TapWatch:
         self.live = live
         self.most = 0
         self.seen: set[str] = set()
+        self.delivered: dict[str, int] = {}      # frames handed to the checks, per tap (the last tap's count)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -64,6 +65,9 @@ class TapWatch:
                 except Exception:   # noqa: BLE001 - a room shutting down
                     continue
                 tapped |= {sid for sid, info in sources.items() if info.get("tap")}
+                for sid, info in sources.items():
+                    if info.get("tap"):
+                        self.delivered[sid] = info["tap"]["delivered"]
             self.most = max(self.most, len(tapped))
             self.seen |= tapped
 
@@ -130,7 +134,8 @@ def test_sampled_checks_pass_the_enrolled_face_and_flag_the_impostor_k_at_once(r
     rows = checks_of(r, session_id)
     view = checks.view()
     print("checks:", {k: [(round(c.at - entered, 1), c.passed) for c in v] for k, v in rows.items()},
-          "view:", {k: view[k] for k in ("peak_parallel", "peak_tapped", "started")}, "most tapped:", watch.most)
+          "view:", {k: view[k] for k in ("peak_parallel", "peak_tapped", "started")}, "most tapped:", watch.most,
+          "frames delivered (last tap of each):", watch.delivered)
 
     # the enrolled face passed identity and liveness, twice, each written as a face check
     zhang_rows = rows.get("zhangsan", [])
