@@ -53,6 +53,7 @@ class Live:
         self.host_id = HOST
         self.rooms = {TOWN: Room(), OTHER_TOWN: Room()}
         self.member_room: dict[int, str] = {}
+        self.tap_rates: dict[int, float] = {}     # the roll call's taps
 
 
 class Shell:
@@ -324,4 +325,32 @@ def test_a_supervisee_on_their_own_camera_cannot_be_named_in_a_room():
     checks.on_leave(S1)                           # gone: the panel offers them again
     panel = [p for u, k, p in shell.told if k == "edu_room" and u == OFFICER][-1]
     assert {x["user_id"]: x["own_camera"] for x in panel["people"]} == {S1: False, S2: False, S3: False}
+    checks.stop()
+
+
+def test_a_roll_call_takes_the_camera_the_check_starts_again_after_it():
+    policy = SamplingPolicy(max_parallel=1, max_gap_s=200.0, min_gap_s=60.0, first_within_s=5.0, reserve_s=60.0)
+    clock, live, shell, checks = harness(policy)
+    enter(live, checks, S1)
+    clock.now = T0 + 5.0
+    checks.tick(clock.now)
+    assert tapped(live) == {S1}
+    mine = live.rooms[TOWN].taps["u11"][0]
+    # the host's roll call calls S1: its tap replaces ours (one tap per source)
+    live.tap_rates[S1] = 3.0
+    live.rooms[TOWN].tap("u11", lambda *a: None, 3.0)
+    clock.now += 2.0
+    checks.tick(clock.now)
+    assert live.rooms[TOWN].taps["u11"][0] is not mine           # not taken back
+    assert checks.view()["checks"] == [] and shell.records == []
+    mine(f"u{S1}", 0.0, frame(1))                                # a late frame of the dropped check
+    assert shell.records == []
+    # the roll call decided S1 and untapped: the check starts again at the next tick
+    live.tap_rates[S1] = 0.0
+    live.rooms[TOWN].untap("u11")
+    clock.now += 2.0
+    checks.tick(clock.now)
+    assert tapped(live) == {S1}
+    show(live, S1, 1)
+    assert [(r["user"], r["passed"], r["at"]) for r in shell.records] == [(S1, True, clock.now)]
     checks.stop()

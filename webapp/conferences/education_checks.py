@@ -192,6 +192,8 @@ class EducationChecks:
                 if now >= check.deadline:
                     self._room_checks.pop(path)
                     expired.append((path, list(self._rooms.get(path, {}))))
+            roll_call_taps = getattr(self.live, "tap_rates", {}) or {}
+            yielded = self._yield_to_roll_call(roll_call_taps)
             limit = self._max_check_s()
             running = list(self._face.values())
             overdue = [c for c in running if now - c.started_at > limit]
@@ -200,7 +202,6 @@ class EducationChecks:
                 present += [Present(p, since, path) for p, since in members.items()]
             busy = {(PERSON, p) for p in self._face} | {(ROOM, path) for path in self._room_checks}
             plan = plan_checks(self.seed, self.key, present, self._history, busy, now, self.policy)
-            roll_call_taps = getattr(self.live, "tap_rates", {}) or {}
             for target in plan.start:
                 if target.kind == PERSON:
                     person = target.id
@@ -215,6 +216,8 @@ class EducationChecks:
                 self._history.append((target.key, now))
                 self.started += 1
             self.peak_parallel = max(self.peak_parallel, len(self._face) + len(self._room_checks))
+        for check in yielded:
+            check.driver.stop()          # the roll call's tap stays: it is theirs now
         for path, members in expired:
             self._room_timed_out(path, members, now)
         for check in running:
@@ -229,6 +232,22 @@ class EducationChecks:
         self._retap()
         if expired or starting or asking or overdue:
             self._tell_host()
+
+    def _yield_to_roll_call(self, roll_call_taps: dict) -> list[_FaceCheck]:
+        """A roll call that calls someone during their check takes their camera's tap (one tap per
+        source): the check is dropped without a result, and forgotten, so it starts again as soon
+        as the roll call has decided them. Under the lock."""
+        out = []
+        for person, check in list(self._face.items()):
+            if roll_call_taps.get(person, 0) > 0:
+                check.cancelled = True
+                self._face.pop(person)
+                self._rates.pop(person, None)
+                entry = ((PERSON, person), check.started_at)
+                if entry in self._history:
+                    self._history.remove(entry)
+                out.append(check)
+        return out
 
     def confirm_room(self, officer_id: int, room_path: str, named_user_ids: list[int]) -> None:
         """The on-site officer of a shared township room names who is in front of its camera."""
@@ -358,8 +377,9 @@ class EducationChecks:
 
     def _retap(self) -> None:
         """Keep the checked people's taps (a camera that reconnected mid-check is a new source)."""
+        roll_call_taps = getattr(self.live, "tap_rates", {}) or {}
         with self._lock:
-            wanted = [(p, fps) for p, fps in self._rates.items() if p in self._face]
+            wanted = [(p, fps) for p, fps in self._rates.items() if p in self._face and not roll_call_taps.get(p)]
         for person, fps in wanted:
             try:
                 self._tap(person, fps)
