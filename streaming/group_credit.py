@@ -14,6 +14,10 @@ credited to the same person in the period: home study (the credited `WatchSegmen
 
 The result says why it is what it is: `credited`, `unattended` (no attended time), `overlap`
 (everything attended was already credited), `cap` (cut by a cap).
+
+The other order: home study settled *after* a session was credited (its pending segments are
+settled at the learner's next check, possibly after the conference ended) is cut by
+`beside_credited` to the wall seconds no session or VR visit has credited yet.
 """
 from __future__ import annotations
 
@@ -72,3 +76,13 @@ def credit_attendance(attended: Iterable[Span], already: Iterable[Span], session
     else:
         reason = "credited"
     return GroupCredit(total, spans, attended_s, attended_s - creditable, capped, reason)
+
+
+def beside_credited(credited_s: float, wall: Span, taken: Iterable[Span]) -> float:
+    """The credit of one settled home-study segment (wall span `wall`, `credited_s` from the
+    ledger) beside wall time already credited elsewhere (`taken`: group sessions, VR): at most the
+    segment's wall seconds that nothing has credited yet, so a minute never counts twice whichever
+    is credited first."""
+    start, end = wall
+    free = sum(e - s for s, e in IntervalSet(taken).gaps(start, end))
+    return max(0.0, min(credited_s, free))

@@ -203,3 +203,41 @@ def test_a_crash_never_credits_past_the_last_check_and_the_sweep_credits_what_th
         # the open row of the ended conference was closed at the last check (+680)
         assert [(r.joined_at, r.left_at) for r in store.presence_of(s, edu.id)[a.id]] == [
             (start, start + 80), (start + 600, start + 680)]
+
+
+def test_home_study_settled_after_the_session_is_not_credited_twice(app):
+    """The other order of test_verified_attendance...'s learner D: A's session credits 20..260
+    when the conference ends at +300; A had also played a course at home (another device) from
+    +200 to +320, heartbeats every 10 s, settled by a passed attestation at +330, after the
+    session's credit. Of the twelve 10 s segments, the six inside 200..260 were credited by the
+    session: home study credits only 260..320 = 60 s (each segment's row stays, with 0 s where
+    the session had the minutes, so the watched media is still on record)."""
+    from tests.conftest import make_course
+    from webapp.models import StudySession
+    from webapp.study.service import attest, record_heartbeat, start_session
+
+    with app.app_context():
+        s = dbm.session()
+        host, a = user(s, "officer_xh"), user(s, "zhangsan")
+        course = make_course(app, s, slug="edu-home", duration=600.0)
+        edu = education_conference(s, host, T0)
+        store.open_presence(s, edu.id, a.id, "/room/", T0)
+        checks(s, edu, a, T0, [(20, True), (80, True), (140, True), (200, True), (260, True)])
+        s.commit()
+        end(s, edu, T0 + 300)
+        group_before = sum(r[4] for r in ledger(s, a, f"edu{edu.id}"))
+        assert group_before == pytest.approx(240.0)
+        month_before = month_total(s, a, DEC)
+
+        study = start_session(s, a, course, T0 + 195)
+        for seq, offset in enumerate(range(200, 321, 10)):
+            assert record_heartbeat(s, study.id, a.id, seq, float(offset - 200), True, 1.0, T0 + offset) is not None
+        s.commit()
+        attest(s, s.get(StudySession, study.id), T0 + 330, ok=True, source="breakpoint")
+        s.commit()
+
+        home = [r for r in ledger(s, a) if r[0] == "course"]
+        assert [(r[2] - T0, r[3] - T0) for r in home] == [(t, t + 10) for t in range(200, 320, 10)]
+        assert [r[4] for r in home] == [0.0] * 6 + [10.0] * 6
+        assert month_total(s, a, DEC) - month_before == pytest.approx(60.0)
+        assert sum(r[4] for r in ledger(s, a, f"edu{edu.id}")) == pytest.approx(group_before)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.group_credit import credit_attendance, wall_spans
+from streaming.group_credit import beside_credited, credit_attendance, wall_spans
 from streaming.intervals import IntervalSet
 from streaming.ledger import WatchSegment
 
@@ -96,3 +96,13 @@ def test_credit_never_exceeds_attended_time_nor_counts_a_second_twice(attended, 
     again = credit_attendance(attended, list(already) + got.spans, session_cap, daily_cap, today)
     assert again.credited_s <= got.capped_s
     assert all(credited_set.overlap(s, e) == 0.0 for s, e in again.spans)
+
+
+def test_home_study_beside_credited_minutes_keeps_only_free_wall_time():
+    # a 10 s segment credited 10 s at home; a session credited 4..7 of its wall span
+    assert beside_credited(10.0, (0.0, 10.0), [(4.0, 7.0)]) == 7.0
+    # the ledger's own credit is already below the free time: unchanged
+    assert beside_credited(5.0, (0.0, 10.0), [(4.0, 7.0)]) == 5.0
+    assert beside_credited(10.0, (0.0, 10.0), [(-5.0, 20.0)]) == 0.0
+    assert beside_credited(10.0, (0.0, 10.0), [(10.0, 20.0), (-3.0, 0.0)]) == 10.0
+    assert beside_credited(10.0, (0.0, 10.0), [(1.0, 3.0), (2.0, 4.0), (8.0, 9.0)]) == 6.0

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from proctoring.policy import BreakpointPolicy, breakpoint_delay, breakpoint_due, prompt_expired
 from proctoring.questions import BankQuestion, draw_question, grade, public_view
+from streaming.group_credit import beside_credited
 from streaming.intervals import IntervalSet
 from streaming.ledger import (Heartbeat, LedgerPolicy, WatchSegment, WatchState, admit, apply_heartbeat, credit,
                               is_complete, settle)
@@ -398,18 +399,33 @@ def attest(db: Session, study: StudySession, at: float, ok: bool, source: str, d
     return progress
 
 
+def _credited_elsewhere(db: Session, learner_id: int, segments) -> list[tuple[float, float]]:
+    """Wall spans already credited to the learner by something other than home study (a group
+    education session, a VR visit) in the time the segments cover."""
+    if not segments:
+        return []
+    start, end = min(s.wall_start for s in segments), max(s.wall_end for s in segments)
+    rows = db.execute(select(CreditEntry.wall_start, CreditEntry.wall_end)
+                      .where(CreditEntry.learner_id == learner_id, CreditEntry.kind != "course",
+                             CreditEntry.wall_end > start, CreditEntry.wall_start < end)).all()
+    return [(r.wall_start, r.wall_end) for r in rows]
+
+
 def _credit(db: Session, study: StudySession, progress: WatchProgress, segments, source: str) -> None:
     coverage = IntervalSet(tuple(span) for span in json.loads(progress.coverage_json))
+    taken = _credited_elsewhere(db, study.learner_id, segments)
     for c in credit(coverage, segments):
         if c.unique_s <= 0:
             continue
         seg = c.segment
+        # Minutes a group session (or a VR visit) already credited are not credited again.
+        credited_s = beside_credited(c.credited_s, (seg.wall_start, seg.wall_end), taken) if taken else c.credited_s
         db.add(CreditEntry(learner_id=study.learner_id, course_id=study.course_id, session_id=study.id,
                            kind="course", media_start=seg.media_start, media_end=seg.media_end,
                            wall_start=seg.wall_start, wall_end=seg.wall_end, unique_s=c.unique_s,
-                           credited_s=c.credited_s, presence_source=source, month=month_of(seg.wall_end)))
-        add_credit(db, study.learner_id, month_of(seg.wall_end), c.credited_s)   # the unit pages' month
-        progress.credited_s += c.credited_s
+                           credited_s=credited_s, presence_source=source, month=month_of(seg.wall_end)))
+        add_credit(db, study.learner_id, month_of(seg.wall_end), credited_s)   # the unit pages' month
+        progress.credited_s += credited_s
     progress.coverage_json = json.dumps(coverage.as_list())
     progress.covered_s = coverage.measure()
     course = db.get(Course, study.course_id)
