@@ -254,3 +254,22 @@ def test_accepted_timings_always_make_a_sampling_policy():
     assert accepted == 2 * sum(1 for f in (29, 30, 59, 60, 61, 119, 120, 600, 3599, 3600)
                                for lo in (59, 60, 61, 300, 899, 3599) for hi in (60, 61, 90, 120, 180, 900, 3600, 3601)
                                if 30 <= f < hi and 60 <= lo < hi <= 3600)
+
+
+def test_a_supervisees_record_names_the_group_session_and_its_course(app, db, client_for):
+    """Group credit on the officer's record of the supervisee: 集体教育课 and the session's course
+    (not assigned to the learner), no video seconds; home study keeps its course title."""
+    from webapp.study.service import current_month
+
+    a = user(db, "zhangsan")
+    course = make_course(app, db, slug="edu-record", assign_to=())
+    with app.app_context():
+        month = current_month()
+    now = datetime.now(timezone.utc).timestamp()
+    db.add(CreditEntry(learner_id=a.id, course_id=course.id, session_id="edu99", kind="group", media_start=0.0,
+                       media_end=240.0, wall_start=now - 600, wall_end=now - 360, unique_s=240.0, credited_s=240.0,
+                       presence_source="edu_checks", month=month))
+    db.commit()
+    page = client_for("officer_xh").c.get(f"/officer/supervisee/{a.id}").get_data(as_text=True)
+    row = page.split("本月认定的学习区间", 1)[1].split("</tbody>", 1)[0]
+    assert f"集体教育课: {course.title}" in row and "<td>—</td>" in row and "<td>240</td>" in row

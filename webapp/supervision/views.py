@@ -60,10 +60,10 @@ def supervisee(user_id: int):
                                .where(DroppedSegment.session_id.in_(session_ids)))
     form = AssignForm()
     assigned = {a.course_id for a, _c, _p in progress}
-    form.course_id.choices = [(c.id, c.title) for c in session.scalars(select(Course).order_by(Course.title))
-                              if c.id not in assigned]
+    courses = session.scalars(select(Course).order_by(Course.title)).all()
+    form.course_id.choices = [(c.id, c.title) for c in courses if c.id not in assigned]
     credited_h = sum(e.credited_s for e in entries) / 3600
-    titles = {c.id: c.title for _a, c, _p in progress}
+    titles = {c.id: c.title for c in courses}   # a group session's course need not be assigned
     return render_template("officer/supervisee.html", learner=learner, progress=progress, entries=entries,
                            titles=titles,
                            month=month, credited_h=credited_h, needed_h=required_hours(session, learner.unit),
