@@ -27,12 +27,16 @@ Targets (the pure rules' `Present` / `Target`):
   room not confirmed within `confirm_within_s` of the request fails for all its members.
   The room's people have their presence written here (shared_room=True): they do not enter the
   conference themselves. When the room's last officer leaves, their presence closes.
+  A supervisee named in a shared room who then also joins on a device of their own stays
+  counted through the room (not face-checked) until the officer leaves them out.
   Not built: check-in by face at a room's terminal (kind "terminal").
 
 At most K (`policy.max_parallel`) checks run at once (face and room checks together), so the
 server never decodes everyone at once. Officers are not checked (they earn no study credit).
 A check of someone who leaves is dropped without a result: leaving already breaks the
-attendance window, and the first check after the return settles it.
+attendance window, and the first check after the return settles it. So is a check of someone
+the host's roll call calls meanwhile (the roll call takes their camera's one tap): it starts
+again once the roll call has decided them.
 
 Writes (through `_Shell`, `webapp.conferences.education_store`): one `EducationCheck` row per
 result as it comes, so a crash loses nothing decided; presence rows of own-camera participants are
