@@ -60,6 +60,17 @@ def end_overdue_conferences() -> int:
         return len(end_overdue(_app, session, utcnow()))
 
 
+def credit_education_sessions() -> int:
+    """Credit group education sessions of ended conferences not credited yet: their end went by a
+    path that did not credit, or the credit failed (webapp.conferences.education_credit). The
+    start-up `recover` does the same once; this does not wait for a restart."""
+    from webapp.conferences.education_credit import credit_ended_sessions
+    with _app.app_context(), db.write_transaction() as session:
+        done = credit_ended_sessions(session)
+        session.commit()
+        return len(done)
+
+
 def compliance_refresh() -> int:
     """The unit pages' months (webapp.compliance.rollup): this month's rows created at the start
     of a month and refreshed from the raw tables (flags, roll calls, credit), last month's once more
@@ -114,6 +125,8 @@ def start(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(conference_reminders, "interval", minutes=1, id="conference_reminders",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(end_overdue_conferences, "interval", minutes=1, id="end_overdue_conferences",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(credit_education_sessions, "interval", minutes=5, id="credit_education_sessions",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(compliance_refresh, "interval", minutes=app.config.get("COMPLIANCE_REFRESH_MIN", 10),
                       id="compliance_refresh", replace_existing=True, coalesce=True, max_instances=1)

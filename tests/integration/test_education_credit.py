@@ -241,3 +241,35 @@ def test_home_study_settled_after_the_session_is_not_credited_twice(app):
         assert [r[4] for r in home] == [0.0] * 6 + [10.0] * 6
         assert month_total(s, a, DEC) - month_before == pytest.approx(60.0)
         assert sum(r[4] for r in ledger(s, a, f"edu{edu.id}")) == pytest.approx(group_before)
+
+
+def test_the_scheduler_credits_an_ended_session_its_end_did_not(app, monkeypatch):
+    """A conference ended by a path that did not credit (its status written directly): the
+    scheduler's job credits it within five minutes, once, without a restart."""
+    from datetime import timedelta
+
+    from webapp import scheduler
+
+    with app.app_context():
+        s = dbm.session()
+        host, a = user(s, "officer_xh"), user(s, "zhangsan")
+        edu = education_conference(s, host, T0)
+        store.open_presence(s, edu.id, a.id, "/room/", T0)
+        checks(s, edu, a, T0, [(20, True), (80, True)])
+        store.close_presence(s, edu.id, a.id, T0 + 100)
+        s.commit()
+        monkeypatch.setattr(scheduler, "_app", app)
+        assert scheduler.credit_education_sessions() == 0           # still live
+        s.execute(update(Conference).where(Conference.id == edu.conference_id).values(status=ConferenceStatus.ENDED))
+        s.commit()
+        assert scheduler.credit_education_sessions() == 1
+        assert scheduler.credit_education_sessions() == 0
+        s.expire_all()
+        assert ledger(s, a) == [("group", NOV, T0 + 20, T0 + 80, 60.0)]
+    running = scheduler.start(app)
+    try:
+        job = running.get_job("credit_education_sessions")
+        assert job is not None and job.coalesce and job.max_instances == 1
+        assert job.trigger.interval == timedelta(minutes=5)
+    finally:
+        running.shutdown(wait=False)
