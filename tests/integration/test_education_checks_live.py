@@ -1,7 +1,7 @@
 """Attendance checks of a group education session, real parts only: the portal on SQLite with
 an education session on the conference (shortened timings), Socket.IO through Flask-SocketIO's
 test clients, real aiortc client peers publishing frames of real face photos into the
-conference's aiortc media room, the live conference's own EducationChecks (created at the first
+conference's media room (aiortc, and Janus for the face checks), the live conference's own EducationChecks (created at the first
 entry, ticked every EDU_TICK_S) running mediapipe and dlib on the room's tapped frames, with the
 roll call's liveness challenge.
 
@@ -36,12 +36,24 @@ def rig(tmp_path, database_factory, client_loop, enrolled_embedding):
 
     def make(**overrides):
         r = Rig(tmp_path / "app", database_factory.new("app"), client_loop, enrolled_embedding,
-                CONFERENCE_MEDIA_BACKEND="aiortc", **overrides)
+                **{"CONFERENCE_MEDIA_BACKEND": "aiortc", **overrides})
         made.append(r)
         return r
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture(params=["aiortc", "janus"])
+def media_settings(request) -> dict:
+    """The face checks run on both conference media backends (as the roll-call suite does): aiortc
+    rooms in the portal's process, and Janus VideoRoom rooms on a private Janus, where a tap is
+    an extra subscription of the portal's own."""
+    if request.param == "aiortc":
+        return {"CONFERENCE_MEDIA_BACKEND": "aiortc"}
+    server = request.getfixturevalue("janus_server")
+    return {"CONFERENCE_MEDIA_BACKEND": "janus", "JANUS_URL": server.url, "JANUS_API_SECRET": server.api_secret,
+            "JANUS_ADMIN_KEY": server.admin_key}
 
 
 class TapWatch:
@@ -85,8 +97,8 @@ def checks_of(r, session_id) -> dict[str, list[EducationCheck]]:
     return out
 
 
-def test_sampled_checks_pass_the_enrolled_face_and_flag_the_impostor_k_at_once(rig):
-    r = rig(ROLLCALL_LIVENESS=True, ROLLCALL_ANSWER_S=10.0, LIVENESS_WINDOW_S=3.0,
+def test_sampled_checks_pass_the_enrolled_face_and_flag_the_impostor_k_at_once(rig, media_settings):
+    r = rig(**media_settings, ROLLCALL_LIVENESS=True, ROLLCALL_ANSWER_S=10.0, LIVENESS_WINDOW_S=3.0,
             LIVENESS_ACTIONS="turn_left,turn_right,look_up,look_down")
     edu = EducationSession(conference_id=r.conference_id, topic="法治教育", first_within_s=5.0, min_gap_s=10.0,
                            max_gap_s=20.0, max_parallel=1)
