@@ -193,8 +193,52 @@ def test_conferences_go_through_the_stacks_janus(stack):
         assert ack.get("ok"), ack
         rooms = [room["room"] for room in janus.list_rooms()]
         assert any(str(room).startswith(f"c{conference_id}-") for room in rooms), rooms
+
+        # A course played into it (issue 16) goes through the media worker's RPC to a publisher in
+        # that VideoRoom; pause, seek and stop come back with the stage.
+        course_id = _course_with_video(stack, url)
+
+        def publishers() -> int:
+            return sum(room.get("num_participants", 0) for room in janus.list_rooms()
+                       if str(room["room"]).startswith(f"c{conference_id}-"))
+        assert publishers() == 0
+        played = client.call("conf_media", {"conference_id": conference_id, "action": "play", "course_id": course_id},
+                             timeout=30)
+        assert played.get("ok"), played
+        assert played["stage"]["kind"] == "media" and played["stage"]["playing"] is True
+        deadline = time.time() + 10
+        while publishers() != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        assert publishers() == 1
+        paused = client.call("conf_media", {"conference_id": conference_id, "action": "pause"}, timeout=15)
+        assert paused.get("ok") and paused["stage"]["playing"] is False, paused
+        moved = client.call("conf_media", {"conference_id": conference_id, "action": "seek", "position": 3.0},
+                            timeout=15)
+        assert moved.get("ok") and moved["stage"]["position"] == pytest.approx(3.0, abs=0.1), moved
+        stopped = client.call("conf_media", {"conference_id": conference_id, "action": "stop"}, timeout=15)
+        assert stopped.get("ok") and stopped["stage"]["kind"] == "none", stopped
+        deadline = time.time() + 10
+        while publishers() != 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert publishers() == 0
     finally:
         client.disconnect()
+
+
+def _course_with_video(stack: Stack, url: str) -> int:
+    """A course whose source file is the marked test course, in the stack's media root."""
+    import psycopg
+
+    from content.marker_video import build
+
+    folder = stack.media_root / "stage-course"
+    folder.mkdir(exist_ok=True)
+    build(folder / "source.mp4", 6.0)
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "INSERT INTO course (slug, title, category, description, duration_s, master_playlist, source_file, "
+            "renditions_json, created_at) VALUES ('stage-course', '舞台课程', 'law', '', 6.0, 'master.m3u8', "
+            "'source.mp4', '[]', now()) RETURNING id").fetchone()[0]
 
 
 def test_the_conference_backend_is_a_choice(tmp_path):
