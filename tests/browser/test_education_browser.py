@@ -89,6 +89,8 @@ def room_page(chromium, portal, username):
     page.set_default_timeout(20_000)
     page.on("console", lambda msg: print(f"[{username} console] {msg.type}: {msg.text}")
             if msg.type in ("error", "warning") else None)
+    page.errors = []                 # uncaught errors of the page's scripts (the room's modules)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(portal.url + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", DEMO_PASSWORD)
@@ -206,3 +208,6 @@ def test_a_course_and_a_shared_screen_reach_a_township_viewer(portal, chromium):
     host.click("#share-stop")
     wait_room(viewer, "() => document.getElementById('room').dataset.stage === 'none'", "the share ended")
     assert room_state(host)["toasts"] == [] and room_state(viewer)["toasts"] == []
+    # the room's scripts (the stage's and the education checks' modules too) ran without an error
+    assert host.errors == [] and viewer.errors == [], (host.errors, viewer.errors)
+    assert viewer.evaluate("() => !!document.getElementById('edu-checks')")
