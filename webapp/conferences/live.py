@@ -18,15 +18,9 @@ cascade by Janus's own RTP forwarding. A room its media server lost (Janus resta
 enter, publish or subscribe of someone in the conference (`_revive`); the participants publish
 again into it, and the host's relays are set up again as the host's camera comes back.
 
-The stage (issue 16): one main stream besides the cameras, ruled by `conferencing.education.Stage`
-(the host plays course media or shares a screen; a participant shares while the host allows it).
-Course media is one `streaming.conference.FilePlayback` per play, published into the host's room
-as source "media" (encoded once) and relayed down every lower room as "media", like "host";
-pause, resume and seek act on that playback, so every level sees them. A shared screen is a
-second stream of its sharer, published as source "screen" into the sharer's room, relayed up room
-by room to the host's room (like the spotlight's "speaker") and from there down every other room.
-`stage_view(now)` (kind, title, playing, position at now, duration, sharer, grants) goes with every
-floor broadcast, so a late joiner gets the current position.
+The stage (issue 16: course media the host plays, a shared screen) is `live_stage.StageMixin`;
+an education session's presence and attendance checks are `live_education.EducationMixin`. Both
+are parts of `LiveConference` kept in modules of their own.
 
 The roll call: `webapp.conferences.rollcall_driver` on the called people's frames (the rooms' taps); each
 outcome is written at once by `_RollCallSink` (attendance row, flag with its evidence frame).
@@ -46,7 +40,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from conferencing import education
 from conferencing.rules import normalise_path
@@ -60,41 +53,13 @@ from conferencing.floor import Floor, FloorError, HostCommand
 from webapp.extensions import socketio
 from webapp.models import AttendanceOutcome, AttendanceRecord, RollCall, Role, User, utcnow
 from webapp.conferences.rollcall_driver import RollCallDriver
+from webapp.conferences.live_common import (HOST_SOURCE, MEDIA_SOURCE, SCREEN_SOURCE, SPEAKER_SOURCE,  # noqa: F401
+                                            STAGE_SOURCES, LiveError, conference_room, media_room_channel,
+                                            source_of, user_of)
+from webapp.conferences.live_education import EducationMixin
+from webapp.conferences.live_stage import StageMixin
 
 log = logging.getLogger(__name__)
-
-HOST_SOURCE = "host"
-SPEAKER_SOURCE = "speaker"
-MEDIA_SOURCE = "media"      # the course media the host plays (published in the host's room)
-SCREEN_SOURCE = "screen"    # a shared screen (published in the sharer's room)
-STAGE_SOURCES = (MEDIA_SOURCE, SCREEN_SOURCE)
-EDU_TICK_S = 2.0            # how often the education checks are asked what is due
-
-
-def source_of(user_id: int) -> str:
-    return f"u{user_id}"
-
-
-def user_of(source_id: str) -> int | None:
-    digits = source_id[1:]
-    if source_id.startswith("u") and 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit():
-        return int(digits)
-    return None
-
-
-def conference_room(conference_id: int) -> str:
-    return f"conf:{conference_id}"
-
-
-def media_room_channel(conference_id: int, path: str) -> str:
-    return f"conf:{conference_id}:r:{path}"
-
-
-class LiveError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclasses.dataclass
@@ -106,7 +71,7 @@ class ActiveRollCall:
     table_url: str
 
 
-class LiveConference:
+class LiveConference(StageMixin, EducationMixin):
     def __init__(self, app: Flask, conference_id: int, host_id: int, host_path: str, room_config: RoomConfig):
         self.app = app
         self.id = conference_id
@@ -266,163 +231,6 @@ class LiveConference:
             self.broadcast_sources(path)
         return command
 
-    # --- the stage: course media and shared screens ------------------------------------------
-    def play_media(self, actor: int, course_id: object) -> dict:
-        """The host plays a course's video into the conference (replacing what is on the stage)."""
-        from streaming.conference.playback import FilePlayback
-
-        self._revive()
-        with self.lock:
-            self._stage_allows(actor, "play")
-        title, path, duration = self._course_media(course_id)
-        try:
-            playback = FilePlayback(str(path))
-        except ValueError as exc:      # not a video PyAV can open
-            raise LiveError("no_media", f"the course's video cannot be played: {exc}") from None
-        stepped = False
-        try:
-            duration = float(playback.duration or duration)
-            with self.lock:
-                self._stage_step(lambda: education.play(self.stage, actor, f"course:{course_id}", duration,
-                                                        time.time()))
-                stepped = True
-                self._clear_main()          # a new play replaces the old one (or a share)
-                room = self.rooms.get(self.host_path)
-                if room is None:
-                    raise LiveError("not_found", "enter the conference first")
-                self.playback = playback
-                self.media_info = {"course_id": course_id, "title": title, "path": str(path)}
-                room.publish_playback(MEDIA_SOURCE, playback)
-                self._anchor_playback()
-                self._ensure_stage_relays()
-        except BaseException:
-            with self.lock:
-                if stepped:
-                    self.stage = dataclasses.replace(self.stage, main=None)
-                if self.playback is playback:
-                    self.playback, self.media_info = None, None
-            playback.close()
-            raise
-        self._stage_changed()
-        return self.stage_view()
-
-    def pause_media(self, actor: int) -> dict:
-        with self.lock:
-            self._stage_step(lambda: education.pause(self.stage, actor, time.time()))
-            if self.playback is not None:
-                self.playback.pause()
-                self._anchor_playback()
-        self._stage_changed(sources=False)
-        return self.stage_view()
-
-    def resume_media(self, actor: int) -> dict:
-        with self.lock:
-            self._stage_step(lambda: education.resume(self.stage, actor, time.time()))
-            if self.playback is not None:
-                self.playback.resume()
-                self._anchor_playback()
-        self._stage_changed(sources=False)
-        return self.stage_view()
-
-    def seek_media(self, actor: int, position: object) -> dict:
-        with self.lock:
-            self._stage_step(lambda: education.seek(self.stage, actor, position, time.time()))
-            if self.playback is not None:
-                self.playback.seek(float(position))
-                self._anchor_playback()
-        self._stage_changed(sources=False)
-        return self.stage_view()
-
-    def stop_media(self, actor: int) -> dict:
-        with self.lock:
-            self._stage_step(lambda: education.stop_playback(self.stage, actor))
-            self._close_playback()
-        self._stage_changed()
-        return self.stage_view()
-
-    def grant_share(self, actor: int, user_id: object) -> dict:
-        with self.lock:
-            if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id not in self.floor.members:
-                raise LiveError("bad_field", "not a participant")
-            self._stage_step(lambda: education.grant(self.stage, actor, user_id))
-        self._stage_changed(sources=False)
-        return self.stage_view()
-
-    def revoke_share(self, actor: int, user_id: object) -> dict:
-        with self.lock:
-            if not isinstance(user_id, int) or isinstance(user_id, bool):
-                raise LiveError("bad_field", "not a participant")
-            before = self.stage
-            self._stage_step(lambda: education.revoke(self.stage, actor, user_id))
-            ended = before.share is not None and self.stage.share is None
-            if ended:
-                self._end_share()
-        self._stage_changed(sources=ended)
-        return self.stage_view()
-
-    def share_screen(self, actor: int, offer_sdp: str) -> str:
-        """The host, or a participant while allowed, shares a screen: a second stream of theirs,
-        published as source "screen" in their room; returns the answer SDP."""
-        self._revive()
-        with self.lock:
-            if not self.floor.present(actor):
-                raise LiveError("not_found", "enter the conference first")
-            path = self.member_room.get(actor)
-            room = self.rooms.get(path) if path else None
-            if room is None:
-                raise LiveError("not_found", "enter the conference first")
-            self._stage_step(lambda: education.start_share(self.stage, actor, time.time()))
-            self._clear_main()          # what was on the stage (a playback, an earlier share) ends
-            try:
-                answer = room.publish(SCREEN_SOURCE, offer_sdp)
-            except BaseException:
-                self.stage = dataclasses.replace(self.stage, main=None)
-                raise
-            self.share_path = path
-            self._ensure_stage_relays()
-        self._stage_changed()
-        return answer
-
-    def stop_share(self, actor: int) -> dict:
-        with self.lock:
-            self._stage_step(lambda: education.stop_share(self.stage, actor))
-            self._end_share()
-        self._stage_changed()
-        return self.stage_view()
-
-    def stage_view(self, now: float | None = None) -> dict:
-        """What a page shows of the stage at wall time `now` (a late joiner: the current position)."""
-        now = time.time() if now is None else now
-        with self.lock:
-            stage, info, members = self.stage, self.media_info or {}, self.floor.members
-            view = {"kind": "none", "grants": sorted(stage.grants), "at": now}
-            pb, share = stage.playback, stage.share
-            if pb is not None:
-                view.update(kind="media", course_id=info.get("course_id"), title=info.get("title", ""),
-                            playing=pb.playing and not pb.ended_at(now), position=round(pb.position_at(now), 3),
-                            duration=pb.duration, source_id=MEDIA_SOURCE)
-            elif share is not None:
-                member = members.get(share.user_id)
-                view.update(kind="share", user_id=share.user_id, name=member.name if member else "",
-                            source_id=SCREEN_SOURCE)
-        return view
-
-    def edu_confirm(self, officer_id: int, named: object) -> dict:
-        """An on-site officer names who sits in front of a shared room's camera."""
-        if not isinstance(named, list) or len(named) > 500 or any(
-                not isinstance(u, int) or isinstance(u, bool) for u in named):
-            raise LiveError("bad_field", "present: a list of user ids")
-        with self.lock:
-            path = self.member_room.get(officer_id)
-            if path is None or not self.floor.present(officer_id):
-                raise LiveError("not_found", "enter the conference first")
-            edu = self.edu
-        if edu is None or edu.checks is None:
-            raise LiveError("not_found", "no education session on this conference")
-        # in order after the enter/leave hooks already queued (the officer's own entry among them)
-        result = edu.run(lambda: edu.checks.confirm_room(officer_id, path, list(named)))
-        return {"confirmed": result if isinstance(result, (list, dict, int, str, bool)) else None}
-
     # --- roll call -----------------------------------------------------------------------
     def start_rollcall(self, actor: int, user_ids: list[int] | None, policy: RollCallPolicy, secret: bytes,
                        references: dict, identify, threshold: float, table_url_for) -> int:
@@ -571,188 +379,6 @@ class LiveConference:
         self.rooms.clear()
         if playback is not None:
             playback.close()
-
-    # --- internals: the stage -------------------------------------------------------------------
-    def _stage_allows(self, actor: int, action: str) -> None:
-        code = education.refusal(self.stage, actor, action)
-        if code is not None:
-            raise LiveError(code, f"{action} refused: {code}")
-
-    def _stage_step(self, step) -> None:
-        """Apply a pure stage rule (under the lock); its refusal becomes a LiveError of its code."""
-        try:
-            self.stage = step()
-        except education.EducationError as exc:
-            raise LiveError(exc.code, exc.message) from None
-
-    def _anchor_playback(self) -> None:
-        """The stage's position follows the real playback's (decoding may lag the wall clock)."""
-        pb, playback = self.stage.playback, self.playback
-        if pb is None or playback is None:
-            return
-        try:
-            position = min(max(0.0, float(playback.position())), pb.duration)
-        except Exception:   # noqa: BLE001 - the rule's own position stands
-            return
-        self.stage = dataclasses.replace(self.stage, main=dataclasses.replace(pb, position=position,
-                                                                              set_at=time.time()))
-
-    def _clear_main(self) -> None:
-        """End the media of what was on the stage (the stage itself is the rule's business)."""
-        self._close_playback()
-        if self.share_path is not None:
-            self._end_share()
-
-    def _close_playback(self) -> None:
-        playback, self.playback, self.media_info = self.playback, None, None
-        if playback is None:
-            return
-        room = self.rooms.get(self.host_path)
-        if room is not None:
-            try:
-                room.unpublish(MEDIA_SOURCE)      # its relays end with it
-            except SignallingError:
-                pass
-        self._stop_relays(MEDIA_SOURCE, keep=self.host_path)
-        playback.close()
-
-    def _end_share(self) -> None:
-        path, self.share_path = self.share_path, None
-        if path is None:
-            return
-        self._stop_relays(SCREEN_SOURCE, keep=path)
-        room = self.rooms.get(path)
-        if room is not None:
-            try:
-                room.unpublish(SCREEN_SOURCE)
-            except SignallingError:
-                pass
-
-    def _stop_relays(self, source_id: str, keep: str) -> None:
-        """Stop the relays of a stage source in every room but its origin, lowest rooms first."""
-        for path in sorted(self.rooms, key=len, reverse=True):
-            if path == keep:
-                continue
-            try:
-                if source_id in self.rooms[path].sources():
-                    self.rooms[path].stop_relay(source_id)
-            except SignallingError:
-                pass
-
-    def _ensure_stage_relays(self) -> None:
-        """The stage's source reaches every room: a shared screen first up its room's chain to the
-        host's room (as the spotlight does), then, like course media, down every lower room."""
-        if self.share_path is not None:
-            child = self.share_path
-            while self.parent.get(child) is not None:
-                parent_path = self.parent[child]
-                room, below = self.rooms[parent_path], self.rooms[child]
-                try:
-                    if SCREEN_SOURCE not in room.sources():
-                        if SCREEN_SOURCE not in below.sources():
-                            break
-                        room.relay_from(below, SCREEN_SOURCE, SCREEN_SOURCE)
-                except SignallingError as exc:
-                    log.info("conference %s: screen relay up into %s not set up yet: %s", self.id, parent_path,
-                             exc.code)
-                    break
-                child = parent_path
-        source = MEDIA_SOURCE if self.playback is not None else SCREEN_SOURCE if self.share_path else None
-        if source is None:
-            return
-        for path in sorted(self.rooms, key=len):
-            parent_path = self.parent.get(path)
-            if parent_path is None:
-                continue
-            room, parent = self.rooms[path], self.rooms[parent_path]
-            try:
-                if source not in room.sources() and source in parent.sources():
-                    room.relay_from(parent, source, source)
-            except SignallingError as exc:
-                log.info("conference %s: %s relay into %s not set up yet: %s", self.id, source, path, exc.code)
-
-    def _replay_into(self, room: MediaRoom) -> None:
-        """The host's room was replaced (_revive): the playback goes on in the new one, from where
-        it was (a new FilePlayback: the old one's tracks went with the old room)."""
-        from streaming.conference.playback import FilePlayback
-
-        old, pb = self.playback, self.stage.playback
-        position = pb.position_at(time.time()) if pb is not None else 0.0
-        try:
-            fresh = FilePlayback(self.media_info["path"], start_at=position, paused=not (pb is not None and pb.playing))
-            room.publish_playback(MEDIA_SOURCE, fresh)
-        except Exception as exc:   # noqa: BLE001 - the media server is still away: the stage empties
-            log.warning("conference %s: the course media could not be played again: %s", self.id, exc)
-            self.playback, self.media_info = None, None
-            self.stage = dataclasses.replace(self.stage, main=None)
-            old.close()
-            return
-        self.playback = fresh
-        old.close()
-        self._ensure_stage_relays()
-
-    def _course_media(self, course_id: object) -> tuple[str, object, float]:
-        """A course's title, video file (resolved as the study player's media route does) and
-        duration. The host may use every course (staff use the whole catalogue, as the course
-        pages show it); a course without its video file is refused."""
-        from streaming.media_files import MediaPathError, resolve
-        from webapp.core.access import STAFF
-        from webapp.core.inputs import bounded_int
-        from webapp.models import Course
-
-        if not isinstance(course_id, int) or isinstance(course_id, bool) or bounded_int(course_id) is None:
-            raise LiveError("bad_field", "course_id: a number")
-        # A session of its own: this may run on a Socket.IO handler's thread, whose scoped
-        # session (and its current_user) a nested app context would end.
-        with Session(self.app.extensions["db_engine"]) as session:
-            host = session.get(User, self.host_id)
-            course = session.get(Course, course_id)
-            if host is None or host.role not in STAFF or course is None:
-                raise LiveError("not_found", "no such course")
-            try:
-                path = resolve(self.app.config["MEDIA_ROOT"], course.slug, course.source_file)
-            except MediaPathError:
-                raise LiveError("no_media", "the course has no video file") from None
-            return course.title, path, float(course.duration_s or 0.0)
-
-    def _stage_changed(self, sources: bool = True) -> None:
-        self.broadcast_floor()
-        if sources and not self.closed:
-            for path in list(self.rooms):
-                self.broadcast_sources(path)
-
-    def _open_education(self) -> None:
-        """At the first entry: if the conference holds an education session
-        (webapp.conferences.education_store), its presence rows and attendance checks run here."""
-        with self.lock:
-            if self._edu_looked or self.closed:
-                return
-            self._edu_looked = True
-        from webapp.conferences import education_store
-
-        with Session(self.app.extensions["db_engine"]) as session:   # (see _course_media)
-            row = education_store.session_for(session, self.id)
-            if row is None:
-                return
-            session_id = row.id
-            policy = education_store.sampling_policy(row)
-        checks = None
-        try:
-            from webapp.conferences.education_checks import EducationChecks
-        except ImportError:     # the checks' runner is not part of this build: presence only
-            log.warning("conference %s: education session %s without attendance checks", self.id, session_id)
-        else:
-            checks = EducationChecks(self, session_id, policy, self.app.config["SECRET_KEY"].encode())
-        with self.lock:
-            if not self.closed:
-                self.edu = _EducationSession(self, session_id, checks).start()
-        if self.closed and checks is not None:
-            checks.stop()
-
-    def _edu_hook(self, name: str, *args) -> None:
-        edu = self.edu
-        if edu is not None:
-            edu.call(name, *args)
 
     # --- internals ---------------------------------------------------------------------------
     def _floor(self, step):
@@ -941,87 +567,6 @@ class LiveConference:
                 room.untap(source)
             except SignallingError:
                 pass
-
-
-class _EducationSession:
-    """A live conference's education session: supervisees' presence rows as they enter and
-    leave (webapp.conferences.education_store), the attendance checks' hooks (EducationChecks,
-    when built) and their ticker thread, like the roll call's."""
-
-    def __init__(self, live: LiveConference, session_id: int, checks):
-        self.live = live
-        self.session_id = session_id
-        self.checks = checks
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # enter/leave in order, off the Socket.IO handlers' threads (their writes need an app
-        # context of their own, which would end a handler's session)
-        self._calls = ThreadPoolExecutor(1, thread_name_prefix=f"edu-{session_id}-calls")
-
-    def start(self) -> "_EducationSession":
-        if self.checks is not None:
-            self._thread = threading.Thread(target=self._tick_loop, name=f"edu-{self.session_id}", daemon=True)
-            self._thread.start()
-        return self
-
-    def call(self, name: str, user_id: int) -> None:
-        try:
-            self._calls.submit(self._call, name, user_id)
-        except RuntimeError:    # stopped
-            pass
-
-    def run(self, step, timeout_s: float = 20.0):
-        """`step()` on the session's thread, after the calls queued before it; its result or error."""
-        try:
-            future = self._calls.submit(step)
-        except RuntimeError:
-            raise LiveError("not_live", "the conference has ended") from None
-        return future.result(timeout=timeout_s)
-
-    def _call(self, name: str, user_id: int) -> None:
-        try:
-            self._presence(name, user_id)
-        except Exception:   # noqa: BLE001 - a failed write must not stop the conference
-            log.exception("education session %s: presence of %s (%s)", self.session_id, user_id, name)
-        if self.checks is not None:
-            try:
-                getattr(self.checks, name)(user_id)
-            except Exception:   # noqa: BLE001
-                log.exception("education session %s: checks.%s(%s)", self.session_id, name, user_id)
-
-    def _presence(self, name: str, user_id: int) -> None:
-        from webapp.conferences import education_store
-
-        live, now = self.live, time.time()
-        with live.app.app_context():
-            with db.write_transaction() as session:
-                user = session.get(User, user_id)
-                if user is None or user.role != Role.SUPERVISEE:
-                    return
-                if name == "on_enter":
-                    education_store.open_presence(session, self.session_id, user_id,
-                                                  live.member_room.get(user_id, ""), now)
-                else:
-                    education_store.close_presence(session, self.session_id, user_id, now)
-                session.commit()
-
-    def _tick_loop(self) -> None:
-        while not self._stop.wait(EDU_TICK_S):
-            try:
-                self.checks.tick(time.time())
-            except Exception:   # noqa: BLE001 - the next tick tries again
-                log.exception("education session %s: tick", self.session_id)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._calls.shutdown(wait=True)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self.checks is not None:
-            try:
-                self.checks.stop()
-            except Exception:   # noqa: BLE001
-                log.exception("education session %s: stopping the checks", self.session_id)
 
 
 class _RollCallSink:
