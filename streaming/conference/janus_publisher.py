@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from streaming.loop_thread import LoopOwner
+from streaming.conference.peer_loop import PeerLoop
 from streaming.rtc import SignallingError
 
 logger = logging.getLogger(__name__)
@@ -41,32 +41,13 @@ def _proxy(track, on_end=None):
     return ProxyTrack()
 
 
-class PlaybackPublisher(LoopOwner):
+class PlaybackPublisher(PeerLoop):
+    label = "playback publisher"
+    thread_prefix = "pub"
+
     def __init__(self, name: str, ice_servers: list, call_timeout_s: float = 15.0):
-        LoopOwner.__init__(self)
-        self._label = f"playback publisher {name}"
-        self._name = name
-        self._ice_servers = ice_servers
-        self.call_timeout_s = call_timeout_s
-        self._peers: dict[str, object] = {}      # key -> RTCPeerConnection
+        super().__init__(name, ice_servers, call_timeout_s)   # _peers: key -> RTCPeerConnection
         self.keyframe_requests: dict[str, int] = {}
-
-    @property
-    def config(self):   # LoopOwner reads config.call_timeout_s
-        return self
-
-    def start(self) -> PlaybackPublisher:
-        self._start_loop(f"pub-{self._name}"[:15])
-        return self
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        self._stop_loop(self._close_all(), timeout)
-
-    def _not_running(self) -> Exception:
-        return SignallingError("not_running", f"{self._label} is not running")
-
-    def _timed_out(self) -> Exception:
-        return SignallingError("timeout", f"{self._label} did not answer in time")
 
     def offer(self, key: str, playback, on_end=None) -> str:
         """A send-only offer of the playback's tracks (ICE candidates gathered: no trickle).

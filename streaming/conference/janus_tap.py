@@ -11,37 +11,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from streaming.loop_thread import LoopOwner
+from streaming.conference.peer_loop import PeerLoop
 from streaming.rtc import SignallingError
 
 logger = logging.getLogger(__name__)
 
 
-class FrameTapper(LoopOwner):
-    def __init__(self, name: str, ice_servers: list, call_timeout_s: float = 15.0):
-        LoopOwner.__init__(self)
-        self._label = f"tapper {name}"
-        self._name = name
-        self._ice_servers = ice_servers
-        self.call_timeout_s = call_timeout_s
-        self._peers: dict[str, tuple] = {}   # key -> (pc, reader task or None)
-
-    @property
-    def config(self):   # LoopOwner reads config.call_timeout_s
-        return self
-
-    def start(self) -> FrameTapper:
-        self._start_loop(f"tap-{self._name}"[:15])
-        return self
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        self._stop_loop(self._close_all(), timeout)
-
-    def _not_running(self) -> Exception:
-        return SignallingError("not_running", f"{self._label} is not running")
-
-    def _timed_out(self) -> Exception:
-        return SignallingError("timeout", f"{self._label} did not answer in time")
+class FrameTapper(PeerLoop):
+    label = "tapper"            # _peers: key -> (pc, reader task or None)
+    thread_prefix = "tap"
 
     def answer(self, key: str, offer_sdp: str, on_frame: Callable) -> str:
         """Answer ``offer_sdp`` receive-only; returns the answer SDP."""
