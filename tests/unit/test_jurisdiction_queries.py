@@ -21,6 +21,9 @@ NOT_JURISDICTION = {
                                                       "supervisees are credited); the end of a conference, no viewer"),
     ("conferences/education_credit.py", "attendance_table"): (1, "the people of one session, whose page "
                                                                  "education_views.may_view already allowed"),
+    ("conferences/education_checks.py", "unit_supervisees"): (2, "the unit of a room the officer is in, and its "
+                                                                 "supervisees when the conference includes them "
+                                                                 "(conferencing.rules.may_join): who may be confirmed"),
     ("conferences/views.py", "index"): (1, "conferences of the user's own ancestors (visibility by conferencing.rules)"),
     ("attention/reminders.py", "_batch"): (1, "the scheduled reminder job: every supervisee behind, no viewer"),
     ("compliance/rollup.py", "_all_units"): (1, "upkeep of every supervisee's month: every unit, no viewer"),
