@@ -250,6 +250,8 @@ def test_the_scheduler_credits_an_ended_session_its_end_did_not(app, monkeypatch
 
     from webapp import scheduler
 
+    # (the job pushes an app context of its own: called here outside the test's, whose
+    # thread-local session the job's teardown would otherwise close under it)
     with app.app_context():
         s = dbm.session()
         host, a = user(s, "officer_xh"), user(s, "zhangsan")
@@ -258,14 +260,18 @@ def test_the_scheduler_credits_an_ended_session_its_end_did_not(app, monkeypatch
         checks(s, edu, a, T0, [(20, True), (80, True)])
         store.close_presence(s, edu.id, a.id, T0 + 100)
         s.commit()
-        monkeypatch.setattr(scheduler, "_app", app)
-        assert scheduler.credit_education_sessions() == 0           # still live
-        s.execute(update(Conference).where(Conference.id == edu.conference_id).values(status=ConferenceStatus.ENDED))
+        conference_id = edu.conference_id
+    monkeypatch.setattr(scheduler, "_app", app)
+    assert scheduler.credit_education_sessions() == 0           # still live
+    with app.app_context():
+        s = dbm.session()
+        s.execute(update(Conference).where(Conference.id == conference_id).values(status=ConferenceStatus.ENDED))
         s.commit()
-        assert scheduler.credit_education_sessions() == 1
-        assert scheduler.credit_education_sessions() == 0
-        s.expire_all()
-        assert ledger(s, a) == [("group", NOV, T0 + 20, T0 + 80, 60.0)]
+    assert scheduler.credit_education_sessions() == 1
+    assert scheduler.credit_education_sessions() == 0
+    with app.app_context():
+        s = dbm.session()
+        assert ledger(s, user(s, "zhangsan")) == [("group", NOV, T0 + 20, T0 + 80, 60.0)]
     running = scheduler.start(app)
     try:
         job = running.get_job("credit_education_sessions")

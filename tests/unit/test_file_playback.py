@@ -6,6 +6,7 @@ under test."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -23,9 +24,28 @@ def course(tmp_path_factory):
     return str(build(tmp_path_factory.mktemp("course") / "marker.mp4", SECONDS, 640, 360, FPS))
 
 
+class ThreadLoop:
+    """An asyncio loop on a thread of its own, as the rooms' loops are. Not the test's thread: in a
+    whole run, Playwright's sync API (the browser tests' session fixture) leaves that thread
+    counted as running a loop, and `run_until_complete` there would refuse."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="playback-test-loop", daemon=True)
+        self.thread.start()
+
+    def run_until_complete(self, coro, timeout: float = 60.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
 @pytest.fixture
 def loop():
-    loop = asyncio.new_event_loop()
+    loop = ThreadLoop()
     yield loop
     loop.close()
 
