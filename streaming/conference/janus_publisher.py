@@ -115,14 +115,3 @@ class PlaybackPublisher(PeerLoop):
                 await pc.close()
             except Exception:
                 logger.exception("%s: closing %s", self._label, key)
-
-    async def _close_all(self) -> None:
-        import asyncio
-
-        for key in list(self._peers):
-            await self._close(key)
-        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in rest:
-            task.cancel()
-        if rest:
-            await asyncio.wait(rest, timeout=2.0)
