@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from bench.conference import MarkerTrack, Viewer
+from bench.conference import CourseViewer, MarkerTrack, Viewer
 from content import marker_video
 from tests.conftest import DEMO_PASSWORD, Client, user
 from tests.rtc_peers import Publisher, photo_frames
@@ -42,32 +42,23 @@ def course_file(tmp_path_factory):
     return marker_video.build(folder / "source.mp4", COURSE_S, width=320, height=180, fps=15)
 
 
-class MarkerViewer(Viewer):
-    """A viewer that reads the course's media-time marker (content.marker_video) from every frame."""
+class MarkerViewer(CourseViewer):
+    """bench.conference's CourseViewer (it reads the course's media-time marker from every frame),
+    called as `Member.watch` calls its viewers, with the readings as (arrival, media time)."""
 
-    async def _read(self, track) -> None:
-        from aiortc.mediastreams import MediaStreamError
+    def __init__(self, client_loop, read_markers: bool = True, audio: bool = False):
+        super().__init__(client_loop, None, audio=audio)
 
-        try:
-            while True:
-                frame = await track.recv()
-                at = time.monotonic()
-                self.frames += 1
-                self.size = (frame.width, frame.height)
-                rgb = frame.to_ndarray(format="rgb24")
-                with self.lock:
-                    self.last = rgb
-                    self.markers.append((at, marker_video.read_marker(rgb)))
-                    del self.markers[:-self.keep]
-        except MediaStreamError:
-            pass
+    @property
+    def readings(self) -> list[tuple[float, float | None]]:
+        with self.lock:
+            return [(at, m) for at, m, _clock in self.seen]
 
     def read(self, seconds: float) -> list[tuple[float, float]]:
         """The (arrival, media time) of the readable frames of the next `seconds`."""
         start = time.monotonic()
         time.sleep(seconds)
-        with self.lock:
-            return [(at, m) for at, m in self.markers if at >= start and m is not None]
+        return [(at, m) for at, m in self.readings if at >= start and m is not None]
 
 
 class Member:
@@ -237,7 +228,7 @@ def test_host_plays_a_course_to_every_level(rig):
     assert sought.get("ok") and sought["stage"]["position"] == pytest.approx(20.0, abs=0.1)
     resumed = host.emit("conf_media", action="resume")
     assert resumed.get("ok") and resumed["stage"]["playing"]
-    wait_until(lambda: any(m is not None and m >= 20.0 for _, m in viewer.markers[-5:]), 10, "frames after 20 s")
+    wait_until(lambda: any(m is not None and m >= 20.0 for _, m in viewer.readings[-5:]), 10, "frames after 20 s")
     after = viewer.read(1.0)
     media_s, wall_s = advancing(after)
     assert 20.0 <= after[0][1] < 23.0 and media_s > 0.5, after[:3]
